@@ -1,0 +1,107 @@
+"""The numpy module of a derivation: Python decides what goes in, `module.py.j2` its shape."""
+
+import linecache
+import types
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.core.function import AppliedUndef
+
+from .algebra import LogSoftmax, Softmax
+from .functions import NAMED, STEP_NUMPY, U, step_f
+from .naming import Delta, DELTA_PREFIX
+from .printing import NumpyCodePrinter, numpy_code, text
+from .rendering import render
+from .rules import Kind
+
+
+@dataclass(frozen=True)
+class Statement:
+    name: str
+    code: str
+    comment: str
+
+
+@dataclass(frozen=True)
+class Helper:
+    name: str
+    body: str
+    doc: str
+
+
+def to_numpy(der):
+    """The source text of a standalone numpy module for `der` (byte-identical for one graph)."""
+    backward_eqs = [(n, e) for n, e in [*der.deltas.items(), *der.gradients.items()]
+                    if n != der.loss]
+    forward, forward_dims = _statements(der, der.forward.items(), "")
+    backward, backward_dims = _statements(der, backward_eqs, DELTA_PREFIX)
+    exprs = [*der.forward.values(), *(e for _, e in backward_eqs)]
+    forward_reads = _values(der.forward.values())
+    backward_reads = _values(e for _, e in backward_eqs)
+    return render(
+        "module.py.j2",
+        graph=der.graph.name,
+        forward_equations=[s.comment for s in forward],
+        backward_equations=[s.comment for s in backward],
+        shapes=[(name, _literal(der.shapes[name])) for name in [*der.params, *der.inputs]],
+        params=der.params, inputs=der.inputs, loss=der.loss,
+        helpers=_helpers(der, exprs),
+        softmax=any(e.atoms(Softmax, LogSoftmax) for e in exprs),
+        forward_dims=forward_dims, backward_dims=backward_dims,
+        forward_params=[p for p in der.params if p in forward_reads],
+        backward_params=[p for p in der.params if p in backward_reads],
+        cache=[n for n in der.shapes if n in backward_reads and der.kinds[n] is not Kind.PARAM],
+        forward=forward, backward=backward)
+
+
+def _statements(der, equations, prefix):
+    """One statement per equation, and the dimensions its code reads."""
+    statements, printed = [], set()
+    for name, expr in equations:
+        printer = NumpyCodePrinter()
+        code = printer.doprint(expr)
+        printed |= printer.symbols
+        lhs = ("δ" if prefix else "") + name
+        statements.append(Statement(prefix + name, code, f"{lhs} = {text(expr)}"))
+    return statements, [str(d) for d in der.dims if str(d) in printed]
+
+
+def compile_numpy(der):
+    """`to_numpy(der)` loaded as a module; its source is kept as `module.__source__`."""
+    source = to_numpy(der)
+    filename = f"<derive:{der.graph.name}>"
+    module = types.ModuleType(f"derive_{der.graph.name}")
+    module.__file__ = filename
+    module.__source__ = source
+    # Tracebacks show the generated lines, as sympy's lambdify does.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), module.__dict__)  # our own generated text only
+    return module
+
+
+def _literal(shape):
+    return "(" + ", ".join(f'"{d}"' if isinstance(d, sp.Symbol) else str(int(d))
+                           for d in shape) + ")"
+
+
+def _values(exprs):
+    """Names of the forward values an expression reads (not δs)."""
+    return {a.name for e in exprs for a in e.atoms(sp.MatrixSymbol) if not isinstance(a, Delta)}
+
+
+def _helpers(der, exprs):
+    called = set()
+    for e in exprs:
+        called |= {f.func for f in e.atoms(AppliedUndef)}
+    helpers = []
+    for function in NAMED.values():
+        if function.scalar in called:
+            helpers.append(Helper(function.name, function.numpy, f"{function.name}, stably."))
+    if step_f in called:
+        helpers.append(Helper("step", STEP_NUMPY, "1[u > 0], the slope of relu (0 at 0)."))
+    users = {n.attrs["function"] for n in der.graph.nodes if n.kind is Kind.APPLY}
+    for function in sorted(users, key=lambda f: f.name):
+        if function.scalar in called and function.scalar not in NAMED:
+            body = function.definition(U)
+            helpers.append(Helper(function.name, numpy_code(body), f"{function.name}(u) = {body}"))
+    return helpers

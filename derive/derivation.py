@@ -1,0 +1,220 @@
+"""The walker: reverse topological order, one rule per consumer edge, rule 1 as the sum.
+
+`derive(graph)` gives a `Derivation`: a forward equation for every activation, a δ equation
+for every activation the loss depends on through a parameter, and a gradient for every
+parameter. Every expression is written over the *names* of neighbouring nodes (δh = W2ᵀ δz2),
+so its size does not grow with depth.
+
+Unnamed intermediates that are used once, whose value no rule reads and whose δ feeds a single
+term are folded into their neighbours (`z1 = W1 x + b1` rather than `t1 = W1 x; z1 = t1 + b1`);
+the others are named t1, t2, … in order.
+"""
+
+import functools
+import operator
+from dataclasses import dataclass, field
+from typing import Optional
+
+import networkx as nx
+import sympy as sp
+
+from .algebra import ROOT_DELTA
+from .errors import GraphError
+from .naming import Delta, delta_symbol, temporaries
+from .rules import Kind, Rule, rule_for
+
+
+@dataclass
+class Term:
+    """One edge's contribution to a δ: `expr`, made by `rule` at the node `consumer`.
+
+    When the consumer was folded away, `upstream` is the term that carried δ into it.
+    """
+
+    expr: sp.Basic
+    rule: Rule
+    consumer: str
+    upstream: Optional["Term"] = None
+
+
+@dataclass
+class Derivation:
+    graph: object
+    loss: str
+    shapes: dict                       # name -> (rows, cols) of every materialized node
+    kinds: dict                        # name -> Kind
+    forward: dict                      # name -> expression, in computation order
+    deltas: dict                       # name -> δ expression, in backward order
+    gradients: dict                    # parameter name -> δW expression
+    terms: dict = field(repr=False)    # name -> [Term] that sum to its δ or gradient
+    nodes: dict = field(repr=False)    # name -> Node
+
+    @property
+    def inputs(self):
+        return [n for n, k in self.kinds.items() if k is Kind.INPUT]
+
+    @property
+    def params(self):
+        return [n for n, k in self.kinds.items() if k is Kind.PARAM]
+
+    @property
+    def dims(self):
+        """The dimension symbols, sorted by name."""
+        found = {d for shape in self.shapes.values() for d in shape if isinstance(d, sp.Symbol)}
+        return sorted(found, key=str)
+
+    def symbol(self, name):
+        return sp.MatrixSymbol(name, *self.shapes[name])
+
+    def delta(self, name):
+        return delta_symbol(name, self.shapes[name])
+
+    def size(self):
+        """Total number of sympy nodes over all equations: linear in the graph's size."""
+        exprs = [*self.forward.values(), *self.deltas.values(), *self.gradients.values()]
+        return sum(sum(1 for _ in sp.preorder_traversal(e)) for e in exprs)
+
+    def __str__(self):
+        from .printing import text_equations
+        return "\n".join(text_equations(self))
+
+
+def derive(graph):
+    """Apply the five rules to `graph` and return its `Derivation`."""
+    loss = graph.loss_node
+    if loss is None:
+        raise GraphError(f"graph {graph.name!r} has no loss: call g.loss(node) first")
+    dag = graph.dag()
+    upstream = nx.ancestors(dag, loss) | {loss}
+    position = {n: k for k, n in enumerate(graph.nodes)}
+    order = [n for n in nx.lexicographical_topological_sort(dag, key=position.get)
+             if n in upstream]
+    relevant = set(order)
+    for p in graph.params:
+        if p not in relevant:
+            raise GraphError(f"parameter {p} does not affect the loss {loss}")
+    trainable = set(graph.params).union(*(nx.descendants(dag, p) for p in graph.params))
+
+    names = _provisional_names(order, loss)
+    symbols = {n: sp.MatrixSymbol(names[n], *n.shape) for n in order}
+    terms = _walk(order, loss, trainable, symbols, names)
+    folded = _foldable(order, loss, terms, symbols, names)
+    final = _final_names(order, folded, names)
+    rename = {}
+    for n in order:
+        if n not in folded and final[n] != names[n]:
+            rename[symbols[n]] = sp.MatrixSymbol(final[n], *n.shape)
+            rename[delta_symbol(names[n], n.shape)] = delta_symbol(final[n], n.shape)
+
+    kept = [n for n in order if n not in folded]
+    forward_expr = _forward(order, folded, symbols)
+    resolved = _fold_deltas(order, folded, terms, names)
+    for n in kept:
+        for t in resolved.get(n, []):
+            _rename(t, rename, final)
+
+    def total(n):
+        return functools.reduce(operator.add, [t.expr for t in resolved[n]])
+
+    return Derivation(
+        graph=graph, loss=final[loss],
+        shapes={final[n]: n.shape for n in kept},
+        kinds={final[n]: n.kind for n in kept},
+        forward={final[n]: forward_expr[n].xreplace(rename) for n in kept if not n.is_leaf},
+        deltas={final[n]: (ROOT_DELTA if n is loss else total(n))
+                for n in reversed(kept) if n in trainable and n.kind is not Kind.PARAM},
+        gradients={final[n]: total(n) for n in kept if n.kind is Kind.PARAM},
+        terms={final[n]: resolved[n] for n in reversed(kept) if resolved.get(n)},
+        nodes={final[n]: n for n in kept})
+
+
+def _walk(order, loss, trainable, symbols, names):
+    """Every consumer edge's term, per input node; the δ of a node is the sum (rule 1)."""
+    terms = {n: [] for n in order if n in trainable}
+    for node in reversed(order):
+        if node not in trainable or node.is_leaf:
+            continue
+        delta = ROOT_DELTA if node is loss else delta_symbol(names[node], node.shape)
+        op = rule_for(node)
+        contributions = op.backward(node, delta, symbols[node], *(symbols[x] for x in node.inputs))
+        if len(contributions) != len(node.inputs):
+            raise NotImplementedError(f"rule for {node.kind} returned {len(contributions)} "
+                                      f"terms for {len(node.inputs)} inputs at node {node}")
+        for x, expr in zip(node.inputs, contributions):
+            if expr is not None and x in trainable:
+                terms[x].append(Term(expr, op.rule, node))
+    return terms
+
+
+def _provisional_names(order, loss):
+    taken = {n.name for n in order if n.name}
+    names = {n: n.name for n in order if n.name}
+    if loss.name is None and "E" not in taken:
+        names[loss] = "E"
+    for k, n in enumerate(n for n in order if n not in names):
+        names[n] = f"_tmp{k}"  # never a user name: those start with a letter
+    return names
+
+
+def _foldable(order, loss, terms, symbols, names):
+    """Unnamed nodes used once whose value no term reads and whose δ feeds at most one term."""
+    uses = {n: 0 for n in order}
+    for node in order:
+        for x in node.inputs:
+            uses[x] += 1
+    exprs = [t.expr for ts in terms.values() for t in ts]
+    read = set().union(*(e.atoms(sp.MatrixSymbol) for e in exprs)) if exprs else set()
+    delta_reads = {}
+    for e in exprs:
+        for d in e.atoms(Delta):
+            delta_reads[d.name] = delta_reads.get(d.name, 0) + 1
+    return {n for n in order
+            if n.name is None and n is not loss and not n.is_leaf and uses[n] == 1
+            and symbols[n] not in read
+            and delta_reads.get(delta_symbol(names[n], n.shape).name, 0) <= 1}
+
+
+def _final_names(order, folded, names):
+    taken = {names[n] for n in order if not names[n].startswith("_")}
+    fresh = temporaries(taken)
+    return {n: (next(fresh) if names[n].startswith("_") else names[n])
+            for n in order if n not in folded}
+
+
+def _forward(order, folded, symbols):
+    """Each node's value over its inputs, with folded inputs written out in place."""
+    expr = {}
+    for n in order:
+        if n.is_leaf:
+            expr[n] = symbols[n]
+            continue
+        args = [expr[x] if x in folded else symbols[x] for x in n.inputs]
+        expr[n] = rule_for(n).forward(n, *args)
+    return expr
+
+
+def _fold_deltas(order, folded, terms, names):
+    """Terms with the δ of each folded node replaced by that node's single term."""
+    resolved = {}
+    for n in reversed(order):
+        if n not in terms:
+            continue
+        out = []
+        for t in terms[n]:
+            consumer = t.consumer
+            if consumer in folded:
+                (carrier,) = resolved[consumer]
+                t = Term(t.expr.xreplace({delta_symbol(names[consumer], consumer.shape):
+                                          carrier.expr}),
+                         t.rule, consumer, upstream=carrier)
+            out.append(t)
+        resolved[n] = out
+    return resolved
+
+
+def _rename(term, rename, final):
+    while term is not None:
+        term.expr = term.expr.xreplace(rename)
+        if not isinstance(term.consumer, str):
+            term.consumer = final.get(term.consumer, str(term.consumer))
+        term = term.upstream

@@ -1,0 +1,68 @@
+"""Names: which node names are allowed, and how δ symbols and generated variables are named.
+
+Every name that reaches generated code passes through `check_identifier`, and every
+generated variable name is made here, so the numpy, text and LaTeX outputs agree.
+"""
+
+import keyword
+import re
+
+import sympy as sp
+
+from .errors import GraphError
+
+# Names the generated module defines or uses itself; a node may not shadow them.
+RESERVED = frozenset({
+    "np", "numpy", "forward", "backward", "sgd_step", "init_params", "params", "inputs",
+    "cache", "grads", "lr", "loss", "dims", "seed", "rng", "sigmoid", "softplus",
+    "softmax", "log_softmax", "step", "relu", "name", "shape", "value", "math",
+})
+DELTA_PREFIX = "delta_"
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+def check_identifier(name, what="node"):
+    """Return `name` if it can be used verbatim in generated code, else raise GraphError."""
+    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+        raise GraphError(
+            f"{what} name {name!r} is not a valid name: use letters, digits and underscores, "
+            "starting with a letter")
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        raise GraphError(f"{what} name {name!r} is a Python keyword")
+    if name in RESERVED:
+        raise GraphError(f"{what} name {name!r} is reserved by the generated module")
+    if name.startswith(DELTA_PREFIX):
+        raise GraphError(
+            f"{what} name {name!r} starts with {DELTA_PREFIX!r}, which is kept for δ variables")
+    return name
+
+
+def dimension(name):
+    """The sympy symbol of a named dimension (a positive integer), or 1 for a literal 1."""
+    if name == 1:
+        return sp.Integer(1)
+    if isinstance(name, int) and not isinstance(name, bool) and name > 0:
+        return sp.Integer(name)
+    return sp.Symbol(check_identifier(name, "dimension"), integer=True, positive=True)
+
+
+class Delta(sp.MatrixSymbol):
+    """The symbol δa = ∂E/∂a of node `a`; always shaped like `a`."""
+
+    @property
+    def node_name(self):
+        return self.name[len(DELTA_PREFIX):]
+
+
+def delta_symbol(node_name, shape):
+    """δ of the node called `node_name`; in code it is the variable `delta_<name>`."""
+    return Delta(DELTA_PREFIX + node_name, *shape)
+
+
+def temporaries(taken):
+    """Yield names t1, t2, … for unnamed intermediate nodes, skipping names in `taken`."""
+    k = 0
+    while True:
+        k += 1
+        if f"t{k}" not in taken:
+            yield f"t{k}"

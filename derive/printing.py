@@ -1,0 +1,238 @@
+"""Printers for derive's matrix expressions: one class per target, one method per type.
+
+Both printers share `_MatrixNotation`, which knows how the rules write things (a bias
+broadcast as b·1ᵀ, a column sum as δ·1, a constant as c·1) and how to order and bracket them;
+the subclasses say how each target spells them.
+"""
+
+from sympy import Integer, MatMul, Number, OneMatrix, Symbol
+from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.str import StrPrinter
+
+from .algebra import LogSoftmax, Softmax
+from .functions import NAMED, U, softplus_f, step_f
+from .naming import Delta
+
+_SUM, _PRODUCT, _POWER, _ATOM = 10, 20, 30, 40
+
+
+def _is_ones(expr):
+    return isinstance(expr, OneMatrix)
+
+
+class _MatrixNotation:
+    """What the matrix expressions mean; subclasses provide the spelling."""
+
+    matmul = " "
+    hadamard = " ⊙ "
+
+    def _prec(self, expr):
+        name = type(expr).__name__
+        if name == "MatAdd":
+            return _SUM
+        if name == "MatMul":
+            coeff, _ = expr.as_coeff_mmul()
+            return _SUM if coeff.could_extract_minus_sign() else _PRODUCT
+        if name == "HadamardProduct":
+            return _PRODUCT
+        if name == "HadamardPower":
+            return _POWER
+        return _ATOM
+
+    def _operand(self, expr, same_kind=None):
+        """Bracket a product's operand unless it binds tighter (or is the same product)."""
+        text = self._print(expr)
+        if self._prec(expr) > _PRODUCT or type(expr).__name__ == same_kind:
+            return text
+        return f"({text})"
+
+    def _print_MatrixSymbol(self, expr):
+        return expr.name
+
+    def _print_MatAdd(self, expr):
+        positive, negative = [], []
+        for term in expr.args:
+            coeff, rest = _split_coefficient(term)
+            negated = coeff.could_extract_minus_sign()
+            size = -coeff if negated else coeff
+            if isinstance(rest, OneMatrix):
+                text = self._scalar(size)
+            elif size == 1:
+                text = self._operand(rest) if self._prec(rest) <= _SUM else self._print(rest)
+            else:
+                text = self._print(size * rest)
+            (negative if negated else positive).append(text)
+        out = " + ".join(positive) if positive else f"{self.minus}{negative.pop(0)}"
+        return "".join([out, *(f" {self.minus.strip()} {t}" for t in negative)])
+
+    def _print_MatMul(self, expr):
+        coeff, factors = _split_coefficient_list(expr)
+        # Ones on the outside broadcast (kept by numpy rules) or sum (an axis of δ).
+        rows = cols = False
+        if factors and _is_ones(factors[0]):
+            rows, factors = factors[0].shape[0] == 1, factors[1:]
+        if factors and _is_ones(factors[-1]):
+            cols, factors = factors[-1].shape[1] == 1, factors[:-1]
+        if len(factors) == 1:
+            body = self._reduce(factors[0], rows, cols)
+        else:
+            body = self._reduce_text(
+                self.matmul.join(self._operand(f, "MatMul") for f in factors), rows, cols)
+        if coeff == 1:
+            return body
+        if coeff == -1:
+            return f"{self.minus}{body}"
+        return self._scaled(coeff, body)
+
+    def _reduce(self, factor, rows, cols):
+        if not (rows or cols):
+            return self._print(factor)
+        return self._reduce_text(self._operand(factor), rows, cols)
+
+    def _print_HadamardProduct(self, expr):
+        # δ first, then plain names, then bracketed terms: δout ⊙ out ⊙ (1 − out)
+        ordered = sorted(expr.args, key=lambda a: (not isinstance(a, Delta), self._prec(a) < _ATOM))
+        return self.hadamard.join(self._operand(a, "HadamardProduct") for a in ordered)
+
+    def _print_MatrixElement(self, expr):
+        return self._print(expr.parent)  # only ever the 1×1 δ of a scalar node
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        body = expr.function.expr
+        arg = expr.function.variables[0]
+        if body.func in CALLED_BY_NAME and body.args == (arg,):
+            return self._call(body.func, expr.expr)
+        return self._scalar(body.xreplace({arg: Symbol(self._operand(expr.expr))}))
+
+    def _print_Softmax(self, expr):
+        return f"softmax({self._print(expr.arg)})"
+
+    def _print_LogSoftmax(self, expr):
+        return f"log_softmax({self._print(expr.arg)})"
+
+
+def _split_coefficient(term):
+    if isinstance(term, MatMul):
+        coeff, factors = _split_coefficient_list(term)
+        rest = factors[0] if len(factors) == 1 else MatMul(*factors)
+        return coeff, rest
+    return Integer(1), term
+
+
+def _split_coefficient_list(expr):
+    scalars = [a for a in expr.args if not a.is_Matrix]
+    factors = [a for a in expr.args if a.is_Matrix]
+    coeff = Integer(1)
+    for s in scalars:
+        coeff = coeff * s
+    return coeff, factors
+
+
+CALLED_BY_NAME = set(NAMED) | {step_f}
+
+
+class TextPrinter(_MatrixNotation, StrPrinter):
+    """Unicode equations for people: δz2 = δout ⊙ out ⊙ (1 − out)."""
+
+    minus = "−"
+
+    def _print_Delta(self, expr):
+        return f"δ{expr.node_name}"
+
+    def _print_Transpose(self, expr):
+        return f"{self._operand(expr.arg)}ᵀ"
+
+    def _print_HadamardPower(self, expr):
+        power = str(expr.exp).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+        return f"{self._operand(expr.base)}{power}"
+
+    def _print_OneMatrix(self, expr):
+        return "1"
+
+    def _reduce_text(self, text, rows, cols):
+        axis = "" if rows and cols else "_rows" if rows else "_cols" if cols else None
+        return text if axis is None else f"Σ{axis} {text}"
+
+    def _scaled(self, coeff, body):
+        return f"{self._scalar(coeff)} {body}"
+
+    def _scalar(self, expr):
+        return StrPrinter().doprint(expr).replace("*", "·") if not isinstance(expr, Number) \
+            else str(expr)
+
+    def _call(self, function, arg):
+        if function is step_f:
+            return f"1[{self._print(arg)} > 0]"
+        return f"{function.__name__}({self._print(arg)})"
+
+
+class NumpyCodePrinter(_MatrixNotation, NumPyPrinter):
+    """numpy expressions for generated code; helpers (sigmoid, …) are defined by the template."""
+
+    matmul = " @ "
+    hadamard = " * "
+    minus = "-"
+    HELPERS = {"sigmoid", "softplus", "relu", "step"}
+
+    def __init__(self):
+        super().__init__({"fully_qualified_modules": True})
+        self.symbols = set()  # names of scalar symbols printed (dimensions, for the caller)
+
+    def _module_format(self, fqn, register=True):
+        return "np." + fqn.removeprefix("numpy.") if fqn.startswith("numpy.") else fqn
+
+    def _print_Delta(self, expr):
+        return expr.name
+
+    def _print_Symbol(self, expr):
+        self.symbols.add(expr.name)
+        return expr.name
+
+    def _print_Transpose(self, expr):
+        return f"{self._operand(expr.arg)}.T"
+
+    def _print_HadamardPower(self, expr):
+        return f"{self._operand(expr.base)}**{self._print(expr.exp)}"
+
+    def _print_OneMatrix(self, expr):
+        rows, cols = (self._print(n) for n in expr.shape)
+        return f"np.ones(({rows}, {cols}))"
+
+    def _reduce_text(self, text, rows, cols):
+        if rows and cols:
+            return f"np.sum({text}, keepdims=True)"
+        if rows or cols:
+            return f"np.sum({text}, axis={0 if rows else 1}, keepdims=True)"
+        return text
+
+    def _scaled(self, coeff, body):
+        return f"{self._scalar(coeff)} * {body}"
+
+    def _scalar(self, expr):
+        text = NumPyPrinter.doprint(self, expr)
+        return text if isinstance(expr, (Number, Symbol)) else f"({text})"
+
+    def _call(self, function, arg):
+        name = function.__name__
+        prefix = "" if name in self.HELPERS else "np."
+        return f"{prefix}{name}({self._print(arg)})"
+
+    def _print_Function(self, expr):
+        # user functions and the named ones are helpers the generated module defines
+        return f"{expr.func.__name__}({', '.join(self._print(a) for a in expr.args)})"
+
+
+def text(expr):
+    return TextPrinter().doprint(expr)
+
+
+def numpy_code(expr):
+    return NumpyCodePrinter().doprint(expr)
+
+
+def text_equations(der):
+    """The derivation as lines of text: forward pass, δs, then parameter gradients."""
+    lines = [f"{name} = {text(e)}" for name, e in der.forward.items()]
+    lines += [f"δ{name} = {text(e)}" for name, e in der.deltas.items() if name != der.loss]
+    lines += [f"δ{name} = {text(e)}" for name, e in der.gradients.items()]
+    return lines
