@@ -14,3 +14,5 @@ __all__ = [
     "softmax_cross_entropy", "softplus", "squared_error", "tanh",
 ]
 from .codegen import compile_numpy, to_numpy  # noqa: E402
+from .gradcheck import gradcheck  # noqa: E402
+from . import models  # noqa: E402

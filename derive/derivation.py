@@ -157,7 +157,8 @@ def _provisional_names(order, loss):
 
 
 def _foldable(order, loss, terms, symbols, names):
-    """Unnamed nodes used once whose value no term reads and whose δ feeds at most one term."""
+    """Unnamed nodes used once whose value no term reads and whose δ is cheap to write out:
+    it feeds at most one term, or it is just another node's δ (δt = δz through a sum)."""
     uses = {n: 0 for n in order}
     for node in order:
         for x in node.inputs:
@@ -168,10 +169,14 @@ def _foldable(order, loss, terms, symbols, names):
     for e in exprs:
         for d in e.atoms(Delta):
             delta_reads[d.name] = delta_reads.get(d.name, 0) + 1
+    def delta_is_cheap(n):  # substituting it duplicates no work
+        if delta_reads.get(delta_symbol(names[n], n.shape).name, 0) <= 1:
+            return True
+        return len(terms.get(n, ())) == 1 and isinstance(terms[n][0].expr, Delta)
+
     return {n for n in order
             if n.name is None and n is not loss and not n.is_leaf and uses[n] == 1
-            and symbols[n] not in read
-            and delta_reads.get(delta_symbol(names[n], n.shape).name, 0) <= 1}
+            and symbols[n] not in read and delta_is_cheap(n)}
 
 
 def _final_names(order, folded, names):

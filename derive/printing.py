@@ -5,7 +5,7 @@ broadcast as b·1ᵀ, a column sum as δ·1, a constant as c·1) and how to orde
 the subclasses say how each target spells them.
 """
 
-from sympy import Integer, MatMul, Number, OneMatrix, Symbol
+from sympy import Integer, MatMul, MatrixSymbol, Number, OneMatrix, Symbol
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
@@ -61,7 +61,9 @@ class _MatrixNotation:
                 text = self._operand(rest) if self._prec(rest) <= _SUM else self._print(rest)
             else:
                 text = self._print(size * rest)
-            (negative if negated else positive).append(text)
+            (negative if negated else positive).append((_broadcast_last(rest), text))
+        positive = [t for _, t in sorted(positive, key=lambda p: p[0])]
+        negative = [t for _, t in sorted(negative, key=lambda p: p[0])]
         out = " + ".join(positive) if positive else f"{self.minus}{negative.pop(0)}"
         return "".join([out, *(f" {self.minus.strip()} {t}" for t in negative)])
 
@@ -91,7 +93,8 @@ class _MatrixNotation:
 
     def _print_HadamardProduct(self, expr):
         # δ first, then plain names, then bracketed terms: δout ⊙ out ⊙ (1 − out)
-        ordered = sorted(expr.args, key=lambda a: (not isinstance(a, Delta), self._prec(a) < _ATOM))
+        ordered = sorted(expr.args, key=lambda a: (not isinstance(a, Delta), self._prec(a) < _ATOM,
+                                                   not isinstance(a, MatrixSymbol)))
         return self.hadamard.join(self._operand(a, "HadamardProduct") for a in ordered)
 
     def _print_MatrixElement(self, expr):
@@ -109,6 +112,11 @@ class _MatrixNotation:
 
     def _print_LogSoftmax(self, expr):
         return f"log_softmax({self._print(expr.arg)})"
+
+
+def _broadcast_last(term):
+    """Sort key: a bias (b·1ᵀ) or a constant comes after the products it is added to."""
+    return isinstance(term, OneMatrix) or (isinstance(term, MatMul) and _is_ones(term.args[-1]))
 
 
 def _split_coefficient(term):
