@@ -36,6 +36,14 @@ class Term:
     consumer: str
     upstream: Optional["Term"] = None
 
+    def chain(self):
+        """(rule, consumer) from this edge back to the named node whose δ it carries."""
+        steps, term = [], self
+        while term is not None:
+            steps.append((term.rule, term.consumer))
+            term = term.upstream
+        return steps
+
 
 @dataclass
 class Derivation:

@@ -5,7 +5,7 @@ broadcast as b·1ᵀ, a column sum as δ·1, a constant as c·1) and how to orde
 the subclasses say how each target spells them.
 """
 
-from sympy import Integer, MatMul, MatrixSymbol, Number, OneMatrix, Symbol
+from sympy import fraction, Integer, MatMul, MatrixSymbol, Number, OneMatrix, Symbol
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
@@ -76,7 +76,7 @@ class _MatrixNotation:
         if factors and _is_ones(factors[-1]):
             cols, factors = factors[-1].shape[1] == 1, factors[:-1]
         if len(factors) == 1:
-            body = self._reduce(factors[0], rows, cols)
+            body = self._reduce(factors[0], rows, cols, bracket=coeff != 1)
         else:
             body = self._reduce_text(
                 self.matmul.join(self._operand(f, "MatMul") for f in factors), rows, cols)
@@ -86,9 +86,9 @@ class _MatrixNotation:
             return f"{self.minus}{body}"
         return self._scaled(coeff, body)
 
-    def _reduce(self, factor, rows, cols):
+    def _reduce(self, factor, rows, cols, bracket):
         if not (rows or cols):
-            return self._print(factor)
+            return self._operand(factor) if bracket else self._print(factor)
         return self._reduce_text(self._operand(factor), rows, cols)
 
     def _print_HadamardProduct(self, expr):
@@ -165,8 +165,7 @@ class TextPrinter(_MatrixNotation, StrPrinter):
         return f"{self._scalar(coeff)} {body}"
 
     def _scalar(self, expr):
-        return StrPrinter().doprint(expr).replace("*", "·") if not isinstance(expr, Number) \
-            else str(expr)
+        return StrPrinter().doprint(expr)
 
     def _call(self, function, arg):
         if function is step_f:
@@ -217,8 +216,14 @@ class NumpyCodePrinter(_MatrixNotation, NumPyPrinter):
         return f"{self._scalar(coeff)} * {body}"
 
     def _scalar(self, expr):
-        text = NumPyPrinter.doprint(self, expr)
-        return text if isinstance(expr, (Number, Symbol)) else f"({text})"
+        if isinstance(expr, (Number, Symbol)):
+            return NumPyPrinter.doprint(self, expr)
+        numerator, denominator = fraction(expr)
+        if denominator == 1:
+            return f"({NumPyPrinter.doprint(self, expr)})"
+        over = NumPyPrinter.doprint(self, denominator)
+        over = over if isinstance(denominator, (Number, Symbol)) else f"({over})"
+        return f"({NumPyPrinter.doprint(self, numerator)}/{over})"
 
     def _call(self, function, arg):
         name = function.__name__
