@@ -8,7 +8,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 from .algebra import LogSoftmax, Softmax
-from .functions import NAMED, STEP_NUMPY, U, step_f
+from .functions import NAMED, STEP_NUMPY, NamedFunction, U, step_f
 from .naming import Delta, DELTA_PREFIX
 from .printing import NumpyCodePrinter, numpy_code, text
 from .rendering import render
@@ -90,18 +90,17 @@ def _values(exprs):
 
 
 def _helpers(der, exprs):
-    called = set()
-    for e in exprs:
-        called |= {f.func for f in e.atoms(AppliedUndef)}
-    helpers = []
-    for function in NAMED.values():
-        if function.scalar in called:
-            helpers.append(Helper(function.name, function.numpy, f"{function.name}, stably."))
+    """The helper functions the code calls: derive's stable ones, then the user's."""
+    called = {f.func for e in exprs for f in e.atoms(AppliedUndef, NamedFunction)}
+    users = sorted({n.attrs["function"] for n in der.graph.nodes if n.kind is Kind.APPLY
+                    and n.attrs["function"].user and n.attrs["function"].scalar in called},
+                   key=lambda f: f.name)
+    called |= {f.func for user in users for f in user.definition(U).atoms(NamedFunction)}
+    helpers = [Helper(f.name, f.numpy, f"{f.name}, stably.")
+               for f in NAMED.values() if f.scalar in called]
     if step_f in called:
         helpers.append(Helper("step", STEP_NUMPY, "1[u > 0], the slope of relu (0 at 0)."))
-    users = {n.attrs["function"] for n in der.graph.nodes if n.kind is Kind.APPLY}
-    for function in sorted(users, key=lambda f: f.name):
-        if function.scalar in called and function.scalar not in NAMED:
-            body = function.definition(U)
-            helpers.append(Helper(function.name, numpy_code(body), f"{function.name}(u) = {body}"))
+    for user in users:
+        body = user.definition(U)
+        helpers.append(Helper(user.name, numpy_code(body), f"{user.name}(u) = {text(body)}"))
     return helpers

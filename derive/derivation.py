@@ -101,6 +101,7 @@ def derive(graph):
     for p in graph.params:
         if p not in relevant:
             raise GraphError(f"parameter {p} does not affect the loss {loss}")
+    _check_names(graph, order)
     trainable = set(graph.params).union(*(nx.descendants(dag, p) for p in graph.params))
 
     names = _provisional_names(order, loss)
@@ -134,6 +135,30 @@ def derive(graph):
         gradients={final[n]: total(n) for n in kept if n.kind is Kind.PARAM},
         terms={final[n]: resolved[n] for n in reversed(kept) if resolved.get(n)},
         nodes={final[n]: n for n in kept})
+
+
+def _check_names(graph, order):
+    """Node, dimension and function names share the generated module's namespace."""
+    owners = {}
+    for n in order:
+        if n.name:
+            owners[n.name] = f"node {n.name}"
+    for n in order:
+        claims = [(str(dim), "dimension") for dim in n.shape if isinstance(dim, sp.Symbol)]
+        if n.kind is Kind.APPLY and n.attrs["function"].user:
+            claims.append((n.attrs["function"].name, "function"))
+        for name, what in claims:
+            owner = owners.setdefault(name, f"{what} {name}")
+            if owner != f"{what} {name}":
+                raise GraphError(f"graph {graph.name!r}: {what} {name!r} has the same name as "
+                                 f"{owner}; rename one of them")
+    functions = {}
+    for n in order:
+        if n.kind is Kind.APPLY:
+            f = n.attrs["function"]
+            if f.user and functions.setdefault(f.name, f) is not f:
+                raise GraphError(f"graph {graph.name!r}: two different functions are named "
+                                 f"{f.name!r}")
 
 
 def _walk(order, loss, trainable, symbols, names):

@@ -16,12 +16,38 @@ from .naming import check_identifier
 
 U = sp.Symbol("u")  # the bound variable of every elementwise Lambda
 
-# Scalar functions sympy lacks, left undefined so printers can show their names;
-# `elementary` below says what they mean.
-sigmoid_f = sp.Function("sigmoid")
-softplus_f = sp.Function("softplus")
-relu_f = sp.Function("relu")
-step_f = sp.Function("step")  # 1[u > 0]; we choose relu'(0) = 0
+class NamedFunction(sp.Function):
+    """A scalar function sympy lacks, kept by name so printers can show it; its derivative
+    is known, and `elementary` in the registry below says what it means."""
+
+
+class sigmoid_f(NamedFunction):
+    name = "sigmoid"
+
+    def fdiff(self, argindex=1):
+        return sigmoid_f(self.args[0]) * (1 - sigmoid_f(self.args[0]))
+
+
+class step_f(NamedFunction):
+    """1[u > 0]; we choose relu′(0) = 0."""
+    name = "step"
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+
+class relu_f(NamedFunction):
+    name = "relu"
+
+    def fdiff(self, argindex=1):
+        return step_f(self.args[0])
+
+
+class softplus_f(NamedFunction):
+    name = "softplus"
+
+    def fdiff(self, argindex=1):
+        return sigmoid_f(self.args[0])
 
 
 def apply(function, x):
@@ -41,6 +67,7 @@ class Elementwise:
     numpy: Optional[str] = None                 # helper body in `u` for built-ins, else printed
     latex: Optional[str] = None
     kink: bool = False                          # f′ jumps at 0 (finite differences care)
+    user: bool = False                          # defined by the user: a helper in the code
 
     def __call__(self, node):
         from .graph import Node  # graph builds on functions, not the other way round
@@ -81,7 +108,7 @@ BUILTINS = {f.name: f for f in (sigmoid, tanh, exp, log, relu, softplus, identit
 
 # How the undefined functions above are evaluated: numerically by numpy helpers and
 # symbolically (for the oracle) by their elementary definitions.
-NAMED = {sigmoid_f: sigmoid, softplus_f: softplus, relu_f: relu}
+NAMED = {sigmoid_f: sigmoid, softplus_f: softplus, relu_f: relu}  # helpers with bodies below
 STEP_NUMPY = "np.greater(u, 0.0).astype(u.dtype)"
 elementary_step = sp.Lambda(U, sp.Piecewise((1, U > 0), (0, True)))
 
@@ -116,4 +143,9 @@ def elementwise(name, f):
     if stray:
         raise ValueError(f"elementwise({name!r}, f): f(u) uses symbols other than its "
                          f"argument: {sorted(map(str, stray))}")
-    return Elementwise(name, sp.Function(name), sp.Lambda(U, body))
+    from .printing import unsupported_functions  # printing builds on this module
+    unsupported = unsupported_functions(body)
+    if unsupported:
+        raise ValueError(f"elementwise({name!r}, f): generated numpy code cannot evaluate "
+                         f"{', '.join(unsupported)}; use functions numpy has (exp, sin, …)")
+    return Elementwise(name, sp.Function(name), sp.Lambda(U, body), user=True)

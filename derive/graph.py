@@ -68,7 +68,8 @@ class Node:
 
     def describe(self):
         """How errors name an operation: its kind and operands."""
-        return f"{self.kind.value} {self}"
+        text = str(self)
+        return text if text.startswith(self.kind.value) else f"{self.kind.value} {text}"
 
     # Operators build new nodes; numbers become constants, never parsed text.
     def __matmul__(self, other):

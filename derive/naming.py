@@ -41,8 +41,10 @@ def dimension(name):
     """The sympy symbol of a named dimension (a positive integer), or 1 for a literal 1."""
     if name == 1:
         return sp.Integer(1)
-    if isinstance(name, int) and not isinstance(name, bool) and name > 0:
-        return sp.Integer(name)
+    if isinstance(name, int) and not isinstance(name, bool):
+        if name > 0:
+            return sp.Integer(name)
+        raise GraphError(f"dimension {name} must be a name or a positive integer")
     return sp.Symbol(check_identifier(name, "dimension"), integer=True, positive=True)
 
 

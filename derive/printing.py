@@ -5,12 +5,12 @@ broadcast as b·1ᵀ, a column sum as δ·1, a constant as c·1) and how to orde
 the subclasses say how each target spells them.
 """
 
-from sympy import fraction, Integer, MatMul, MatrixSymbol, Number, OneMatrix, Symbol
+from sympy import Function, fraction, Integer, MatMul, MatrixSymbol, Number, OneMatrix, Symbol
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
 from .algebra import LogSoftmax, Softmax
-from .functions import NAMED, U, softplus_f, step_f
+from .functions import NAMED, NamedFunction, step_f
 from .naming import Delta
 
 _SUM, _PRODUCT, _POWER, _ATOM = 10, 20, 30, 40
@@ -103,9 +103,20 @@ class _MatrixNotation:
     def _print_ElementwiseApplyFunction(self, expr):
         body = expr.function.expr
         arg = expr.function.variables[0]
-        if body.func in CALLED_BY_NAME and body.args == (arg,):
+        if isinstance(body, NamedFunction) and body.args == (arg,):
             return self._call(body.func, expr.expr)
-        return self._scalar(body.xreplace({arg: Symbol(self._operand(expr.expr))}))
+        text = self._scalar(body.xreplace({arg: Symbol(self._operand(expr.expr))}))
+        return text if body.is_Atom or body.is_Function else f"({text})"
+
+    def _print_AppliedUndef(self, expr):
+        # derive's named functions and validated user functions, by name
+        return f"{_function_name(expr.func)}({', '.join(self._print(a) for a in expr.args)})"
+
+    def _print_Function(self, expr):
+        # sympy's printers skip subclasses of Function when dispatching, so look here
+        if isinstance(expr, NamedFunction):
+            return self._print_AppliedUndef(expr)
+        return super()._print_Function(expr)
 
     def _print_Softmax(self, expr):
         return f"softmax({self._print(expr.arg)})"
@@ -136,7 +147,6 @@ def _split_coefficient_list(expr):
     return coeff, factors
 
 
-CALLED_BY_NAME = set(NAMED) | {step_f}
 
 
 class TextPrinter(_MatrixNotation, StrPrinter):
@@ -165,12 +175,12 @@ class TextPrinter(_MatrixNotation, StrPrinter):
         return f"{self._scalar(coeff)} {body}"
 
     def _scalar(self, expr):
-        return StrPrinter().doprint(expr)
+        return StrPrinter.doprint(self, expr)
 
     def _call(self, function, arg):
         if function is step_f:
             return f"1[{self._print(arg)} > 0]"
-        return f"{function.__name__}({self._print(arg)})"
+        return f"{_function_name(function)}({self._print(arg)})"
 
 
 class NumpyCodePrinter(_MatrixNotation, NumPyPrinter):
@@ -213,26 +223,33 @@ class NumpyCodePrinter(_MatrixNotation, NumPyPrinter):
         return text
 
     def _scaled(self, coeff, body):
-        return f"{self._scalar(coeff)} * {body}"
+        text = self._scalar(coeff)
+        return f"{text} * {body}" if coeff.is_Atom else f"({text}) * {body}"
 
     def _scalar(self, expr):
-        if isinstance(expr, (Number, Symbol)):
-            return NumPyPrinter.doprint(self, expr)
         numerator, denominator = fraction(expr)
-        if denominator == 1:
-            return f"({NumPyPrinter.doprint(self, expr)})"
+        if denominator == 1 or expr.is_Atom:
+            return NumPyPrinter.doprint(self, expr)
         over = NumPyPrinter.doprint(self, denominator)
-        over = over if isinstance(denominator, (Number, Symbol)) else f"({over})"
-        return f"({NumPyPrinter.doprint(self, numerator)}/{over})"
+        over = over if denominator.is_Atom else f"({over})"
+        return f"{NumPyPrinter.doprint(self, numerator)}/{over}"
 
     def _call(self, function, arg):
-        name = function.__name__
+        name = _function_name(function)
         prefix = "" if name in self.HELPERS else "np."
         return f"{prefix}{name}({self._print(arg)})"
 
-    def _print_Function(self, expr):
-        # user functions and the named ones are helpers the generated module defines
-        return f"{expr.func.__name__}({', '.join(self._print(a) for a in expr.args)})"
+
+
+def unsupported_functions(expr):
+    """Names of the functions in a scalar expression that numpy code cannot evaluate."""
+    known = {name for name, target in NumpyCodePrinter._kf.items() if target.startswith("numpy.")}
+    return sorted({type(f).__name__ for f in expr.atoms(Function)
+                   if not isinstance(f, NamedFunction) and type(f).__name__ not in known})
+
+
+def _function_name(function):
+    return function.name if issubclass(function, NamedFunction) else function.__name__
 
 
 def text(expr):

@@ -5,7 +5,7 @@ import random
 
 import sympy as sp
 
-from derive.functions import BUILTINS, elementary_step, step_f
+from derive.functions import BUILTINS, NAMED, elementary_step, step_f
 from derive.rules import Kind, rule_for
 
 
@@ -14,7 +14,7 @@ def elementary(expr, graph):
     functions = set(BUILTINS.values()) | {
         n.attrs["function"] for n in graph.nodes if n.kind is Kind.APPLY}
     for f in functions:
-        if isinstance(f.scalar, sp.core.function.UndefinedFunction):
+        if f.user or f.scalar in NAMED:
             expr = expr.replace(f.scalar, f.definition)
     return expr.replace(step_f, elementary_step)
 

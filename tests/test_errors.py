@@ -1,0 +1,114 @@
+"""Misuse is reported by derive's own exceptions, naming the node, operation and shapes."""
+
+import numpy as np
+import pytest
+
+import derive as d
+
+
+@pytest.fixture
+def g():
+    g = d.Graph("g")
+    g.input("x", ("D", "N")), g.input("t", ("H", "N"))
+    g.param("W", ("H", "D")), g.param("V", ("H", "K"))
+    return g
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda g: g["V"] @ g["x"], "matmul (V @ x): inner dimensions K and D differ: V is H×K, x is D×N"),
+    (lambda g: g["W"] @ g["x"] + g["V"], "add ((W @ x) + V): shapes do not broadcast: "
+                                         "(W @ x) is H×N, V is H×K"),
+    (lambda g: (g["W"] @ g["x"]) * g["x"], "hadamard ((W @ x) ⊙ x): shapes do not broadcast"),
+    (lambda g: d.squared_error(g["W"] @ g["x"], g["x"]),
+     "squared_error((W @ x), x): operands must have the same shape: (W @ x) is H×N, x is D×N"),
+    (lambda g: g.input("y", ("D",)), "node 'y': a shape is a pair (rows, columns)"),
+    (lambda g: g.input("y", ("D", 0)), "dimension 0 must be a name or a positive integer"),
+    (lambda g: g.input("y", ("D", "N-1")), "dimension name 'N-1' is not a valid name"),
+])
+def test_shape_errors_name_the_operation_and_both_shapes(g, make, message):
+    with pytest.raises(d.ShapeError) as error:
+        make(g)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("x", "name 'x' is already used by another node of graph 'g'"),
+    ("class", "node name 'class' is a Python keyword"),
+    ("2x", "node name '2x' is not a valid name"),
+    ("a.b", "node name 'a.b' is not a valid name"),
+    ("__import__", "node name '__import__' is not a valid name"),
+    ("np", "node name 'np' is reserved by the generated module"),
+    ("params", "node name 'params' is reserved by the generated module"),
+    ("delta_x", "node name 'delta_x' starts with 'delta_'"),
+    ("x y", "node name 'x y' is not a valid name"),
+    ("é", "node name 'é' is not a valid name"),
+])
+def test_bad_or_duplicate_names_are_refused_when_the_node_is_made(g, name, message):
+    with pytest.raises(d.GraphError) as error:
+        g.input(name, ("D", "N"))
+    assert message in str(error.value)
+    with pytest.raises(d.GraphError):
+        (g["W"] @ g["x"]).named(name)
+
+
+def test_a_graph_without_loss_or_with_a_matrix_loss(g):
+    with pytest.raises(d.GraphError, match="graph 'g' has no loss: call g.loss"):
+        d.derive(g)
+    with pytest.raises(d.GraphError, match=r"loss \(W @ x\) must be a scalar \(1×1\), but its "
+                                           "shape is H×N"):
+        g.loss(g["W"] @ g["x"])
+
+
+def test_a_parameter_that_does_not_reach_the_loss(g):
+    g.loss(d.squared_error(g["W"] @ g["x"], g["t"]).named("E"))
+    with pytest.raises(d.GraphError, match="parameter V does not affect the loss E"):
+        d.derive(g)
+
+
+def test_a_cycle_is_named(g):
+    z = (g["W"] @ g["x"]).named("z")
+    h = d.tanh(z).named("h")
+    z.inputs = (g["W"], h)  # only reachable by tampering: the API cannot build a cycle
+    g.loss(d.squared_error(h, g["t"]))
+    with pytest.raises(d.GraphError, match="graph 'g' has a cycle through node"):
+        d.derive(g)
+
+
+def test_names_shared_by_node_dimension_and_function():
+    phi = d.elementwise("x", lambda u: u)
+    g = d.Graph("g")
+    g.loss(d.squared_error(phi(g.param("W", ("H", "D")) @ g.input("x", ("D", "N"))),
+                           g.input("t", ("H", "N"))))
+    with pytest.raises(d.GraphError, match="function 'x' has the same name as node x"):
+        d.derive(g)
+    h = d.Graph("h")
+    h.loss(d.squared_error(h.param("N", ("H", "D")) @ h.input("x", ("D", "N")),
+                           h.input("t", ("H", "N"))))
+    with pytest.raises(d.GraphError, match="dimension 'N' has the same name as node N"):
+        d.derive(h)
+
+
+def test_nodes_of_two_graphs_do_not_mix(g):
+    other = d.Graph("other")
+    with pytest.raises(d.GraphError, match="belong to different graphs"):
+        g["W"] @ other.input("y", ("D", "N"))
+
+
+def test_user_functions_must_return_sympy_expressions_of_their_argument():
+    with pytest.raises(TypeError, match="must return a sympy expression of u, got str"):
+        d.elementwise("f", lambda u: "__import__('os').system('true')")
+    with pytest.raises(ValueError, match="uses symbols other than its argument"):
+        import sympy as sp
+        d.elementwise("f", lambda u: u + sp.Symbol("v"))
+
+
+def test_generated_code_names_the_array_with_the_wrong_shape():
+    module = d.compile_numpy(d.derive(d.models.mlp()))
+    params = module.init_params({"D": 3, "H": 4, "K": 2})
+    with pytest.raises(ValueError, match=r"input 'label' has shape \(3, 5\), but its shape is "
+                                         r"\('K', 'N'\) and K = 2"):
+        module.forward(params, {"x": np.zeros((3, 5)), "label": np.zeros((3, 5))})
+    with pytest.raises(ValueError, match="missing input 'label'"):
+        module.forward(params, {"x": np.zeros((3, 5))})
+    with pytest.raises(ValueError, match="init_params: no size given for dimension 'H'"):
+        module.init_params({"D": 3})
