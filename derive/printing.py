@@ -261,8 +261,19 @@ def numpy_code(expr):
 
 
 def text_equations(der):
-    """The derivation as lines of text: forward pass, δs, then parameter gradients."""
+    """The derivation as lines of text: forward pass, then each δ and parameter gradient with
+    the rule that made each of its terms."""
     lines = [f"{name} = {text(e)}" for name, e in der.forward.items()]
-    lines += [f"δ{name} = {text(e)}" for name, e in der.deltas.items() if name != der.loss]
-    lines += [f"δ{name} = {text(e)}" for name, e in der.gradients.items()]
-    return lines
+    backward = [(f"δ{name} = {text(e)}", why(der.terms[name]))
+                for name, e in [*der.deltas.items(), *der.gradients.items()] if name != der.loss]
+    width = max((len(eq) for eq, _ in backward), default=0)
+    return lines + [f"{eq:<{width}}   # {reason}" for eq, reason in backward]
+
+
+def why(terms):
+    """Which rule made each term, and at which consumer: 'rule 5 (weight matrix) at z2'."""
+    parts = [f"{t.rule} at {t.chain()[-1][1]}" if t.rule.name != "LOSS" else "the loss's δ"
+             for t in terms]
+    if len(parts) == 1:
+        return parts[0]
+    return f"rule 1 (splitting): {'; '.join(parts)}"
