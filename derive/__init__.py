@@ -16,3 +16,4 @@ __all__ = [
 from .codegen import compile_numpy, to_numpy  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from . import models  # noqa: E402
+from .draw import draw  # noqa: E402

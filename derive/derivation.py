@@ -86,6 +86,20 @@ class Derivation:
         from .printing import text_equations
         return "\n".join(text_equations(self))
 
+    def to_latex(self, standalone=False, tags=True):
+        """The equations in an `align` environment; a complete document if `standalone`."""
+        from .latex import to_latex
+        return to_latex(self, standalone=standalone, tags=tags)
+
+    def explain(self, latex=False):
+        """Step by step: which rule made each term of each δ, and through which consumer."""
+        from .explain import explain
+        return explain(self, as_latex=latex)
+
+    def _repr_latex_(self):
+        from .latex import to_latex
+        return to_latex(self, environment="aligned")
+
 
 def derive(graph):
     """Apply the five rules to `graph` and return its `Derivation`."""

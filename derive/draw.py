@@ -1,0 +1,88 @@
+"""Pictures of a derivation: nodes with name, operation and shape; forward edges in black;
+beside each, the δ term flowing back in red, labelled with its rule."""
+
+from pathlib import Path
+
+import graphviz
+import sympy as sp
+
+from .derivation import Derivation, derive
+from .errors import DeriveError
+from .printing import text
+from .rules import Kind
+
+LEGIBLE = 40  # more nodes than this: the δ labels are left off so the picture stays readable
+_FORMATS = {".svg": "svg", ".png": "png", ".dot": None}
+
+
+class Picture:
+    """A Graphviz picture of a graph's forward and backward flow."""
+
+    def __init__(self, digraph):
+        self.digraph = digraph
+
+    @property
+    def dot(self):
+        return self.digraph.source
+
+    def render(self, format):
+        try:
+            return self.digraph.pipe(format=format)
+        except graphviz.ExecutableNotFound:
+            raise DeriveError("drawing needs Graphviz's `dot` program, which is not installed: "
+                              "install the graphviz system package (apt-get install graphviz, "
+                              "brew install graphviz); DOT text (`.dot`) needs nothing") from None
+
+    def save(self, path):
+        """Write the picture as SVG, PNG or DOT text, chosen by the file's extension."""
+        path = Path(path)
+        if path.suffix not in _FORMATS:
+            raise DeriveError(f"{path}: a picture is saved as .svg, .png or .dot, "
+                              f"not {path.suffix or 'a file without extension'}")
+        format = _FORMATS[path.suffix]
+        path.write_bytes(self.dot.encode() if format is None else self.render(format))
+        return path
+
+    def _repr_svg_(self):
+        return self.render("svg").decode()
+
+
+def draw(subject, path=None):
+    """Draw a Derivation (or a Graph, derived first); save it to `path` if one is given."""
+    der = subject if isinstance(subject, Derivation) else derive(subject)
+    picture = Picture(_digraph(der))
+    if path is not None:
+        picture.save(path)
+    return picture
+
+
+def _digraph(der):
+    dot = graphviz.Digraph(der.graph.name, graph_attr={"rankdir": "LR", "fontname": "Helvetica"},
+                           node_attr={"shape": "box", "style": "rounded", "fontname": "Helvetica"},
+                           edge_attr={"fontname": "Helvetica", "fontsize": "10"})
+    labelled = len(der.shapes) <= LEGIBLE
+    if not labelled:
+        dot.attr(label=f"{len(der.shapes)} nodes: δ labels left off to keep the picture legible")
+    for name, node in der.nodes.items():
+        shape = "×".join(map(str, der.shapes[name]))
+        operation = node.kind.value if node.kind in (Kind.INPUT, Kind.PARAM) else \
+            text(der.forward[name]) if name in der.forward else node.kind.value
+        dot.node(name, f"{name}\n{operation}\n{shape}",
+                 style="rounded,filled", fillcolor=_FILL.get(node.kind, "white"))
+    for name, expr in der.forward.items():
+        for source in sorted(_reads(expr) & der.shapes.keys()):
+            dot.edge(source, name, color="black")
+    for name, terms in der.terms.items():
+        for term in terms:
+            consumer = term.chain()[-1][1]
+            label = f"δ{name} ← {text(term.expr)}\n{term.rule}" if labelled else ""
+            dot.edge(consumer, name, label=label, color="firebrick", fontcolor="firebrick",
+                     style="dashed", constraint="false")
+    return dot
+
+
+_FILL = {Kind.INPUT: "lightyellow", Kind.PARAM: "lightblue"}
+
+
+def _reads(expr):
+    return {a.name for a in expr.atoms(sp.MatrixSymbol)}

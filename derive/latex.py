@@ -1,0 +1,119 @@
+"""LaTeX for a derivation: the same equations as the text printer, in `align`.
+
+Notation follows the method: ⊙ is `\\odot`, transposes are `^\\top`, δ is `\\delta`, layer
+indices are subscripts (`W_{1}`), σ and tanh are named, f′ is written through outputs.
+"""
+
+import re
+
+from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
+from sympy.printing.latex import translate
+
+from .printing import _MatrixNotation, _function_name
+from .rendering import render
+from .rules import Kind
+
+_NAME = re.compile(r"([A-Za-z]+?)(\d*)\Z")
+_FUNCTIONS = {"sigmoid": r"\sigma", "tanh": r"\tanh", "exp": r"\exp", "log": r"\log",
+              "relu": r"\operatorname{relu}", "softplus": r"\operatorname{softplus}"}
+
+
+def latex_name(name):
+    """W1 → W_{1}, h_prev → h_{\\mathrm{prev}}, alpha → \\alpha, label → \\mathrm{label}."""
+    base, _, sub = name.partition("_")
+    match = _NAME.match(base)
+    if match and match.group(2):
+        base, sub = match.group(1), match.group(2) + ("," + sub if sub else "")
+    head = translate(base) if len(base) == 1 or translate(base) != base else \
+        rf"\mathrm{{{base}}}"
+    if not sub:
+        return head
+    parts = [p if p.isdigit() or len(p) == 1 else rf"\mathrm{{{p}}}" for p in sub.split(",")]
+    return f"{head}_{{{','.join(parts)}}}"
+
+
+class LatexPrinter(_MatrixNotation, SympyLatexPrinter):
+    matmul = r" \, "
+    hadamard = r" \odot "
+    minus = "-"
+
+    def _print_MatrixSymbol(self, expr):
+        return latex_name(expr.name)
+
+    def _print_Delta(self, expr):
+        return rf"\delta {latex_name(expr.node_name)}"
+
+    def _print_Transpose(self, expr):
+        return f"{self._operand(expr.arg)}^\\top"
+
+    def _print_HadamardPower(self, expr):
+        return f"{self._operand(expr.base)}^{{{self._print(expr.exp)}}}"
+
+    def _print_OneMatrix(self, expr):
+        return r"\mathbf{1}"
+
+    def _print_Symbol(self, expr, style="plain"):
+        return latex_name(expr.name)
+
+    def _reduce_text(self, text, rows, cols):
+        if rows and cols:
+            return rf"\textstyle\sum {text}"
+        if rows or cols:
+            return rf"\textstyle\sum_{{\mathrm{{{'rows' if rows else 'cols'}}}}} {text}"
+        return text
+
+    def _scaled(self, coeff, body):
+        return f"{self._scalar(coeff)} {body}"
+
+    def _scalar(self, expr):
+        return SympyLatexPrinter.doprint(self, expr)
+
+    def _call(self, function, arg):
+        name = _function_name(function)
+        if name == "step":
+            return rf"\mathbf{{1}}[{self._print(arg)} > 0]"
+        command = _FUNCTIONS.get(name) or rf"\operatorname{{{name}}}"
+        return rf"{command}\left({self._print(arg)}\right)"
+
+    def _print_AppliedUndef(self, expr):
+        return self._call(expr.func, expr.args[0])
+
+    def _print_Softmax(self, expr):
+        return rf"\operatorname{{softmax}}\left({self._print(expr.arg)}\right)"
+
+    def _print_LogSoftmax(self, expr):
+        return rf"\log\operatorname{{softmax}}\left({self._print(expr.arg)}\right)"
+
+
+def latex(expr):
+    return LatexPrinter().doprint(expr)
+
+
+def to_latex(der, standalone=False, tags=True, environment="align"):
+    """Forward equations, δs and gradients in an `align`; a whole document if `standalone`.
+
+    A δ that sums several terms (rule 1) gets a line per term, each tagged with its own rule.
+    `environment="aligned"` gives `$$\\begin{aligned}…$$`, which notebooks render."""
+    rows = [(latex_name(n), latex(e), None) for n, e in der.forward.items()]
+    for name in [*der.deltas, *der.gradients]:
+        if name == der.loss:
+            continue
+        for k, term in enumerate(der.terms[name]):
+            body = latex(term.expr)
+            lhs = rf"\delta {latex_name(name)}" if k == 0 else ""
+            rhs = body if k == 0 or body.startswith("-") else f"+ {body}"
+            rows.append((lhs, rhs, latex_why(term) if tags else None))
+    shapes = [(latex_name(n), latex_shape(shape)) for n, shape in der.shapes.items()]
+    return render("equations.tex.j2", graph=der.graph.name, rows=rows, shapes=shapes,
+                  standalone=standalone, environment=environment)
+
+
+def latex_why(term):
+    """The rule that made a term, as text for the equation's comment column."""
+    if term.rule.name == "LOSS":
+        return r"\text{the loss}"
+    return rf"\text{{rule {term.rule.value} at }} {latex_name(term.chain()[-1][1])}"
+
+
+def latex_shape(shape):
+    return r" \times ".join(latex_name(str(d)) for d in shape)
