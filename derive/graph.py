@@ -165,6 +165,13 @@ class Graph:
         self.loss_node = node
         return node
 
+    def _repr_svg_(self):
+        """In a notebook a graph shows as its picture (once it has a loss to derive from)."""
+        if self.loss_node is None:
+            return None
+        from .draw import draw
+        return draw(self)._repr_svg_()
+
     @property
     def params(self):
         return [n for n in self.nodes if n.kind is Kind.PARAM]
