@@ -79,3 +79,18 @@ class LogSoftmax(_Columnwise):
 
     def _entry(self, i, j, **kwargs):
         return self.arg[i, j] - self._column_logsumexp(j)
+
+
+class Next(sp.MatrixExpr):
+    """expr at step t+1: how a recurrent node's δ reaches back from the next time step."""
+
+    def __new__(cls, arg):
+        return super().__new__(cls, arg)
+
+    @property
+    def arg(self):
+        return self.args[0]
+
+    @property
+    def shape(self):
+        return self.arg.shape

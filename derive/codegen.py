@@ -10,7 +10,7 @@ from sympy.core.function import AppliedUndef
 from .algebra import LogSoftmax, Softmax
 from .functions import NAMED, STEP_NUMPY, NamedFunction, U, step_f
 from .naming import Delta, DELTA_PREFIX
-from .printing import NumpyCodePrinter, numpy_code, text
+from .printing import T, NumpyCodePrinter, TextPrinter, numpy_code, text, timing
 from .rendering import render
 from .rules import Kind
 
@@ -38,20 +38,36 @@ def to_numpy(der):
     exprs = [*der.forward.values(), *(e for _, e in backward_eqs)]
     forward_reads = _values(der.forward.values())
     backward_reads = _values(e for _, e in backward_eqs)
+    cache = [n for n in der.shapes if n in backward_reads and der.kinds[n] is not Kind.PARAM]
+    states = [(s, carrier, initial) for s, (carrier, initial) in der.states.items()]
     return render(
-        "module.py.j2",
+        "recurrent.py.j2" if der.recurrent else "module.py.j2",
         graph=der.graph.name,
         forward_equations=[s.comment for s in forward],
         backward_equations=[s.comment for s in backward],
-        shapes=[(name, _literal(der.shapes[name])) for name in [*der.params, *der.inputs]],
-        params=der.params, inputs=der.inputs, loss=der.loss,
+        shapes=_shapes(der),
+        params=der.params, inputs=[*der.inputs, *(initial for *_, initial in states)],
+        loss=der.loss,
         helpers=_helpers(der, exprs),
         softmax=any(e.atoms(Softmax, LogSoftmax) for e in exprs),
         forward_dims=forward_dims, backward_dims=backward_dims,
         forward_params=[p for p in der.params if p in forward_reads],
         backward_params=[p for p in der.params if p in backward_reads],
-        cache=[n for n in der.shapes if n in backward_reads and der.kinds[n] is not Kind.PARAM],
-        forward=forward, backward=backward)
+        cache=cache, forward=forward, backward=backward,
+        # recurrent graphs only
+        states=states, sequences=der.sequences,
+        static_inputs=[n for n in der.inputs if n not in der.sequences],
+        static_cache=[n for n in cache if not der.per_step(n) or n in der.sequences],
+        step_cache=[n for n in cache if der.per_step(n)],
+        appended=[n for n in cache if der.per_step(n) and n not in der.sequences],
+        gradients=[DELTA_PREFIX + p for p in der.gradients])
+
+
+def _shapes(der):
+    """Each array the module takes, with its shape; sequences lead with the time axis T."""
+    shapes = [(n, ("T",) * (n in der.sequences) + der.shapes[n]) for n in [*der.params, *der.inputs]]
+    shapes += [(initial, der.shapes[s]) for s, (_, initial) in der.states.items()]
+    return [(name, _literal(shape)) for name, shape in shapes]
 
 
 def _statements(der, equations, prefix):
@@ -61,9 +77,20 @@ def _statements(der, equations, prefix):
         printer = NumpyCodePrinter()
         code = printer.doprint(expr)
         printed |= printer.symbols
-        lhs = ("δ" if prefix else "") + name
-        statements.append(Statement(prefix + name, code, f"{lhs} = {text(expr)}"))
+        comment = f"{_lhs(der, name, prefix)} {text(expr, der)}"
+        statements.append(Statement(prefix + name, code, comment))
     return statements, [str(d) for d in der.dims if str(d) in printed]
+
+
+def _lhs(der, name, prefix):
+    """'z_t =', 'δh_t =', or 'δW +=' for a parameter that sums its gradient over the steps."""
+    if not der.recurrent:
+        return ("δ" if prefix else "") + name + " ="
+    if der.kinds[name] is Kind.PARAM:
+        return f"δ{name} +="
+    printer = TextPrinter()
+    printer.timing = timing(der)
+    return ("δ" if prefix else "") + printer._stamp(name, T) + " ="
 
 
 def compile_numpy(der):
@@ -80,7 +107,7 @@ def compile_numpy(der):
 
 
 def _literal(shape):
-    return "(" + ", ".join(f'"{d}"' if isinstance(d, sp.Symbol) else str(int(d))
+    return "(" + ", ".join(str(int(d)) if isinstance(d, (int, sp.Integer)) else f'"{d}"'
                            for d in shape) + ")"
 
 

@@ -18,8 +18,8 @@ from typing import Optional
 import networkx as nx
 import sympy as sp
 
-from .algebra import ROOT_DELTA
-from .errors import GraphError
+from .algebra import ROOT_DELTA, Next
+from .errors import GraphError, ShapeError
 from .naming import Delta, delta_symbol, temporaries
 from .rules import Kind, Rule, rule_for
 
@@ -64,6 +64,25 @@ class Derivation:
     @property
     def params(self):
         return [n for n, k in self.kinds.items() if k is Kind.PARAM]
+
+    @property
+    def states(self):
+        """State name (h_prev) -> (the node it carries, h; its initial input, h0)."""
+        return {name: (node.attrs["carrier"], node.attrs["initial"])
+                for name, node in self.nodes.items() if node.kind is Kind.STATE}
+
+    @property
+    def sequences(self):
+        return [n for n in self.inputs if self.nodes[n].attrs.get("sequence")]
+
+    @property
+    def recurrent(self):
+        return self.graph.recurrent
+
+    def per_step(self, name):
+        """Whether a node has a value at every time step (all but parameters)."""
+        return self.recurrent and self.kinds[name] is not Kind.PARAM and not (
+            self.kinds[name] is Kind.INPUT and not self.nodes[name].attrs.get("sequence"))
 
     @property
     def dims(self):
@@ -116,11 +135,17 @@ def derive(graph):
         if p not in relevant:
             raise GraphError(f"parameter {p} does not affect the loss {loss}")
     _check_names(graph, order)
-    trainable = set(graph.params).union(*(nx.descendants(dag, p) for p in graph.params))
+    carriers = _carriers(graph, order)
+    sources = [*graph.params, *carriers]
+    trainable = set(sources).union(*(nx.descendants(dag, s) for s in sources))
 
     names = _provisional_names(order, loss)
     symbols = {n: sp.MatrixSymbol(names[n], *n.shape) for n in order}
     terms = _walk(order, loss, trainable, symbols, names)
+    for state, carrier in carriers.items():  # rule 1 through time: h_t also feeds step t+1
+        if state in trainable:
+            terms[carrier].append(Term(Next(delta_symbol(names[state], state.shape)),
+                                       Rule.SPLITTING, carrier))
     folded = _foldable(order, loss, terms, symbols, names)
     final = _final_names(order, folded, names)
     rename = {}
@@ -166,6 +191,9 @@ def _check_names(graph, order):
             if owner != f"{what} {name}":
                 raise GraphError(f"graph {graph.name!r}: {what} {name!r} has the same name as "
                                  f"{owner}; rename one of them")
+    if graph.recurrent and "T" in owners:
+        raise GraphError(f"graph {graph.name!r}: the {owners['T']} is named 'T', which a recurrent "
+                         "graph keeps for the number of time steps")
     functions = {}
     for n in order:
         if n.kind is Kind.APPLY:
@@ -173,6 +201,22 @@ def _check_names(graph, order):
             if f.user and functions.setdefault(f.name, f) is not f:
                 raise GraphError(f"graph {graph.name!r}: two different functions are named "
                                  f"{f.name!r}")
+
+
+def _carriers(graph, order):
+    """Each state h_prev and the node h whose value the next step receives as h_{t−1}."""
+    carriers = {}
+    for state in graph.states:
+        name = state.attrs["carrier"]
+        carrier = graph.by_name.get(name)
+        if carrier is None or carrier not in order:
+            raise GraphError(f"state {state} has no next value: name the node that computes "
+                             f"it {name!r} (and make the loss depend on it)")
+        if carrier.shape != state.shape:
+            raise ShapeError(f"recurrence {name}: {state} is {'×'.join(map(str, state.shape))} "
+                             f"but {name} is {'×'.join(map(str, carrier.shape))}")
+        carriers[state] = carrier
+    return carriers
 
 
 def _walk(order, loss, trainable, symbols, names):
@@ -205,7 +249,10 @@ def _provisional_names(order, loss):
 
 def _foldable(order, loss, terms, symbols, names):
     """Unnamed nodes used once whose value no term reads and whose δ is cheap to write out:
-    it feeds at most one term, or it is just another node's δ (δt = δz through a sum)."""
+    it feeds at most one term, or it is just another node's δ (δt = δz through a sum).
+
+    Decided from the loss backwards, so `resolved` holds what a folded consumer's δ becomes
+    and an alias of an alias of a long expression is not mistaken for a cheap one."""
     uses = {n: 0 for n in order}
     for node in order:
         for x in node.inputs:
@@ -216,14 +263,18 @@ def _foldable(order, loss, terms, symbols, names):
     for e in exprs:
         for d in e.atoms(Delta):
             delta_reads[d.name] = delta_reads.get(d.name, 0) + 1
-    def delta_is_cheap(n):  # substituting it duplicates no work
-        if delta_reads.get(delta_symbol(names[n], n.shape).name, 0) <= 1:
-            return True
-        return len(terms.get(n, ())) == 1 and isinstance(terms[n][0].expr, Delta)
-
-    return {n for n in order
-            if n.name is None and n is not loss and not n.is_leaf and uses[n] == 1
-            and symbols[n] not in read and delta_is_cheap(n)}
+    folded, resolved = set(), {}
+    for n in reversed(order):
+        if not (n.name is None and n is not loss and not n.is_leaf and uses[n] == 1
+                and symbols[n] not in read):
+            continue
+        delta = delta_symbol(names[n], n.shape)
+        own = [t.expr.xreplace(resolved) for t in terms.get(n, ())]
+        if delta_reads.get(delta.name, 0) <= 1 or (len(own) == 1 and isinstance(own[0], Delta)):
+            folded.add(n)
+            if own:
+                resolved[delta] = own[0]
+    return folded
 
 
 def _final_names(order, folded, names):

@@ -44,13 +44,19 @@ def relative_error(a, n, tiny=1e-300):
 
 
 def random_inputs(der, dims, rng):
-    """Inputs drawn from N(0, 1); the targets of softmax_cross_entropy are one-hot columns."""
-    inputs = {name: rng.normal(size=_size(der.shapes[name], dims)) for name in der.inputs}
+    """Inputs drawn from N(0, 1), sequences T steps long, initial states too; the targets of
+    softmax_cross_entropy are one-hot columns."""
+    steps = (int(dims["T"]),) if der.recurrent else ()
+    inputs = {name: rng.normal(size=steps * (name in der.sequences) + _size(der.shapes[name], dims))
+              for name in der.inputs}
+    for state, (_, initial) in der.states.items():
+        inputs[initial] = rng.normal(size=_size(der.shapes[state], dims))
     for node in der.nodes.values():
         if node.kind is Kind.SOFTMAX_CROSS_ENTROPY:
             target = node.inputs[1].name
-            rows, cols = inputs[target].shape
-            inputs[target] = np.eye(rows)[:, rng.integers(rows, size=cols)]
+            *steps, rows, cols = inputs[target].shape
+            hot = rng.integers(rows, size=(*steps, cols))
+            inputs[target] = np.moveaxis(np.eye(rows)[hot], -1, -2)
     return inputs
 
 
@@ -69,12 +75,15 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     for attempt in range(redraws + 1):
         rng = np.random.default_rng([seed, attempt])
         params = module.init_params(dims, seed=seed + attempt)
-        data = inputs if inputs is not None else random_inputs(der, dims, rng)
+        data = random_inputs(der, dims, rng) if inputs is None else \
+            {name: np.array(value, dtype=np.float64) for name, value in inputs.items()}
         _, cache = module.forward(params, data)
-        sides = {k: cache[k] > 0 for k in kinks}
+        sides = {k: np.asarray(cache[k]) > 0 for k in kinks}
+        # the initial states of a recurrent net have gradients too
+        wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
         try:
-            numeric = {name: _differences(module, params, data, name, eps, kinks, sides)
-                       for name in params}
+            numeric = {name: _differences(module, params, data, wrt[name], eps, kinks, sides)
+                       for name in wrt}
             break
         except KinkCrossed:
             continue
@@ -83,13 +92,12 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
                          f"of {eps}; pass inputs away from the kinks")
     grads = module.backward(params, cache)
     errors = {name: float(np.max(relative_error(grads[name], numeric[name]), initial=0.0))
-              for name in params}
+              for name in numeric}
     return GradcheckReport(errors, tolerance, eps, seed + attempt)
 
 
-def _differences(module, params, data, name, eps, kinks, sides):
-    value = params[name]
-
+def _differences(module, params, data, value, eps, kinks, sides):
+    """Central differences of the loss in each entry of `value` (an array of params or data)."""
     def loss_at(index, step):
         saved = value[index]
         value[index] = saved + step
@@ -97,7 +105,7 @@ def _differences(module, params, data, name, eps, kinks, sides):
             loss, cache = module.forward(params, data)
         finally:
             value[index] = saved
-        if any(not np.array_equal(cache[k] > 0, sides[k]) for k in kinks):
+        if any(not np.array_equal(np.asarray(cache[k]) > 0, sides[k]) for k in kinks):
             raise KinkCrossed
         return loss
 

@@ -35,7 +35,7 @@ class Node:
             return self
         if self.name is not None:
             raise GraphError(f"node {self.name!r} is already named; cannot rename it to {name!r}")
-        if name in self.graph.by_name:
+        if name in self.graph.by_name or name in self.graph.initial_values:
             raise GraphError(f"name {name!r} is already used by another node of graph "
                              f"{self.graph.name!r}")
         self.name = name
@@ -44,7 +44,7 @@ class Node:
 
     @property
     def is_leaf(self):
-        return self.kind in (Kind.INPUT, Kind.PARAM)
+        return self.kind in (Kind.INPUT, Kind.PARAM, Kind.STATE)
 
     def __str__(self):
         if self.name is not None:
@@ -107,7 +107,10 @@ class Node:
         if isinstance(other, Node):
             return self.graph._op(Kind.ADD, self, self._node(other, "+"),
                                   signs=(1, sign), constant=sp.Integer(0))
-        return self.graph._op(Kind.ADD, self, signs=(1,), constant=sign * _number(other, "+"))
+        constant = sign * _number(other, "+")
+        if constant == 0:
+            return self  # x + 0 is x: no node
+        return self.graph._op(Kind.ADD, self, signs=(1,), constant=constant)
 
     def _node(self, other, op):
         if not isinstance(other, Node):
@@ -137,6 +140,7 @@ class Graph:
         self.nodes = []          # in creation order, which is a topological order
         self.by_name = {}
         self.loss_node = None
+        self.initial_values = {}  # h0 -> the state h_prev it starts
 
     def __getitem__(self, name):
         try:
@@ -147,6 +151,36 @@ class Graph:
     def input(self, name, shape):
         """Data fed in at run time (features, labels): no gradient is computed for it."""
         return self._leaf(Kind.INPUT, name, shape)
+
+    def sequence(self, name, shape):
+        """Data with one value per time step: x_t is `shape`, passed as a T×rows×cols array."""
+        node = self._leaf(Kind.INPUT, name, shape)
+        node.attrs["sequence"] = True
+        return node
+
+    def state(self, name, shape):
+        """h_{t−1}: the value the node named `name` had at the previous step.
+
+        Returns the node `<name>_prev`; its value at the first step is the input `<name>0`.
+        The node later named `name` is what the next step receives.
+        """
+        check_identifier(name)
+        initial = check_identifier(f"{name}0")
+        if initial in self.by_name or initial in self.initial_values:
+            raise GraphError(f"state {name!r}: its initial value {initial!r} is already a name "
+                             f"in graph {self.name!r}")
+        node = self._leaf(Kind.STATE, f"{name}_prev", shape)
+        node.attrs.update(carrier=name, initial=initial)
+        self.initial_values[initial] = node
+        return node
+
+    @property
+    def states(self):
+        return [n for n in self.nodes if n.kind is Kind.STATE]
+
+    @property
+    def recurrent(self):
+        return bool(self.states) or any(n.attrs.get("sequence") for n in self.inputs)
 
     def param(self, name, shape):
         """A trainable leaf (weight matrix, bias): it gets a gradient and an update."""

@@ -47,11 +47,75 @@ def deep_mlp(depth=4, activation=f.relu):
     return g
 
 
+def _output_layer(g, h):
+    """y_t = W_y h_t + b_y, with loss ½ Σ_t Σ (y_t − label_t)²."""
+    label = g.sequence("label", ("K", "N"))
+    W_y, b_y = g.param("W_y", ("K", "H")), g.param("b_y", ("K", 1))
+    y = (W_y @ h + b_y).named("y")
+    g.loss(squared_error(y, label).named("E"))
+    return g
+
+
+def _gate(g, gate, x, h_prev, extra=0):
+    """z_gate = W x_t + U h_{t−1} (+ a peephole) + b, with its own W_gate, U_gate, b_gate."""
+    W = g.param(f"W_{gate}", ("H", "D"))
+    U = g.param(f"U_{gate}", ("H", "H"))
+    b = g.param(f"b_{gate}", ("H", 1))
+    return (W @ x + U @ h_prev + extra + b).named(f"z_{gate}")
+
+
+def rnn():
+    """Vanilla RNN: h_t = tanh(W x_t + U h_{t−1} + b), y_t = W_y h_t + b_y."""
+    g = Graph("rnn")
+    x, h_prev = g.sequence("x", ("D", "N")), g.state("h", ("H", "N"))
+    W, U, b = g.param("W", ("H", "D")), g.param("U", ("H", "H")), g.param("b", ("H", 1))
+    h = f.tanh((W @ x + U @ h_prev + b).named("z")).named("h")
+    return _output_layer(g, h)
+
+
+def lstm(peepholes=False):
+    """LSTM: gates i, f, o, candidate g; c_t = f ⊙ c_{t−1} + i ⊙ g, h_t = o ⊙ tanh(c_t)."""
+    g = Graph("lstm_peephole" if peepholes else "lstm")
+    x = g.sequence("x", ("D", "N"))
+    h_prev, c_prev = g.state("h", ("H", "N")), g.state("c", ("H", "N"))
+
+    def peep(gate, c):  # a peephole lets the gate see the cell: p ⊙ c, p one weight per unit
+        return g.param(f"p_{gate}", ("H", 1)) * c if peepholes else 0
+
+    i = f.sigmoid(_gate(g, "i", x, h_prev, peep("i", c_prev))).named("i")
+    f_ = f.sigmoid(_gate(g, "f", x, h_prev, peep("f", c_prev))).named("f")
+    g_ = f.tanh(_gate(g, "g", x, h_prev)).named("g")
+    c = (f_ * c_prev + i * g_).named("c")
+    o = f.sigmoid(_gate(g, "o", x, h_prev, peep("o", c))).named("o")
+    h = (o * f.tanh(c).named("tanh_c")).named("h")
+    return _output_layer(g, h)
+
+
+def lstm_peephole():
+    """LSTM whose gates also see the cell: i, f through c_{t−1}, o through c_t."""
+    return lstm(peepholes=True)
+
+
+def gru():
+    """GRU: r, u gates; ĥ = tanh(W_h x_t + U_h (r ⊙ h_{t−1}) + b_h), h_t = (1 − u) ⊙ h_{t−1} + u ⊙ ĥ."""
+    g = Graph("gru")
+    x, h_prev = g.sequence("x", ("D", "N")), g.state("h", ("H", "N"))
+    r = f.sigmoid(_gate(g, "r", x, h_prev)).named("r")
+    u = f.sigmoid(_gate(g, "u", x, h_prev)).named("u")
+    h_hat = f.tanh(_gate(g, "h", x, (r * h_prev).named("r_h"))).named("h_hat")
+    h = ((1 - u) * h_prev + u * h_hat).named("h")
+    return _output_layer(g, h)
+
+
 BUILTIN = {
     "mlp": mlp,
     "softmax-classifier": softmax_classifier,
     "deep-mlp": deep_mlp,
+    "rnn": rnn,
+    "lstm": lstm,
+    "lstm-peephole": lstm_peephole,
+    "gru": gru,
 }
 
 # Sizes that make each example small enough to check by finite differences.
-EXAMPLE_DIMS = {"D": 3, "H": 4, "K": 2, "N": 5}
+EXAMPLE_DIMS = {"D": 3, "H": 4, "K": 2, "N": 5, "T": 4}

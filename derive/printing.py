@@ -5,11 +5,14 @@ broadcast as b·1ᵀ, a column sum as δ·1, a constant as c·1) and how to orde
 the subclasses say how each target spells them.
 """
 
+from dataclasses import dataclass
+
+import sympy as sp
 from sympy import Function, fraction, Integer, MatMul, MatrixSymbol, Number, OneMatrix, Symbol
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
-from .algebra import LogSoftmax, Softmax
+from .algebra import LogSoftmax, Next, Softmax
 from .functions import NAMED, NamedFunction, step_f
 from .naming import Delta
 
@@ -20,18 +23,58 @@ def _is_ones(expr):
     return isinstance(expr, OneMatrix)
 
 
+T = Symbol("t")
+
+
+def time_index(time, minus="-"):
+    """t, t+1, t−1 or a number, for a time that is t plus a constant or a constant."""
+    if time.is_Integer:
+        return str(time)
+    shift = time - T
+    return "t" if shift == 0 else f"t+{shift}" if shift > 0 else f"t{minus}{-shift}"
+
+
 class _MatrixNotation:
-    """What the matrix expressions mean; subclasses provide the spelling."""
+    """What the matrix expressions mean; subclasses provide the spelling.
+
+    In a recurrent graph `timing` says which names have a value per time step ("step") and
+    which are states (their carrier and initial input): x_t, h_{t−1}, and h0 at t = 0.
+    """
 
     matmul = " "
     hadamard = " ⊙ "
+    timing = {}
+    time = T
+
+    def _timed(self, name):
+        """The name to show for a forward value at the current time, and its time index."""
+        kind = self.timing.get(name)
+        if kind is None:
+            return name, None
+        if kind == "step":
+            return name, self.time
+        carrier, initial = kind
+        return (initial, None) if self.time == 0 else (carrier, self.time - 1)
+
+    def _timed_delta(self, name):
+        return name, (self.time if name in self.timing else None)
+
+    def _print_Next(self, expr):
+        self.time += 1
+        try:
+            return self._print(expr.arg)
+        finally:
+            self.time -= 1
 
     def _prec(self, expr):
         name = type(expr).__name__
         if name == "MatAdd":
             return _SUM
         if name == "MatMul":
-            coeff, _ = expr.as_coeff_mmul()
+            coeff, factors = _split_coefficient_list(expr)
+            inner = [f for f in factors if not _is_ones(f)]
+            if coeff == 1 and len(inner) == 1 and not _reduces(factors):
+                return self._prec(inner[0])  # b·1ᵀ prints as b
             return _SUM if coeff.could_extract_minus_sign() else _PRODUCT
         if name == "HadamardProduct":
             return _PRODUCT
@@ -47,7 +90,7 @@ class _MatrixNotation:
         return f"({text})"
 
     def _print_MatrixSymbol(self, expr):
-        return expr.name
+        return self._stamp(*self._timed(expr.name))
 
     def _print_MatAdd(self, expr):
         positive, negative = [], []
@@ -69,6 +112,8 @@ class _MatrixNotation:
 
     def _print_MatMul(self, expr):
         coeff, factors = _split_coefficient_list(expr)
+        if all(_is_ones(f) for f in factors):  # a constant matrix, c·1
+            return self._scaled(coeff, self._print(OneMatrix(expr.shape[0], expr.shape[1])))
         # Ones on the outside broadcast (kept by numpy rules) or sum (an axis of δ).
         rows = cols = False
         if factors and _is_ones(factors[0]):
@@ -125,6 +170,12 @@ class _MatrixNotation:
         return f"log_softmax({self._print(expr.arg)})"
 
 
+def _reduces(factors):
+    """Whether ones on the outside of a product sum an axis (rather than broadcast)."""
+    return (_is_ones(factors[0]) and factors[0].shape[0] == 1) or \
+        (_is_ones(factors[-1]) and factors[-1].shape[1] == 1)
+
+
 def _broadcast_last(term):
     """Sort key: a bias (b·1ᵀ) or a constant comes after the products it is added to."""
     return isinstance(term, OneMatrix) or (isinstance(term, MatMul) and _is_ones(term.args[-1]))
@@ -155,7 +206,13 @@ class TextPrinter(_MatrixNotation, StrPrinter):
     minus = "−"
 
     def _print_Delta(self, expr):
-        return f"δ{expr.node_name}"
+        return "δ" + self._stamp(*self._timed_delta(expr.node_name))
+
+    def _stamp(self, name, time):
+        if time is None:
+            return name
+        index = time_index(time, minus="−")
+        return f"{name}_{index}" if len(index) == 1 else f"{name}_{{{index}}}"
 
     def _print_Transpose(self, expr):
         return f"{self._operand(expr.arg)}ᵀ"
@@ -200,6 +257,15 @@ class NumpyCodePrinter(_MatrixNotation, NumPyPrinter):
 
     def _print_Delta(self, expr):
         return expr.name
+
+    def _stamp(self, name, time):
+        return name
+
+    def _timed(self, name):  # code holds each step's values in plain variables
+        return name, None
+
+    def _print_Next(self, expr):  # only ever a state's δ, carried over from step t+1
+        return self._print(expr.arg)
 
     def _print_Symbol(self, expr):
         self.symbols.add(expr.name)
@@ -252,20 +318,73 @@ def _function_name(function):
     return function.name if issubclass(function, NamedFunction) else function.__name__
 
 
-def text(expr):
-    return TextPrinter().doprint(expr)
+def text(expr, der=None, time=T):
+    printer = TextPrinter()
+    printer.timing, printer.time = timing(der), time
+    return printer.doprint(expr)
 
 
 def numpy_code(expr):
     return NumpyCodePrinter().doprint(expr)
 
 
+def timing(der):
+    """For a recurrent derivation: which names are per time step, which are states."""
+    if der is None or not der.recurrent:
+        return {}
+    states = der.states
+    return {name: states.get(name, "step") for name in der.shapes if der.per_step(name)}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One displayed equation: `lhs` (a node or δ of one) at `time` equals `expr`."""
+
+    lhs: str
+    delta: bool
+    expr: object
+    time: object
+    terms: tuple = ()
+    summed: bool = False   # a shared parameter's gradient: Σ over the steps
+
+
+def display_rows(der):
+    """The equations as a person reads them: forward, δs, gradients. In a recurrent net δ
+    from step t+1 is written out (δc_t = … + δc_{t+1} ⊙ f_{t+1}), and a state's δ is shown
+    where it matters, at t = 0, as the gradient of the initial value."""
+    states = der.states
+    per_step = der.recurrent
+    time = T if per_step else None
+    from_next = {Next(der.delta(s)): Next(der.deltas[s]) for s in states}
+    rows = [Row(n, False, e, time if der.per_step(n) else None) for n, e in der.forward.items()]
+    for name, expr in der.deltas.items():
+        if name == der.loss:
+            continue
+        if name in states:
+            rows.append(Row(states[name][1], True, expr, sp.Integer(0), tuple(der.terms[name])))
+        else:
+            rows.append(Row(name, True, expr.xreplace(from_next), time, tuple(der.terms[name])))
+    rows += [Row(n, True, e, None, tuple(der.terms[n]), summed=per_step)
+             for n, e in der.gradients.items()]
+    return rows
+
+
 def text_equations(der):
     """The derivation as lines of text: forward pass, then each δ and parameter gradient with
     the rule that made each of its terms."""
-    lines = [f"{name} = {text(e)}" for name, e in der.forward.items()]
-    backward = [(f"δ{name} = {text(e)}", why(der.terms[name]))
-                for name, e in [*der.deltas.items(), *der.gradients.items()] if name != der.loss]
+    printer = TextPrinter()
+    printer.timing = timing(der)
+    lines, backward = [], []
+    for row in display_rows(der):
+        printer.time = row.time if row.time is not None else T
+        lhs = printer._stamp(row.lhs, row.time if row.lhs in printer.timing else None)
+        rhs = printer.doprint(row.expr)
+        if row.summed:
+            rhs = f"Σ_t {rhs}" if len(row.terms) == 1 else f"Σ_t ({rhs})"
+        if not row.delta:
+            lines.append(f"{lhs} = {rhs}")
+        else:
+            backward.append((f"δ{lhs} = {rhs}", why(row.terms)))
     width = max((len(eq) for eq, _ in backward), default=0)
     return lines + [f"{eq:<{width}}   # {reason}" for eq, reason in backward]
 

@@ -41,6 +41,7 @@ class Rule(Enum):
 class Kind(Enum):
     INPUT = "input"
     PARAM = "param"
+    STATE = "state"  # the previous step's value of a recurrent node: h_{t−1}
     MATMUL = "matmul"
     ADD = "add"
     HADAMARD = "hadamard"

@@ -5,6 +5,7 @@ import numpy as np
 
 import derive as d
 from derive.algebra import Softmax
+from derive.gradcheck import random_inputs
 from derive.rules import Rule
 from helpers import check_grads, sigmoid, softmax_cross_entropy, squared_error
 from test_oracle import fan_out
@@ -91,10 +92,10 @@ def test_training_lowers_the_loss_of_every_builtin_model():
     for name, build in d.models.BUILTIN.items():
         der = d.derive(build())
         module = d.compile_numpy(der)
-        dims = dict(D=4, H=8, K=3, N=16)
+        dims = dict(D=4, H=8, K=3, N=16, T=5)
         params = module.init_params(dims, seed=0)
-        data = d.gradcheck.__globals__["random_inputs"](der, dims, rng)
-        first = module.sgd_step(params, data, lr=0.02)
-        for _ in range(100):
-            last = module.sgd_step(params, data, lr=0.02)
+        data = random_inputs(der, dims, rng)
+        first = module.sgd_step(params, data, lr=0.002)
+        for _ in range(200):
+            last = module.sgd_step(params, data, lr=0.002)
         assert last < first, name

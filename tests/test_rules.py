@@ -115,4 +115,4 @@ def test_rule(name, body, math):
 def test_every_registered_operation_has_a_row():
     kinds = {n.kind for _, body, _ in ROWS for n in row_graph(body).nodes}
     assert set(RULES) <= kinds
-    assert set(RULES) | {Kind.INPUT, Kind.PARAM} == set(Kind)
+    assert set(RULES) | {Kind.INPUT, Kind.PARAM, Kind.STATE} == set(Kind)
