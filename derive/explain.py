@@ -38,6 +38,8 @@ def _reason(der, term, as_latex):
     shown = f"${latex(term.expr)}$" if as_latex else text(term.expr)
     if term.rule.value == 0:
         return f"{shown}: the derivative of the loss {named} itself"
+    if term.rule.value == 1:
+        return f"{shown}: rule 1 (splitting) through time: {named} also feeds step t+1"
     if len(chain) == 1:
         return f"{shown}: {_rule(term.rule.value)} at {named}"
     carried = ", then ".join(_rule(rule.value) for rule, _ in chain[1:])

@@ -9,7 +9,7 @@ import re
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.latex import translate
 
-from .printing import _MatrixNotation, _function_name
+from .printing import T, _MatrixNotation, _function_name, display_rows, time_index, timing
 from .rendering import render
 from .rules import Kind
 
@@ -18,18 +18,19 @@ _FUNCTIONS = {"sigmoid": r"\sigma", "tanh": r"\tanh", "exp": r"\exp", "log": r"\
               "relu": r"\operatorname{relu}", "softplus": r"\operatorname{softplus}"}
 
 
-def latex_name(name):
-    """W1 → W_{1}, h_prev → h_{\\mathrm{prev}}, alpha → \\alpha, label → \\mathrm{label}."""
+def latex_name(name, time=None):
+    """W1 → W_{1}, h_prev → h_{\\mathrm{prev}}, alpha → \\alpha, label → \\mathrm{label};
+    at a time step z1 → z_{1,t}."""
     base, _, sub = name.partition("_")
     match = _NAME.match(base)
     if match and match.group(2):
         base, sub = match.group(1), match.group(2) + ("," + sub if sub else "")
     head = translate(base) if len(base) == 1 or translate(base) != base else \
         rf"\mathrm{{{base}}}"
-    if not sub:
-        return head
-    parts = [p if p.isdigit() or len(p) == 1 else rf"\mathrm{{{p}}}" for p in sub.split(",")]
-    return f"{head}_{{{','.join(parts)}}}"
+    parts = [p if p.isdigit() or len(p) == 1 else rf"\mathrm{{{p}}}" for p in sub.split(",") if p]
+    if time is not None:
+        parts.append(time_index(time))
+    return f"{head}_{{{','.join(parts)}}}" if parts else head
 
 
 class LatexPrinter(_MatrixNotation, SympyLatexPrinter):
@@ -37,11 +38,11 @@ class LatexPrinter(_MatrixNotation, SympyLatexPrinter):
     hadamard = r" \odot "
     minus = "-"
 
-    def _print_MatrixSymbol(self, expr):
-        return latex_name(expr.name)
+    def _stamp(self, name, time):
+        return latex_name(name, time)
 
     def _print_Delta(self, expr):
-        return rf"\delta {latex_name(expr.node_name)}"
+        return r"\delta " + self._stamp(*self._timed_delta(expr.node_name))
 
     def _print_Transpose(self, expr):
         return f"{self._operand(expr.arg)}^\\top"
@@ -72,7 +73,7 @@ class LatexPrinter(_MatrixNotation, SympyLatexPrinter):
         name = _function_name(function)
         if name == "step":
             return rf"\mathbf{{1}}[{self._print(arg)} > 0]"
-        command = _FUNCTIONS.get(name) or rf"\operatorname{{{name}}}"
+        command = _FUNCTIONS.get(name) or rf"\operatorname{{{latex_name(name)}}}"
         return rf"{command}\left({self._print(arg)}\right)"
 
     def _print_AppliedUndef(self, expr):
@@ -94,15 +95,21 @@ def to_latex(der, standalone=False, tags=True, environment="align"):
 
     A δ that sums several terms (rule 1) gets a line per term, each tagged with its own rule.
     `environment="aligned"` gives `$$\\begin{aligned}…$$`, which notebooks render."""
-    rows = [(latex_name(n), latex(e), None) for n, e in der.forward.items()]
-    for name in [*der.deltas, *der.gradients]:
-        if name == der.loss:
+    printer = LatexPrinter()
+    printer.timing = timing(der)
+    rows = []
+    for row in display_rows(der):
+        printer.time = row.time if row.time is not None else T
+        lhs = printer._stamp(row.lhs, row.time if row.lhs in printer.timing else None)
+        lhs = rf"\delta {lhs}" if row.delta else lhs
+        if not row.delta:
+            rows.append((lhs, printer.doprint(row.expr), None))
             continue
-        for k, term in enumerate(der.terms[name]):
-            body = latex(term.expr)
-            lhs = rf"\delta {latex_name(name)}" if k == 0 else ""
+        for k, (term, expr) in enumerate(row.terms):
+            body = printer.doprint(expr)
+            body = rf"\sum_t {body}" if row.summed else body
             rhs = body if k == 0 or body.startswith("-") else f"+ {body}"
-            rows.append((lhs, rhs, latex_why(term) if tags else None))
+            rows.append((lhs if k == 0 else "", rhs, latex_why(term) if tags else None))
     shapes = [(latex_name(n), latex_shape(shape)) for n, shape in der.shapes.items()]
     return render("equations.tex.j2", graph=der.graph.name, rows=rows, shapes=shapes,
                   standalone=standalone, environment=environment)
@@ -112,6 +119,8 @@ def latex_why(term):
     """The rule that made a term, as text for the equation's comment column."""
     if term.rule.name == "LOSS":
         return r"\text{the loss}"
+    if term.rule.name == "SPLITTING":
+        return r"\text{rule 1: from step } t+1"
     return rf"\text{{rule {term.rule.value} at }} {latex_name(term.chain()[-1][1])}"
 
 

@@ -8,6 +8,7 @@ the subclasses say how each target spells them.
 from dataclasses import dataclass
 
 import sympy as sp
+from sympy.core.function import AppliedUndef
 from sympy import Function, fraction, Integer, MatMul, MatrixSymbol, Number, OneMatrix, Symbol
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
@@ -26,6 +27,10 @@ def _is_ones(expr):
 T = Symbol("t")
 
 
+class Verbatim(Symbol):
+    """Stands for an already printed matrix inside a scalar formula (the u of f(u))."""
+
+
 def time_index(time, minus="-"):
     """t, t+1, t−1 or a number, for a time that is t plus a constant or a constant."""
     if time.is_Integer:
@@ -38,7 +43,8 @@ class _MatrixNotation:
     """What the matrix expressions mean; subclasses provide the spelling.
 
     In a recurrent graph `timing` says which names have a value per time step ("step") and
-    which are states (their carrier and initial input): x_t, h_{t−1}, and h0 at t = 0.
+    which are states (their carrier and initial input): x_t, h_{t−1}, and h0 at the first
+    step, t = 1.
     """
 
     matmul = " "
@@ -54,7 +60,7 @@ class _MatrixNotation:
         if kind == "step":
             return name, self.time
         carrier, initial = kind
-        return (initial, None) if self.time == 0 else (carrier, self.time - 1)
+        return (initial, None) if self.time == 1 else (carrier, self.time - 1)
 
     def _timed_delta(self, name):
         return name, (self.time if name in self.timing else None)
@@ -148,9 +154,9 @@ class _MatrixNotation:
     def _print_ElementwiseApplyFunction(self, expr):
         body = expr.function.expr
         arg = expr.function.variables[0]
-        if isinstance(body, NamedFunction) and body.args == (arg,):
+        if body.is_Function and body.args == (arg,):
             return self._call(body.func, expr.expr)
-        text = self._scalar(body.xreplace({arg: Symbol(self._operand(expr.expr))}))
+        text = self._scalar(body.xreplace({arg: Verbatim(self._operand(expr.expr))}))
         return text if body.is_Atom or body.is_Function else f"({text})"
 
     def _print_AppliedUndef(self, expr):
@@ -162,6 +168,9 @@ class _MatrixNotation:
         if isinstance(expr, NamedFunction):
             return self._print_AppliedUndef(expr)
         return super()._print_Function(expr)
+
+    def _print_Verbatim(self, expr):
+        return expr.name
 
     def _print_Softmax(self, expr):
         return f"softmax({self._print(expr.arg)})"
@@ -246,7 +255,6 @@ class NumpyCodePrinter(_MatrixNotation, NumPyPrinter):
     matmul = " @ "
     hadamard = " * "
     minus = "-"
-    HELPERS = {"sigmoid", "softplus", "relu", "step"}
 
     def __init__(self):
         super().__init__({"fully_qualified_modules": True})
@@ -301,9 +309,9 @@ class NumpyCodePrinter(_MatrixNotation, NumPyPrinter):
         return f"{NumPyPrinter.doprint(self, numerator)}/{over}"
 
     def _call(self, function, arg):
-        name = _function_name(function)
-        prefix = "" if name in self.HELPERS else "np."
-        return f"{prefix}{name}({self._print(arg)})"
+        # derive's and the user's functions are the module's helpers; the rest are numpy's
+        own = issubclass(function, (NamedFunction, AppliedUndef))
+        return f"{'' if own else 'np.'}{_function_name(function)}({self._print(arg)})"
 
 
 
@@ -344,28 +352,31 @@ class Row:
     delta: bool
     expr: object
     time: object
-    terms: tuple = ()
+    terms: tuple = ()      # (Term, its expression as displayed) for each term of a δ
     summed: bool = False   # a shared parameter's gradient: Σ over the steps
 
 
 def display_rows(der):
     """The equations as a person reads them: forward, δs, gradients. In a recurrent net δ
     from step t+1 is written out (δc_t = … + δc_{t+1} ⊙ f_{t+1}), and a state's δ is shown
-    where it matters, at t = 0, as the gradient of the initial value."""
+    where it matters, at the first step t = 1, as the gradient of the initial value h0."""
     states = der.states
     per_step = der.recurrent
     time = T if per_step else None
     from_next = {Next(der.delta(s)): Next(der.deltas[s]) for s in states}
+
+    def terms(name):
+        return tuple((t, t.expr.xreplace(from_next)) for t in der.terms[name])
+
     rows = [Row(n, False, e, time if der.per_step(n) else None) for n, e in der.forward.items()]
     for name, expr in der.deltas.items():
         if name == der.loss:
             continue
         if name in states:
-            rows.append(Row(states[name][1], True, expr, sp.Integer(0), tuple(der.terms[name])))
+            rows.append(Row(states[name][1], True, expr, sp.Integer(1), terms(name)))
         else:
-            rows.append(Row(name, True, expr.xreplace(from_next), time, tuple(der.terms[name])))
-    rows += [Row(n, True, e, None, tuple(der.terms[n]), summed=per_step)
-             for n, e in der.gradients.items()]
+            rows.append(Row(name, True, expr.xreplace(from_next), time, terms(name)))
+    rows += [Row(n, True, e, None, terms(n), summed=per_step) for n, e in der.gradients.items()]
     return rows
 
 
@@ -384,15 +395,16 @@ def text_equations(der):
         if not row.delta:
             lines.append(f"{lhs} = {rhs}")
         else:
-            backward.append((f"δ{lhs} = {rhs}", why(row.terms)))
+            backward.append((f"δ{lhs} = {rhs}", why([t for t, _ in row.terms])))
     width = max((len(eq) for eq, _ in backward), default=0)
     return lines + [f"{eq:<{width}}   # {reason}" for eq, reason in backward]
 
 
 def why(terms):
     """Which rule made each term, and at which consumer: 'rule 5 (weight matrix) at z2'."""
-    parts = [f"{t.rule} at {t.chain()[-1][1]}" if t.rule.name != "LOSS" else "the loss's δ"
-             for t in terms]
+    parts = ["the loss's δ" if t.rule.name == "LOSS" else
+             "the next step's δ" if t.rule.name == "SPLITTING" else
+             f"{t.rule} at {t.chain()[-1][1]}" for t in terms]
     if len(parts) == 1:
         return parts[0]
     return f"rule 1 (splitting): {'; '.join(parts)}"

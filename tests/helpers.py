@@ -29,9 +29,12 @@ def check_grads(graph, reference_loss, dims=DIMS, seed=0, inputs=None):
     grads = module.backward(params, cache)
     assert np.isclose(loss, reference_loss(params, inputs), rtol=1e-12, atol=0)
     oracle = autograd.grad(reference_loss)(params, inputs)
-    assert grads.keys() == params.keys()
-    for name in params:
-        assert grads[name].shape == params[name].shape
+    initial = [initial for _, initial in der.states.values()]  # h0, c0 of a recurrent net
+    oracle.update({k: v for k, v in autograd.grad(reference_loss, 1)(params, inputs).items()
+                   if k in initial})
+    assert grads.keys() == params.keys() | set(initial)
+    for name in grads:
+        assert grads[name].shape == oracle[name].shape
         worst = np.max(relative_error(grads[name], oracle[name]))
         assert worst < TOLERANCE, f"autograd disagrees on {name}: rel. error {worst:.2e}"
     return module, params, inputs, grads

@@ -1,0 +1,126 @@
+"""Backpropagation through time: the built-in cells against central differences and autograd
+(every parameter and initial state, several sequence lengths), and the δ equations' form."""
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from sympy import HadamardPower, hadamard_product
+
+import derive as d
+from derive.algebra import Next
+from helpers import check_grads, sigmoid, squared_error
+
+DIMS = {"D": 3, "H": 4, "K": 2, "N": 3}
+
+
+def unroll(step, state_names):
+    """A reference loss in autograd.numpy: run `step` over the sequence, sum ½‖y_t − label_t‖²."""
+    def loss(p, inputs):
+        states = [inputs[name] for name in state_names]
+        total = 0.0
+        for t in range(inputs["x"].shape[0]):
+            states = step(p, inputs["x"][t], *states)
+            y = p["W_y"] @ states[0] + p["b_y"]
+            total = total + squared_error(y, inputs["label"][t])
+        return total
+    return loss
+
+
+def gate(p, name, x, h, extra=0.0):
+    return p[f"W_{name}"] @ x + p[f"U_{name}"] @ h + extra + p[f"b_{name}"]
+
+
+def rnn_step(p, x, h):
+    return [anp.tanh(p["W"] @ x + p["U"] @ h + p["b"])]
+
+
+def lstm_step(p, x, h, c, peepholes=False):
+    def peep(name, cell):
+        return p[f"p_{name}"] * cell if peepholes else 0.0
+    i = sigmoid(gate(p, "i", x, h, peep("i", c)))
+    f = sigmoid(gate(p, "f", x, h, peep("f", c)))
+    g = anp.tanh(gate(p, "g", x, h))
+    c = f * c + i * g
+    o = sigmoid(gate(p, "o", x, h, peep("o", c)))
+    return [o * anp.tanh(c), c]
+
+
+def gru_step(p, x, h):
+    r = sigmoid(gate(p, "r", x, h))
+    u = sigmoid(gate(p, "u", x, h))
+    h_hat = anp.tanh(gate(p, "h", x, r * h))
+    return [(1 - u) * h + u * h_hat]
+
+
+CELLS = {
+    "rnn": (d.models.rnn, unroll(rnn_step, ["h0"])),
+    "lstm": (d.models.lstm, unroll(lstm_step, ["h0", "c0"])),
+    "lstm_peephole": (d.models.lstm_peephole,
+                      unroll(lambda p, x, h, c: lstm_step(p, x, h, c, True), ["h0", "c0"])),
+    "gru": (d.models.gru, unroll(gru_step, ["h0"])),
+}
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5])
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_cell_gradients_through_time(cell, steps):
+    build, reference = CELLS[cell]
+    check_grads(build(), reference, dims={**DIMS, "T": steps})
+
+
+def test_the_cell_state_gets_its_delta_from_this_step_and_the_next():
+    der = d.derive(d.models.lstm())
+    δc, δtanh_c, δc_prev = der.delta("c"), der.delta("tanh_c"), der.delta("c_prev")
+    tanh_c, f = der.symbol("tanh_c"), der.symbol("f")
+    ones = d.algebra.ones(*der.shapes["c"])
+    assert der.deltas["c"] == (hadamard_product(δtanh_c, ones - HadamardPower(tanh_c, 2))
+                               + Next(δc_prev))
+    assert der.deltas["c_prev"] == hadamard_product(δc, f)
+    (line,) = [line for line in str(der).splitlines() if line.startswith("δc_t = ")]
+    equation, reason = (part.strip() for part in line.split("#"))
+    assert equation == "δc_t = δtanh_c_t ⊙ (1 − tanh_c_t²) + δc_{t+1} ⊙ f_{t+1}"
+    assert reason == ("rule 1 (splitting): rule 4 (function application) at tanh_c; "
+                      "the next step's δ")
+
+
+def test_shared_parameters_sum_their_gradients_over_steps():
+    lines = str(d.derive(d.models.rnn())).splitlines()
+    assert any(line.startswith("δU = Σ_t δz_t h_{t−1}ᵀ") for line in lines)
+    assert any(line.startswith("δh0 = Uᵀ δz_1") for line in lines)  # steps are t = 1 … T
+
+
+def test_a_state_without_next_value_or_of_the_wrong_shape():
+    g = d.Graph("g")
+    x, h_prev = g.sequence("x", ("D", "N")), g.state("h", ("H", "N"))
+    out = (g.param("W", ("K", "D")) @ x + g.param("U", ("K", "H")) @ h_prev).named("out")
+    g.loss(d.squared_error(out, g.sequence("label", ("K", "N"))))
+    with pytest.raises(d.GraphError, match="state h_prev has no next value: name the node "
+                                           "that computes it 'h'"):
+        d.derive(g)
+    out.graph.by_name.pop("out")
+    out.name = None
+    out.named("h")
+    with pytest.raises(d.ShapeError, match="recurrence h: h_prev is H×N but h is K×N"):
+        d.derive(g)
+
+
+def test_sequences_of_different_lengths_name_the_input():
+    module = d.compile_numpy(d.derive(d.models.rnn()))
+    params = module.init_params(DIMS)
+    inputs = {"x": np.zeros((5, 3, 3)), "label": np.zeros((4, 2, 3)), "h0": np.zeros((4, 3))}
+    with pytest.raises(ValueError, match=r"input 'label' has shape \(4, 2, 3\), but its shape is "
+                                         r"\('T', 'K', 'N'\) and T = 5"):
+        module.forward(params, inputs)
+    del inputs["h0"]
+    inputs["label"] = np.zeros((5, 2, 3))
+    with pytest.raises(ValueError, match="missing input 'h0'"):
+        module.forward(params, inputs)
+
+
+def test_T_is_kept_for_the_number_of_steps():
+    g = d.Graph("g")
+    x, h_prev = g.sequence("x", ("T", "N")), g.state("h", ("H", "N"))
+    h = d.tanh(g.param("W", ("H", "T")) @ x + h_prev).named("h")
+    g.loss(d.squared_error(h, g.sequence("label", ("H", "N"))))
+    with pytest.raises(d.GraphError, match="the dimension T is named 'T'"):
+        d.derive(g)
