@@ -94,3 +94,51 @@ class Next(sp.MatrixExpr):
     @property
     def shape(self):
         return self.arg.shape
+
+
+class Stack(sp.MatrixExpr):
+    """[a; b; …]: the operands one above the other (they share their columns)."""
+
+    @property
+    def shape(self):
+        return (sp.Add(*(a.shape[0] for a in self.args)), self.args[0].shape[1])
+
+    def _entry(self, i, j, **kwargs):
+        for block in self.args:
+            if i < block.shape[0]:
+                return block[i, j]
+            i -= block.shape[0]
+        raise IndexError(i)
+
+
+class Rows(sp.MatrixExpr):
+    """z[start:stop]: a block of rows."""
+
+    def __new__(cls, arg, start, stop):
+        return super().__new__(cls, arg, sp.sympify(start), sp.sympify(stop))
+
+    arg, start, stop = (property(lambda self, k=k: self.args[k]) for k in range(3))
+
+    @property
+    def shape(self):
+        return (self.stop - self.start, self.arg.shape[1])
+
+    def _entry(self, i, j, **kwargs):
+        return self.arg[self.start + i, j]
+
+
+class Place(sp.MatrixExpr):
+    """δ of a row block put back where the block was taken from, zeros elsewhere."""
+
+    def __new__(cls, arg, start, rows):
+        return super().__new__(cls, arg, sp.sympify(start), sp.sympify(rows))
+
+    arg, start, rows = (property(lambda self, k=k: self.args[k]) for k in range(3))
+
+    @property
+    def shape(self):
+        return (self.rows, self.arg.shape[1])
+
+    def _entry(self, i, j, **kwargs):
+        inside = self.start <= i < self.start + self.arg.shape[0]
+        return self.arg[i - self.start, j] if inside else sp.Integer(0)

@@ -10,7 +10,8 @@ from sympy.core.function import AppliedUndef
 from .algebra import LogSoftmax, Softmax
 from .functions import NAMED, STEP_NUMPY, NamedFunction, U, step_f
 from .naming import Delta, DELTA_PREFIX
-from .printing import T, NumpyCodePrinter, TextPrinter, numpy_code, text, timing
+from .printing import (T, NumpyCodePrinter, TextPrinter, Verbatim, numpy_code, text,
+                       timing)
 from .rendering import render
 from .rules import Kind
 
@@ -45,7 +46,7 @@ def to_numpy(der):
         graph=der.graph.name,
         forward_equations=[s.comment for s in forward],
         backward_equations=[s.comment for s in backward],
-        shapes=_shapes(der),
+        shapes=_shapes(der), compound=_compound(der),
         params=der.params, inputs=[*der.inputs, *(initial for *_, initial in states)],
         loss=der.loss,
         helpers=_helpers(der, exprs),
@@ -65,9 +66,17 @@ def to_numpy(der):
 
 def _shapes(der):
     """Each array the module takes, with its shape; sequences lead with the time axis T."""
-    shapes = [(n, ("T",) * (n in der.sequences) + der.shapes[n]) for n in [*der.params, *der.inputs]]
+    steps = (sp.Symbol("T"),)
+    shapes = [(n, steps * (n in der.sequences) + der.shapes[n]) for n in [*der.params, *der.inputs]]
     shapes += [(initial, der.shapes[s]) for s, (_, initial) in der.states.items()]
     return [(name, _literal(shape)) for name, shape in shapes]
+
+
+def _compound(der):
+    """Shape entries like 4*H or D + H, each with code computing it from `dims`."""
+    found = {d for shape in der.shapes.values() for d in shape if not (d.is_Symbol or d.is_Integer)}
+    return [(str(d), numpy_code(d.xreplace({s: Verbatim(f'dims["{s}"]') for s in d.free_symbols})))
+            for d in sorted(found, key=str)]
 
 
 def _statements(der, equations, prefix):
@@ -107,8 +116,7 @@ def compile_numpy(der):
 
 
 def _literal(shape):
-    return "(" + ", ".join(str(int(d)) if isinstance(d, (int, sp.Integer)) else f'"{d}"'
-                           for d in shape) + ")"
+    return "(" + ", ".join(str(int(d)) if d.is_Integer else f'"{d}"' for d in shape) + ")"
 
 
 def _values(exprs):

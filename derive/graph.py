@@ -103,6 +103,14 @@ class Node:
     def __truediv__(self, other):
         return self.graph._op(Kind.SCALE, self, factor=1 / _number(other, "/"))
 
+    def __getitem__(self, rows):
+        """z[start:stop], a block of rows; bounds may be dimensions (z[H:2*H])."""
+        if not isinstance(rows, slice) or rows.step is not None:
+            raise TypeError(f"{self}[...]: take a block of rows, like {self}[0:H]")
+        start = sp.Integer(0) if rows.start is None else dimension_bound(rows.start)
+        stop = self.shape[0] if rows.stop is None else dimension_bound(rows.stop)
+        return self.graph._op(Kind.SLICE, self, start=start, stop=stop)
+
     def _sum(self, other, sign):
         if isinstance(other, Node):
             return self.graph._op(Kind.ADD, self, self._node(other, "+"),
@@ -119,6 +127,32 @@ class Node:
             raise GraphError(f"{self} {op} {other}: the nodes belong to different graphs "
                              f"({self.graph.name!r} and {other.graph.name!r})")
         return other
+
+
+def dimension_bound(value):
+    """A row index: a whole number ≥ 0 or an expression of dimensions (H, 2*H)."""
+    if isinstance(value, (int, sp.Integer)) and not isinstance(value, bool) and value >= 0:
+        return sp.Integer(value)
+    return dimension(value)
+
+
+def concat(*nodes):
+    """[a; b; …]: nodes stacked one above the other, as in W [x_t; h_{t−1}]."""
+    if len(nodes) < 2 or not all(isinstance(n, Node) for n in nodes):
+        raise TypeError("concat takes two or more derive nodes")
+    first = nodes[0]
+    for n in nodes[1:]:
+        first._node(n, "concat")
+    return first.graph._op(Kind.CONCAT, *nodes)
+
+
+def split(node, parts):
+    """`parts` equal blocks of rows: i, f, o, g = split(z, 4) for a stacked 4H×N z."""
+    size = node.shape[0] / parts
+    if not (size.is_integer and size.is_positive):
+        raise ShapeError(f"split({node}, {parts}): {node.shape[0]} rows do not split into "
+                         f"{parts} equal blocks")
+    return [node[k * size:(k + 1) * size] for k in range(parts)]
 
 
 def _number(value, op):

@@ -56,6 +56,15 @@ class LatexPrinter(_MatrixNotation, SympyLatexPrinter):
     def _print_Symbol(self, expr, style="plain"):
         return latex_name(expr.name)
 
+    def _stack(self, items):
+        return r"\begin{bmatrix} " + r" \\ ".join(items) + r" \end{bmatrix}"
+
+    def _rows(self, arg, start, stop):
+        return f"{{{arg}}}_{{[{start}:{stop}]}}"
+
+    def _zeros(self, rows, cols):
+        return "0"
+
     def _reduce_text(self, text, rows, cols):
         if rows and cols:
             return rf"\textstyle\sum {text}"

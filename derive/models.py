@@ -1,7 +1,8 @@
 """Built-in example networks, each a function returning its Graph."""
 
 from . import functions as f
-from .graph import Graph
+from .graph import Graph, concat, split
+from .naming import dims
 from .losses import softmax_cross_entropy, squared_error
 
 
@@ -96,6 +97,23 @@ def lstm_peephole():
     return lstm(peepholes=True)
 
 
+def lstm_stacked():
+    """LSTM with its four gates in one matrix: z = W [x_t; h_{t−1}] + b, then i, f, o, g = z's
+    four row blocks."""
+    g = Graph("lstm_stacked")
+    D, H = dims("D H")
+    x = g.sequence("x", (D, "N"))
+    h_prev, c_prev = g.state("h", (H, "N")), g.state("c", (H, "N"))
+    W, b = g.param("W", (4 * H, D + H)), g.param("b", (4 * H, 1))
+    z = (W @ concat(x, h_prev).named("xh") + b).named("z")
+    z_i, z_f, z_o, z_g = (block.named(name) for block, name in
+                          zip(split(z, 4), ("z_i", "z_f", "z_o", "z_g")))
+    i, f_, o = (f.sigmoid(a).named(n) for a, n in ((z_i, "i"), (z_f, "f"), (z_o, "o")))
+    c = (f_ * c_prev + i * f.tanh(z_g).named("g")).named("c")
+    h = (o * f.tanh(c).named("tanh_c")).named("h")
+    return _output_layer(g, h)
+
+
 def gru():
     """GRU: r, u gates; ĥ = tanh(W_h x_t + U_h (r ⊙ h_{t−1}) + b_h), h_t = (1 − u) ⊙ h_{t−1} + u ⊙ ĥ."""
     g = Graph("gru")
@@ -115,6 +133,7 @@ BUILTIN = {
     "lstm": lstm,
     "lstm-peephole": lstm_peephole,
     "gru": gru,
+    "lstm-stacked": lstm_stacked,
 }
 
 # Sizes that make each example small enough to check by finite differences.

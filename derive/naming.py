@@ -38,7 +38,16 @@ def check_identifier(name, what="node"):
 
 
 def dimension(name):
-    """The sympy symbol of a named dimension (a positive integer), or 1 for a literal 1."""
+    """The sympy symbol of a named dimension (a positive integer), a positive integer, or an
+    expression of dimensions such as 4*H or D + H (built from `dims`, never parsed)."""
+    if isinstance(name, sp.Expr) and not name.is_Symbol:
+        stray = [s for s in name.free_symbols if not (s.is_integer and s.is_positive)]
+        if stray or not (name.is_integer and name.is_positive) or not name.is_polynomial():
+            raise GraphError(f"dimension {name} must be a positive whole combination of "
+                             "dimensions, like 4*H or D + H")
+        return name
+    if isinstance(name, sp.Symbol):
+        name = name.name
     if name == 1:
         return sp.Integer(1)
     if isinstance(name, int) and not isinstance(name, bool):
@@ -46,6 +55,11 @@ def dimension(name):
             return sp.Integer(name)
         raise GraphError(f"dimension {name} must be a name or a positive integer")
     return sp.Symbol(check_identifier(name, "dimension"), integer=True, positive=True)
+
+
+def dims(names):
+    """Dimension symbols for shape arithmetic: D, H = dims("D H"); then (4*H, D + H)."""
+    return tuple(dimension(n) for n in names.replace(",", " ").split())
 
 
 class Delta(sp.MatrixSymbol):

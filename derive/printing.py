@@ -6,6 +6,7 @@ the subclasses say how each target spells them.
 """
 
 from dataclasses import dataclass
+from functools import cmp_to_key
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
@@ -13,7 +14,7 @@ from sympy import Function, fraction, Integer, MatMul, MatrixSymbol, Number, One
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.str import StrPrinter
 
-from .algebra import LogSoftmax, Next, Softmax
+from .algebra import LogSoftmax, Next, Place, Softmax
 from .functions import NAMED, NamedFunction, step_f
 from .naming import Delta
 
@@ -99,6 +100,10 @@ class _MatrixNotation:
         return self._stamp(*self._timed(expr.name))
 
     def _print_MatAdd(self, expr):
+        if all(isinstance(t, Place) for t in expr.args):
+            stacked = self._placed(expr.args)
+            if stacked is not None:
+                return stacked
         positive, negative = [], []
         for term in expr.args:
             coeff, rest = _split_coefficient(term)
@@ -169,6 +174,35 @@ class _MatrixNotation:
             return self._print_AppliedUndef(expr)
         return super()._print_Function(expr)
 
+    def _print_Stack(self, expr):
+        return self._stack([self._print(a) for a in expr.args])
+
+    def _print_Rows(self, expr):
+        return self._rows(self._operand(expr.arg), self._scalar(expr.start),
+                          self._scalar(expr.stop))
+
+    def _print_Place(self, expr):
+        return self._placed([expr]) or self._stack([self._print(expr.arg)])
+
+    def _placed(self, places):
+        """Row blocks of δ put back where they were taken: [δi; δf; 0; δg]; None if they
+        overlap (then the sum is printed term by term)."""
+        order = sorted(places, key=cmp_to_key(lambda a, b: -1 if (a.start - b.start).is_negative
+                                              else 1 if (a.start - b.start).is_positive else 0))
+        rows, cols = order[0].shape
+        blocks, at = [], sp.Integer(0)
+        for place in order:
+            gap = place.start - at
+            if gap.is_negative:
+                return None
+            if gap != 0:
+                blocks.append(self._zeros(gap, cols))
+            blocks.append(self._print(place.arg))
+            at = place.start + place.arg.shape[0]
+        if rows - at != 0:
+            blocks.append(self._zeros(rows - at, cols))
+        return self._stack(blocks)
+
     def _print_Verbatim(self, expr):
         return expr.name
 
@@ -233,6 +267,15 @@ class TextPrinter(_MatrixNotation, StrPrinter):
     def _print_OneMatrix(self, expr):
         return "1"
 
+    def _stack(self, items):
+        return "[" + "; ".join(items) + "]"
+
+    def _rows(self, arg, start, stop):
+        return f"{arg}[{start}:{stop}]"
+
+    def _zeros(self, rows, cols):
+        return "0"
+
     def _reduce_text(self, text, rows, cols):
         axis = "" if rows and cols else "_rows" if rows else "_cols" if cols else None
         return text if axis is None else f"Σ{axis} {text}"
@@ -288,6 +331,15 @@ class NumpyCodePrinter(_MatrixNotation, NumPyPrinter):
     def _print_OneMatrix(self, expr):
         rows, cols = (self._print(n) for n in expr.shape)
         return f"np.ones(({rows}, {cols}))"
+
+    def _stack(self, items):
+        return f"np.vstack(({', '.join(items)}))"
+
+    def _rows(self, arg, start, stop):
+        return f"{arg}[{start}:{stop}]"
+
+    def _zeros(self, rows, cols):
+        return f"np.zeros(({self._scalar(rows)}, {self._scalar(cols)}))"
 
     def _reduce_text(self, text, rows, cols):
         if rows and cols:

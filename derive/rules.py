@@ -18,7 +18,8 @@ from typing import Callable
 
 import sympy as sp
 
-from .algebra import LogSoftmax, Softmax, broadcast, ones, scale_by, sum_all, unbroadcast
+from .algebra import (LogSoftmax, Place, Rows, Softmax, Stack, broadcast, ones, scale_by,
+                      sum_all, unbroadcast)
 from .errors import ShapeError
 from .functions import apply
 
@@ -47,6 +48,8 @@ class Kind(Enum):
     HADAMARD = "hadamard"
     SCALE = "scale"
     APPLY = "apply"
+    CONCAT = "concat"
+    SLICE = "slice"
     SQUARED_ERROR = "squared_error"
     SOFTMAX_CROSS_ENTROPY = "softmax_cross_entropy"
 
@@ -124,6 +127,41 @@ def scalar_loss(node, *shapes):
 def weight_matrix(node, delta, y, a, b):
     """z = W x:  δW = δz xᵀ,  δx = Wᵀ δz."""
     return delta * b.T, a.T * delta
+
+
+# Stacking and slicing are rule 5 with selection matrices: [a; b] = [I; 0] a + [0; I] b, so
+# δa = [I 0] δz, the rows of δz that came from a; z[r] = [0 I 0] z, so δz ← δ put back in place.
+
+def stack_shape(node, *shapes):
+    if any(s[1] != shapes[0][1] for s in shapes):
+        raise _mismatch(node, "stacked operands must have the same number of columns", *shapes)
+    return (sp.Add(*(s[0] for s in shapes)), shapes[0][1])
+
+
+@register(Kind.CONCAT, Rule.WEIGHT_MATRIX, stack_shape, lambda node, *xs: Stack(*xs))
+def unstacking(node, delta, y, *xs):
+    """z = [a; b]:  δa = the rows of δz that a filled, δb = the rest."""
+    terms, start = [], sp.Integer(0)
+    for x in xs:
+        terms.append(Rows(delta, start, start + x.shape[0]))
+        start += x.shape[0]
+    return tuple(terms)
+
+
+def slice_shape(node, shape):
+    start, stop = node.attrs["start"], node.attrs["stop"]
+    if not ((stop - start).is_positive and start.is_nonnegative
+            and (shape[0] - stop).is_nonnegative):
+        raise ShapeError(f"{node.describe()}: rows {start}:{stop} are not inside the "
+                         f"{shape[0]} rows of {node.inputs[0]}")
+    return (stop - start, shape[1])
+
+
+@register(Kind.SLICE, Rule.WEIGHT_MATRIX, slice_shape,
+          lambda node, z: Rows(z, node.attrs["start"], node.attrs["stop"]))
+def placing(node, delta, y, z):
+    """y = z[r]:  δz ← δy in rows r, zeros elsewhere (slices of one z add up by rule 1)."""
+    return (Place(delta, node.attrs["start"], z.shape[0]),)
 
 
 # --- rule 2: adding ---------------------------------------------------------------------

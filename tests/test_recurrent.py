@@ -45,6 +45,14 @@ def lstm_step(p, x, h, c, peepholes=False):
     return [o * anp.tanh(c), c]
 
 
+def stacked_step(p, x, h, c):
+    z = p["W"] @ anp.concatenate([x, h]) + p["b"]
+    H = h.shape[0]
+    i, f, o = (sigmoid(z[k * H:(k + 1) * H]) for k in range(3))
+    c = f * c + i * anp.tanh(z[3 * H:])
+    return [o * anp.tanh(c), c]
+
+
 def gru_step(p, x, h):
     r = sigmoid(gate(p, "r", x, h))
     u = sigmoid(gate(p, "u", x, h))
@@ -58,6 +66,7 @@ CELLS = {
     "lstm_peephole": (d.models.lstm_peephole,
                       unroll(lambda p, x, h, c: lstm_step(p, x, h, c, True), ["h0", "c0"])),
     "gru": (d.models.gru, unroll(gru_step, ["h0"])),
+    "lstm_stacked": (d.models.lstm_stacked, unroll(stacked_step, ["h0", "c0"])),
 }
 
 

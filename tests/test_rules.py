@@ -15,6 +15,7 @@ def softplus(z):
 
 
 phi = d.elementwise("phi", lambda u: u**3 / 3 + sp.sin(u))
+(K,) = d.dims("K")
 
 # (id, the loss as a graph of operands o, the same loss in autograd.numpy over operands o)
 ROWS = [
@@ -60,6 +61,9 @@ ROWS = [
      lambda o, t: squared_error(1.7159 * anp.tanh(2 / 3 * o.a), t)),
     ("user function", lambda o, t: d.squared_error(phi(o.a), t),
      lambda o, t: squared_error(o.a**3 / 3 + anp.sin(o.a), t)),
+    ("stack and slice", lambda o, t: d.squared_error(
+        d.concat(o.a, o.b)[K:2 * K] * d.concat(o.a, o.b)[0:K] + d.split(d.concat(o.b, o.a), 2)[0], t),
+     lambda o, t: squared_error(o.b * o.a + o.b, t)),
     ("squared error mean", lambda o, t: d.squared_error(o.a, t, reduce="mean"),
      lambda o, t: squared_error(o.a, t) / t.shape[1]),
     ("softmax cross-entropy", lambda o, t: d.softmax_cross_entropy(o.a, t),
