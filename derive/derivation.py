@@ -145,7 +145,7 @@ def derive(graph):
     for state, carrier in carriers.items():  # rule 1 through time: h_t also feeds step t+1
         if state in trainable:
             terms[carrier].append(Term(Next(delta_symbol(names[state], state.shape)),
-                                       Rule.SPLITTING, carrier))
+                                       Rule.SPLITTING, state))
     folded = _foldable(order, loss, terms, symbols, names)
     final = _final_names(order, folded, names)
     rename = {}

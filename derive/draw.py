@@ -9,7 +9,7 @@ import sympy as sp
 from .derivation import Derivation, derive
 from .errors import DeriveError
 from .printing import text
-from .rules import Kind
+from .rules import Kind, Rule
 
 LEGIBLE = 40  # more nodes than this: the δ labels are left off so the picture stays readable
 _FORMATS = {".svg": "svg", ".png": "png", ".dot": None}
@@ -72,13 +72,19 @@ def _digraph(der):
     for name, expr in der.forward.items():
         for source in sorted(_reads(expr) & der.shapes.keys()):
             dot.edge(source, name, color="black")
+    for state, (carrier, _) in der.states.items():  # the recurrence: h_t is h_{t−1} next step
+        dot.edge(carrier, state, label="next step", style="dotted", constraint="false")
     for name, terms in der.terms.items():
         for term in terms:
             consumer = term.chain()[-1][1]
-            label = f"δ{name} ← {text(term.expr)}\n{term.rule}" if labelled else ""
+            label = f"δ{name} ← {text(term.expr)}\n{_why(term)}" if labelled else ""
             dot.edge(consumer, name, label=label, color="firebrick", fontcolor="firebrick",
                      style="dashed", constraint="false")
     return dot
+
+
+def _why(term):
+    return "rule 1: from step t+1" if term.rule is Rule.SPLITTING else str(term.rule)
 
 
 _FILL = {Kind.INPUT: "lightyellow", Kind.PARAM: "lightblue"}

@@ -1,0 +1,35 @@
+"""The README's pictures are what the current code draws, and its commands are the ones CI runs.
+
+Regenerate the pictures with:
+    python -c "import derive as d; d.draw(d.models.mlp(), 'notebooks/figures/mlp.svg');
+               d.draw(d.models.lstm(), 'notebooks/figures/lstm.svg')"
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+
+import derive as d
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def texts(svg):
+    """The words of a Graphviz SVG (labels of nodes and edges), whatever the layout."""
+    return sorted(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+
+
+@pytest.mark.parametrize("model", ["mlp", "lstm"])
+def test_the_readme_pictures_are_drawn_by_the_current_code(model):
+    path = f"notebooks/figures/{model}.svg"
+    assert f"]({path})" in README
+    committed = (ROOT / path).read_text()
+    assert texts(committed) == texts(d.draw(d.models.BUILTIN[model]())._repr_svg_())
+
+
+def test_ci_runs_the_readme_test_command():
+    command = 'python -m pip install -e ".[test]" && python -m pytest'
+    assert f"\n{command}\n" in README
+    assert (ROOT / ".ci" / "run").read_text().rstrip().endswith(command)
