@@ -33,3 +33,8 @@ def test_ci_runs_the_readme_test_command():
     command = 'python -m pip install -e ".[test]" && python -m pytest'
     assert f"\n{command}\n" in README
     assert (ROOT / ".ci" / "run").read_text().rstrip().endswith(command)
+
+
+def test_the_quickstart_output_shown_is_the_current_output():
+    shown = README.split("The first command prints:\n\n```\n", 1)[1].split("```", 1)[0]
+    assert shown == str(d.derive(d.models.mlp())) + "\n"
