@@ -48,9 +48,7 @@ def scale_by(delta, expr):
 ROOT_DELTA = OneMatrix(1, 1)  # δE = ∂E/∂E
 
 
-class _Columnwise(sp.MatrixExpr):
-    """A function of each column of its argument, shaped like it."""
-
+class _ShapedLikeItsArgument(sp.MatrixExpr):
     def __new__(cls, arg):
         return super().__new__(cls, arg)
 
@@ -61,6 +59,10 @@ class _Columnwise(sp.MatrixExpr):
     @property
     def shape(self):
         return self.arg.shape
+
+
+class _Columnwise(_ShapedLikeItsArgument):
+    """A function of each column of its argument, shaped like it."""
 
     def _column_logsumexp(self, j):
         rows = self.arg.shape[0]
@@ -81,19 +83,8 @@ class LogSoftmax(_Columnwise):
         return self.arg[i, j] - self._column_logsumexp(j)
 
 
-class Next(sp.MatrixExpr):
+class Next(_ShapedLikeItsArgument):
     """expr at step t+1: how a recurrent node's δ reaches back from the next time step."""
-
-    def __new__(cls, arg):
-        return super().__new__(cls, arg)
-
-    @property
-    def arg(self):
-        return self.args[0]
-
-    @property
-    def shape(self):
-        return self.arg.shape
 
 
 class Stack(sp.MatrixExpr):
