@@ -18,3 +18,4 @@ from .codegen import compile_numpy, to_numpy  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from . import models  # noqa: E402
 from .draw import draw  # noqa: E402
+from .modelfile import ModelFileError, load as load_model  # noqa: E402
