@@ -212,6 +212,9 @@ def _carriers(graph, order):
         if carrier is None or carrier not in order:
             raise GraphError(f"state {state} has no next value: name the node that computes "
                              f"it {name!r} (and make the loss depend on it)")
+        if state not in order:
+            raise GraphError(f"state {state} is never read on the way to the loss: use it in "
+                             f"an equation, or drop the state")
         if carrier.shape != state.shape:
             raise ShapeError(f"recurrence {name}: {state} is {'×'.join(map(str, state.shape))} "
                              f"but {name} is {'×'.join(map(str, carrier.shape))}")

@@ -133,3 +133,12 @@ def test_T_is_kept_for_the_number_of_steps():
     g.loss(d.squared_error(h, g.sequence("label", ("H", "N"))))
     with pytest.raises(d.GraphError, match="the dimension T is named 'T'"):
         d.derive(g)
+
+
+def test_a_state_that_is_never_read():
+    g = d.Graph("g")
+    x, _ = g.sequence("x", ("D", "N")), g.state("h", ("H", "N"))
+    h = d.tanh(g.param("W", ("H", "D")) @ x).named("h")
+    g.loss(d.squared_error(h, g.sequence("label", ("H", "N"))))
+    with pytest.raises(d.GraphError, match="state h_prev is never read on the way to the loss"):
+        d.derive(g)
