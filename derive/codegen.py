@@ -10,8 +10,7 @@ from sympy.core.function import AppliedUndef
 from .algebra import LogSoftmax, Softmax
 from .functions import NAMED, STEP_NUMPY, NamedFunction, U, step_f
 from .naming import Delta, DELTA_PREFIX
-from .printing import (T, NumpyCodePrinter, TextPrinter, Verbatim, numpy_code, text,
-                       timing)
+from .printing import NumpyCodePrinter, Verbatim, numpy_code, stamped, text
 from .rendering import render
 from .rules import Kind
 
@@ -26,8 +25,16 @@ class Statement:
 @dataclass(frozen=True)
 class Helper:
     name: str
-    body: str
+    code: object   # the returned expression, or a tuple of statements ending with it
     doc: str
+
+    @property
+    def steps(self):
+        return self.code[:-1] if isinstance(self.code, tuple) else ()
+
+    @property
+    def result(self):
+        return self.code[-1] if isinstance(self.code, tuple) else self.code
 
 
 def to_numpy(der):
@@ -97,9 +104,7 @@ def _lhs(der, name, prefix):
         return ("δ" if prefix else "") + name + " ="
     if der.kinds[name] is Kind.PARAM:
         return f"δ{name} +="
-    printer = TextPrinter()
-    printer.timing = timing(der)
-    return ("δ" if prefix else "") + printer._stamp(name, T) + " ="
+    return ("δ" if prefix else "") + stamped(der, name) + " ="
 
 
 def compile_numpy(der):

@@ -1,7 +1,7 @@
 """Step-by-step explanations: each δ, term by term, with the rule and the place it came from."""
 
 from .latex import latex, latex_name
-from .printing import text
+from .printing import stamped, text
 
 _WORDS = {1: "splitting", 2: "adding", 3: "elementwise multiplication",
           4: "function application", 5: "weight matrix"}
@@ -29,17 +29,18 @@ def _step(der, name, expr, as_latex):
         items = "".join(f"\n    \\item {r}" for r in reasons)
         return (f"  \\item $\\delta {latex_name(name)} = {latex(expr)}$\n  \\begin{{itemize}}"
                 f"{items}\n  \\end{{itemize}}\n  {fan}")
-    return "\n".join([f"δ{name} = {text(expr)}", *(f"  • {r}" for r in reasons), f"  {fan}"])
+    return "\n".join([f"δ{stamped(der, name)} = {text(expr, der)}", *(f"  • {r}" for r in reasons),
+                      f"  {fan}"])
 
 
 def _reason(der, term, as_latex):
     chain = term.chain()
     named = f"${latex_name(chain[-1][1])}$" if as_latex else chain[-1][1]
-    shown = f"${latex(term.expr)}$" if as_latex else text(term.expr)
+    shown = f"${latex(term.expr)}$" if as_latex else text(term.expr, der)
     if term.rule.value == 0:
         return f"{shown}: the derivative of the loss {named} itself"
     if term.rule.value == 1:
-        return f"{shown}: rule 1 (splitting) through time: {named} also feeds step t+1"
+        return f"{shown}: rule 1 (splitting) through time: what step t+1 sends back as {named}"
     if len(chain) == 1:
         return f"{shown}: {_rule(term.rule.value)} at {named}"
     carried = ", then ".join(_rule(rule.value) for rule, _ in chain[1:])

@@ -64,7 +64,8 @@ class Elementwise:
     definition: Callable        # u ↦ f(u) in elementary sympy functions only
     through_output: Optional[Callable] = None   # (y, shape) ↦ f′ as a matrix expression in y
     derivative: Optional[Callable] = None       # u ↦ f′(u), when not written through y
-    numpy: Optional[str] = None                 # helper body in `u` for built-ins, else printed
+    numpy: Optional[object] = None              # built-ins' helper in `u`: an expression, or
+                                                # statements then the returned expression
     latex: Optional[str] = None
     kink: bool = False                          # f′ jumps at 0 (finite differences care)
     user: bool = False                          # defined by the user: a helper in the code
@@ -89,7 +90,9 @@ def _sigmoid(u):
 sigmoid = Elementwise(
     "sigmoid", sigmoid_f, _sigmoid,
     through_output=lambda y, shape: sp.hadamard_product(y, ones(*shape) - y),
-    numpy="np.exp(-np.logaddexp(0.0, -u))", latex=r"\sigma")
+    # exp(−log(1 + e^−u)) never overflows; in place, it makes one array, not four
+    numpy=("y = np.logaddexp(0.0, -u)", "np.negative(y, out=y)", "np.exp(y, out=y)"),
+    latex=r"\sigma")
 tanh = Elementwise(
     "tanh", sp.tanh, sp.tanh,
     through_output=lambda y, shape: ones(*shape) - sp.HadamardPower(y, 2), latex=r"\tanh")

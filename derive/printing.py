@@ -384,6 +384,13 @@ def text(expr, der=None, time=T):
     return printer.doprint(expr)
 
 
+def stamped(der, name):
+    """A node's name as the equations show it: h_t for a per-step value, W for a parameter."""
+    printer = TextPrinter()
+    printer.timing = timing(der)
+    return printer._stamp(name, T if name in printer.timing else None)
+
+
 def numpy_code(expr):
     return NumpyCodePrinter().doprint(expr)
 
