@@ -5,6 +5,10 @@ about ε_mach·|E|/ε, which swamps small gradients when E is large. Two of them
 combined by Richardson extrapolation, (4·D(ε/2) − D(ε)) / 3, have error O(ε⁴), so ε can be
 1e-3 and the roundoff is a thousand times smaller than at ε = 1e-6.
 
+A gradient that is exactly zero (a parameter whose effect cancels out) makes the differences
+pure roundoff, so the relative error's denominator is floored at what differences of E can
+resolve (`resolution`), never at anything larger.
+
 Kinks (ReLU) are kept away from, not tolerated: if any step of the check moves the input of
 a kinked function across its kink, the values are drawn again. The tolerance never changes.
 """
@@ -39,8 +43,15 @@ class GradcheckReport:
 
 
 def relative_error(a, n, tiny=1e-300):
-    """|a − n| / max(|a|, |n|, tiny), entrywise (tiny only keeps 0/0 at 0)."""
+    """|a − n| / max(|a|, |n|, tiny), entrywise."""
     return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), tiny)
+
+
+def resolution(loss, step):
+    """The smallest derivative a difference of losses over `step` resolves in float64: a few
+    roundings of E, divided by the step. Below it a value is indistinguishable from 0, so the
+    relative error's denominator is never taken smaller than resolution / tolerance."""
+    return 8 * np.finfo(np.float64).eps * max(abs(loss), 1.0) / step
 
 
 def random_inputs(der, dims, rng):
@@ -77,7 +88,7 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
         params = module.init_params(dims, seed=seed + attempt)
         data = random_inputs(der, dims, rng) if inputs is None else \
             {name: np.array(value, dtype=np.float64) for name, value in inputs.items()}
-        _, cache = module.forward(params, data)
+        loss, cache = module.forward(params, data)
         sides = {k: np.asarray(cache[k]) > 0 for k in kinks}
         # the initial states of a recurrent net have gradients too
         wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
@@ -91,7 +102,8 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
         raise ValueError(f"gradcheck: every one of {redraws + 1} draws put a kink within a step "
                          f"of {eps}; pass inputs away from the kinks")
     grads = module.backward(params, cache)
-    errors = {name: float(np.max(relative_error(grads[name], numeric[name]), initial=0.0))
+    tiny = resolution(loss, eps) / tolerance
+    errors = {name: float(np.max(relative_error(grads[name], numeric[name], tiny), initial=0.0))
               for name in numeric}
     return GradcheckReport(errors, tolerance, eps, seed + attempt)
 

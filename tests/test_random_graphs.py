@@ -2,8 +2,7 @@
 pass against central differences and autograd; every value feeds the loss (rule 1 galore)."""
 
 import autograd.numpy as anp
-import sympy as sp
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import derive as d
@@ -67,12 +66,15 @@ def build(program):
     return g, reference
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps)
 def test_random_programs(program):
     graph, reference = build(program)
-    # x − x collapses to 0 (sympy's algebra, not the rules'): then a gradient is exactly 0 and
-    # autograd's roundoff (1e-15) has no relative error to compare with; skip such programs
-    assume(not any(e.has(sp.ZeroMatrix) or not e.atoms(sp.MatrixSymbol)
-                   for e in d.derive(graph).forward.values()))
     check_grads(graph, reference)
+
+
+def test_a_program_whose_loss_does_not_depend_on_W():
+    """x + x + (1 − x) + (1 − x − x) = 2: δW is 0, the differences are pure roundoff."""
+    graph, reference = build([("add", 0, 0), ("one minus", 0), ("subtract", 2, 0)])
+    _, _, _, grads = check_grads(graph, reference)
+    assert abs(grads["W"]).max() < 1e-12
