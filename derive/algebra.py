@@ -106,7 +106,7 @@ class Rows(sp.MatrixExpr):
     """z[start:stop]: a block of rows."""
 
     def __new__(cls, arg, start, stop):
-        return super().__new__(cls, arg, sp.sympify(start), sp.sympify(stop))
+        return super().__new__(cls, arg, start, stop)  # sympy expressions of dimensions
 
     arg, start, stop = (property(lambda self, k=k: self.args[k]) for k in range(3))
 
@@ -122,7 +122,7 @@ class Place(sp.MatrixExpr):
     """δ of a row block put back where the block was taken from, zeros elsewhere."""
 
     def __new__(cls, arg, start, rows):
-        return super().__new__(cls, arg, sp.sympify(start), sp.sympify(rows))
+        return super().__new__(cls, arg, start, rows)
 
     arg, start, rows = (property(lambda self, k=k: self.args[k]) for k in range(3))
 
