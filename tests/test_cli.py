@@ -32,6 +32,11 @@ def test_equations_codegen_and_check_for_every_builtin_model(model):
     compile(code.stdout, f"<{model}>", "exec")
     assert "def sgd_step(params, inputs, lr):" in code.stdout
 
+    latex = derive_command("latex", model)
+    assert latex.returncode == 0 and latex.stdout.rstrip().endswith("\\end{document}")
+    picture = derive_command("draw", model)
+    assert picture.returncode == 0 and picture.stdout.startswith("digraph")
+
     check = derive_command("check", model, "--dim", "H=3")
     assert check.returncode == 0, check.stdout
     assert check.stdout.rstrip().endswith("seed 0)")
