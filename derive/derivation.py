@@ -102,7 +102,7 @@ class Derivation:
         return sum(sum(1 for _ in sp.preorder_traversal(e)) for e in exprs)
 
     def __str__(self):
-        from .printing import text_equations
+        from .display import text_equations
         return "\n".join(text_equations(self))
 
     def to_latex(self, standalone=False, tags=True):

@@ -9,9 +9,9 @@ import re
 from sympy.printing.latex import LatexPrinter as SympyLatexPrinter
 from sympy.printing.latex import translate
 
-from .printing import T, _MatrixNotation, _function_name, display_rows, time_index, timing
+from .display import display_rows
+from .printing import T, _MatrixNotation, _function_name, time_index, timing
 from .rendering import render
-from .rules import Kind
 
 _NAME = re.compile(r"([A-Za-z]+?)(\d*)\Z")
 _FUNCTIONS = {"sigmoid": r"\sigma", "tanh": r"\tanh", "exp": r"\exp", "log": r"\log",

@@ -12,5 +12,5 @@ def test_a_200_layer_mlp_derives_with_size_linear_in_depth():
 
 def test_deltas_name_their_neighbours_instead_of_expanding_them():
     der = d.derive(d.models.deep_mlp(200))
-    h1, W2, z2 = der.symbol("h1"), der.symbol("W2"), der.delta("z2")
+    W2, z2 = der.symbol("W2"), der.delta("z2")
     assert der.deltas["h1"] == W2.T * z2
