@@ -1,8 +1,10 @@
-"""Matrix expressions the rules need beyond sympy's own: broadcasting, sums, softmax.
+"""Matrix expressions the rules need beyond sympy's own: broadcasting, sums, row blocks.
 
 Broadcasting is written with ones so that every expression stays exact algebra:
 a bias b (H×1) added across N columns is b·1ᵀ, and the δ it gets back is δz·1 (a row sum).
 """
+
+from dataclasses import dataclass
 
 import sympy as sp
 from sympy import OneMatrix
@@ -61,26 +63,28 @@ class _ShapedLikeItsArgument(sp.MatrixExpr):
         return self.arg.shape
 
 
-class _Columnwise(_ShapedLikeItsArgument):
-    """A function of each column of its argument, shaped like it."""
+@dataclass(frozen=True)
+class Helper:
+    """A function the generated module defines: `def name(args):`, its docstring, `code`, whose
+    last line is the returned expression. `needs` names the helpers its code calls."""
 
-    def _column_logsumexp(self, j):
-        rows = self.arg.shape[0]
-        return sp.log(sum(sp.exp(self.arg[k, j]) for k in range(rows)))
-
-
-class Softmax(_Columnwise):
-    """softmax of each column: y_kj = exp(z_kj) / Σ_k' exp(z_k'j)."""
-
-    def _entry(self, i, j, **kwargs):
-        return sp.exp(self.arg[i, j] - self._column_logsumexp(j))
+    name: str
+    doc: str
+    code: tuple
+    args: str = "u"
+    needs: tuple = ()
 
 
-class LogSoftmax(_Columnwise):
-    """log softmax of each column: z_kj − log Σ_k' exp(z_k'j)."""
+class Spelled(_ShapedLikeItsArgument):
+    """A notation of an operation's own, spelled by its class: `text`, `latex` and `numpy` are
+    format strings over the printed arguments ({0}, {1}, …), `helper` the numpy function the
+    numpy spelling calls, if any. Printers need no method of their own for it."""
 
-    def _entry(self, i, j, **kwargs):
-        return self.arg[i, j] - self._column_logsumexp(j)
+    text = latex = numpy = None
+    helper = None
+
+    def __new__(cls, *args):
+        return sp.MatrixExpr.__new__(cls, *args)
 
 
 class Next(_ShapedLikeItsArgument):

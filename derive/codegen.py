@@ -1,74 +1,134 @@
-"""The numpy module of a derivation: Python decides what goes in, `module.py.j2` its shape."""
+"""The numpy module of a derivation: Python decides what goes in, the templates its shape.
+
+Every identifier the module binds comes from the namer (`namer`); every statement is one
+equation, printed from its expression tree, under the equation as a comment (`display`).
+"""
 
 import linecache
 import types
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
-from sympy.core.function import AppliedUndef
 
-from .algebra import LogSoftmax, Softmax
-from .functions import NAMED, STEP_NUMPY, NamedFunction, U, step_f
-from .naming import Delta, DELTA_PREFIX
-from .printing import NumpyCodePrinter, Verbatim, numpy_code, stamped, text
+from .algebra import Helper
+from .derivation import derive
+from .display import code_comments, joined
+from .naming import Delta
+from .functions import U, elementwise, relu, sigmoid, softplus
+from .graph import Graph
+from .losses import softmax_cross_entropy, squared_error
+from .naming import dims
+from .namer import ModuleNames, registered_helpers, template_names, user_functions
+from .rules import concat, split
+from .printers.numpy_code import NumpyCodePrinter, numpy_code
+from .printers.notation import Verbatim
+from .printers.text import text
 from .rendering import render
-from .rules import Kind
 
 
 @dataclass(frozen=True)
 class Statement:
-    name: str
+    name: str       # the identifier it assigns
     code: str
     comment: str
 
 
 @dataclass(frozen=True)
-class Helper:
-    name: str
-    code: object   # the returned expression, or a tuple of statements ending with it
-    doc: str
+class Array:
+    key: str        # the user's name: the key in params, inputs, grads
+    var: str        # its identifier in the module
 
-    @property
-    def steps(self):
-        return self.code[:-1] if isinstance(self.code, tuple) else ()
 
-    @property
-    def result(self):
-        return self.code[-1] if isinstance(self.code, tuple) else self.code
+@dataclass(frozen=True)
+class State:
+    initial: str    # the key of its first value, h0
+    var: str        # h_prev's identifier
+    carrier: str    # the identifier of h, which the next step receives
+    delta: str      # δh_prev's identifier
 
 
 def to_numpy(der):
     """The source text of a standalone numpy module for `der` (byte-identical for one graph)."""
+    return render_module(der, module_names(der))
+
+
+def module_names(der):
+    """The identifiers of `der`'s names in its generated module."""
+    return ModuleNames(der, reserved_names())
+
+
+@lru_cache(maxsize=None)
+def reserved_names():
+    """What the templates bind themselves, read off two probe modules that take every branch
+    of the templates (feed-forward and recurrent, helpers, checks, compound shapes)."""
+    return template_names(render_module, [derive(g) for g in _probe_graphs()])
+
+
+def _probe_graphs():
+    qd, qh = dims("probe_D probe_H")
+    f = Graph("probe_f")
+    x, t = f.input("probe_x", (qd, "probe_N")), f.input("probe_t", ("probe_K", "probe_N"))
+    z = (f.param("probe_W", (2 * qh, qd)) @ x + f.param("probe_b", (2 * qh, 1))).named("probe_z")
+    top, bottom = split(z, 2)
+    phi = elementwise("probe_phi", lambda u: u * sp.tanh(u) * sp.Abs(u))
+    h = (sigmoid(top) * relu(bottom) + softplus(phi(top))).named("probe_h")
+    f.loss(softmax_cross_entropy(f.param("probe_V", ("probe_K", qh)) @ h, t, reduce="mean"))
+    r = Graph("probe_r")
+    x = r.sequence("probe_x", (qd, "probe_N"))
+    s, h_prev = r.input("probe_s", (qh, "probe_N")), r.state("probe_h", (qh, "probe_N"))
+    both = concat(x, h_prev)
+    h = sigmoid(r.param("probe_U", (qh, qd + qh)) @ both + s).named("probe_h")
+    r.loss(squared_error(h, r.sequence("probe_y", (qh, "probe_N"))))
+    return f, r
+
+
+def render_module(der, names):
+    comments = code_comments(der)
     backward_eqs = [(n, e) for n, e in [*der.deltas.items(), *der.gradients.items()]
                     if n != der.loss]
-    forward, forward_dims = _statements(der, der.forward.items(), "")
-    backward, backward_dims = _statements(der, backward_eqs, DELTA_PREFIX)
-    exprs = [*der.forward.values(), *(e for _, e in backward_eqs)]
+    forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
+    forward = [Statement(names.value(n), forward_printer.doprint(e), comments[(False, n)])
+               for n, e in der.forward.items()]
+    backward = [Statement(names.delta(n), joined(backward_printer, [t.expr for t in der.terms[n]]),
+                          comments[(True, n)])
+                for n, _ in backward_eqs]
     forward_reads = _values(der.forward.values())
     backward_reads = _values(e for _, e in backward_eqs)
-    cache = [n for n in der.shapes if n in backward_reads and der.kinds[n] is not Kind.PARAM]
-    states = [(s, carrier, initial) for s, (carrier, initial) in der.states.items()]
+
+    def arrays(keys):
+        return [Array(k, names.value(k)) for k in keys]
+
+    def dims(printer):
+        return [Array(str(d), names.dimension(str(d))) for d in der.dims
+                if str(d) in printer.dimensions]
+
+    cache = [n for n in der.shapes if n in backward_reads and der.kinds[n] != "param"]
+    states = [State(initial, names.value(s), names.value(carrier), names.delta(s))
+              for s, (carrier, initial) in der.states.items()]
+    gradients = [Array(p, names.delta(p)) for p in der.params]
     return render(
         "recurrent.py.j2" if der.recurrent else "module.py.j2",
         graph=der.graph.name,
         forward_equations=[s.comment for s in forward],
         backward_equations=[s.comment for s in backward],
         shapes=_shapes(der), compound=_compound(der),
-        params=der.params, inputs=[*der.inputs, *(initial for *_, initial in states)],
-        loss=der.loss,
-        helpers=_helpers(der, exprs),
-        softmax=any(e.atoms(Softmax, LogSoftmax) for e in exprs),
-        forward_dims=forward_dims, backward_dims=backward_dims,
-        forward_params=[p for p in der.params if p in forward_reads],
-        backward_params=[p for p in der.params if p in backward_reads],
-        cache=cache, forward=forward, backward=backward,
+        params=arrays(der.params), inputs=[*der.inputs, *(s.initial for s in states)],
+        loss=names.value(der.loss),
+        helpers=_helpers(der, names, forward_printer.helpers | backward_printer.helpers),
+        checks=_checks(der, names),
+        forward_dims=dims(forward_printer), backward_dims=dims(backward_printer),
+        forward_params=arrays(p for p in der.params if p in forward_reads),
+        backward_params=arrays(p for p in der.params if p in backward_reads),
+        input_arrays=arrays(der.inputs), cache=arrays(cache), forward=forward,
+        backward=backward, gradients=gradients, gradient_vars={g.var for g in gradients},
         # recurrent graphs only
-        states=states, sequences=der.sequences,
-        static_inputs=[n for n in der.inputs if n not in der.sequences],
-        static_cache=[n for n in cache if not der.per_step(n) or n in der.sequences],
-        step_cache=[n for n in cache if der.per_step(n)],
-        appended=[n for n in cache if der.per_step(n) and n not in der.sequences],
-        gradients=[DELTA_PREFIX + p for p in der.gradients])
+        states=states, sequences=arrays(der.sequences),
+        static_inputs=arrays(n for n in der.inputs if n not in der.sequences),
+        static_cache=arrays(n for n in cache if not der.per_step(n)),
+        sequence_cache=arrays(n for n in cache if n in der.sequences),
+        step_cache=arrays(n for n in cache if der.per_step(n)),
+        appended=arrays(n for n in cache if der.per_step(n) and n not in der.sequences))
 
 
 def _shapes(der):
@@ -86,25 +146,51 @@ def _compound(der):
             for d in sorted(found, key=str)]
 
 
-def _statements(der, equations, prefix):
-    """One statement per equation, and the dimensions its code reads."""
-    statements, printed = [], set()
-    for name, expr in equations:
-        printer = NumpyCodePrinter()
-        code = printer.doprint(expr)
-        printed |= printer.symbols
-        comment = f"{_lhs(der, name, prefix)} {text(expr, der)}"
-        statements.append(Statement(prefix + name, code, comment))
-    return statements, [str(d) for d in der.dims if str(d) in printed]
+def _checks(der, names):
+    """Inputs an operation validates before use (targets that must be distributions)."""
+    checks = {}
+    for node in der.graph.nodes:
+        for index, helper in (node.op.checks.items() if node.op else ()):
+            source = node.inputs[index]
+            if source.kind == "input" and source.name in der.shapes:
+                checks[(helper.name, source.name)] = (helper, Array(source.name,
+                                                                    names.value(source.name)))
+    return [(helper.name, array) for helper, array in checks.values()]
 
 
-def _lhs(der, name, prefix):
-    """'z_t =', 'δh_t =', or 'δW +=' for a parameter that sums its gradient over the steps."""
-    if not der.recurrent:
-        return ("δ" if prefix else "") + name + " ="
-    if der.kinds[name] is Kind.PARAM:
-        return f"δ{name} +="
-    return ("δ" if prefix else "") + stamped(der, name) + " ="
+def _literal(shape):
+    return "(" + ", ".join(str(int(d)) if d.is_Integer else f'"{d}"' for d in shape) + ")"
+
+
+def _values(exprs):
+    """Names of the forward values an expression reads (not δs)."""
+    return {a.name for e in exprs for a in e.atoms(sp.MatrixSymbol) if not isinstance(a, Delta)}
+
+
+def _helpers(der, names, called):
+    """The helper functions the code calls, and those they call: derive's, then the user's,
+    each in a fixed order."""
+    own = [h for h in called if isinstance(h, Helper)]
+    own += [op.checks[k] for op in {n.op for n in der.graph.nodes if n.op} for k in op.checks]
+    users = [f for f in user_functions(der) if f in called]
+    for f in users:
+        printer = NumpyCodePrinter(names)
+        body = f.definition(U)
+        code = printer.doprint(body.xreplace({U: Verbatim("u")}))
+        own += [h for h in printer.helpers if isinstance(h, Helper)]
+        own.append(Helper(names.function(f.name), f"{f.name}(u) = {text(body)}", (code,)))
+    by_name = {h.name: h for h in own}
+    stack = list(by_name.values())
+    while stack:  # helpers a helper needs
+        for need in stack.pop().needs:
+            if need not in by_name:
+                by_name[need] = registered_helpers()[need]
+                stack.append(by_name[need])
+    user_names = {names.function(f.name) for f in users}
+    ordered = sorted((h for h in by_name.values() if h.name not in user_names),
+                     key=lambda h: h.name)
+    return ordered + sorted((h for h in by_name.values() if h.name in user_names),
+                            key=lambda h: h.name)
 
 
 def compile_numpy(der):
@@ -118,29 +204,3 @@ def compile_numpy(der):
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), module.__dict__)  # our own generated text only
     return module
-
-
-def _literal(shape):
-    return "(" + ", ".join(str(int(d)) if d.is_Integer else f'"{d}"' for d in shape) + ")"
-
-
-def _values(exprs):
-    """Names of the forward values an expression reads (not δs)."""
-    return {a.name for e in exprs for a in e.atoms(sp.MatrixSymbol) if not isinstance(a, Delta)}
-
-
-def _helpers(der, exprs):
-    """The helper functions the code calls: derive's stable ones, then the user's."""
-    called = {f.func for e in exprs for f in e.atoms(AppliedUndef, NamedFunction)}
-    users = sorted({n.attrs["function"] for n in der.graph.nodes if n.kind is Kind.APPLY
-                    and n.attrs["function"].user and n.attrs["function"].scalar in called},
-                   key=lambda f: f.name)
-    called |= {f.func for user in users for f in user.definition(U).atoms(NamedFunction)}
-    helpers = [Helper(f.name, f.numpy, f"{f.name}, stably.")
-               for f in NAMED.values() if f.scalar in called]
-    if step_f in called:
-        helpers.append(Helper("step", STEP_NUMPY, "1[u > 0], the slope of relu (0 at 0)."))
-    for user in users:
-        body = user.definition(U)
-        helpers.append(Helper(user.name, numpy_code(body), f"{user.name}(u) = {text(body)}"))
-    return helpers

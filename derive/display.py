@@ -1,12 +1,19 @@
-"""The equations of a derivation as a person reads them: forward pass, δs, gradients, each δ
-with the rule behind each of its terms; shared by the text and LaTeX outputs."""
+"""The equations of a derivation as a person reads them, once, for every output: text, LaTeX,
+explanations, pictures and the comments of generated code all read `rows` and `reason`.
+
+Forward equations, then each δ and gradient, each δ with the rule behind each of its terms.
+In a recurrent net δ from step t+1 is written out (δc_t = … + δc_{t+1} ⊙ f_{t+1}), and a
+state's δ is shown at the first step, t = 1, as the gradient of the initial value h0.
+"""
 
 from dataclasses import dataclass
 
 import sympy as sp
 
 from .algebra import Next
-from .printing import T, TextPrinter, timing
+from .printers.notation import T
+from .printers.text import TextPrinter
+from .registry import Rule
 
 
 @dataclass(frozen=True)
@@ -19,57 +26,139 @@ class Row:
     time: object
     terms: tuple = ()      # (Term, its expression as displayed) for each term of a δ
     summed: bool = False   # a shared parameter's gradient: Σ over the steps
+    state: object = None   # a state's δ: (the node it carries, h; its initial input, h0)
+
+    def at(self, time):
+        """(name, time index) the row's left side shows at `time` (None: no time index)."""
+        if self.state is None:
+            return self.lhs, None if self.time is None else time
+        carrier, initial = self.state
+        return (initial, None) if time == 1 else (carrier, time - 1)
 
 
-def display_rows(der):
-    """The equations as a person reads them: forward, δs, gradients. In a recurrent net δ
-    from step t+1 is written out (δc_t = … + δc_{t+1} ⊙ f_{t+1}), and a state's δ is shown
-    where it matters, at the first step t = 1, as the gradient of the initial value h0."""
+def timing(der):
+    """For a recurrent derivation: which names are per time step, which are states."""
+    if not der.recurrent:
+        return {}
     states = der.states
-    per_step = der.recurrent
-    time = T if per_step else None
+    return {name: states.get(name, "step") for name in der.shapes if der.per_step(name)}
+
+
+def rows(der):
+    """The equations in order: forward, δs (the loss's own left out), gradients."""
+    states = der.states
+    time = T if der.recurrent else None
     from_next = {Next(der.delta(s)): Next(der.deltas[s]) for s in states}
 
     def terms(name):
         return tuple((t, t.expr.xreplace(from_next)) for t in der.terms[name])
 
-    rows = [Row(n, False, e, time if der.per_step(n) else None) for n, e in der.forward.items()]
+    out = [Row(n, False, e, time if der.per_step(n) else None) for n, e in der.forward.items()]
     for name, expr in der.deltas.items():
         if name == der.loss:
             continue
-        if name in states:
-            rows.append(Row(states[name][1], True, expr, sp.Integer(1), terms(name)))
+        state = states.get(name)
+        out.append(Row(name, True, expr.xreplace(from_next), time, terms(name), state=state))
+    out += [Row(n, True, e, None, terms(n), summed=bool(time)) for n, e in der.gradients.items()]
+    return out
+
+
+def displayed_time(row):
+    """Equations show a state's δ at the first step (δh0 = Uᵀ δz_1), the rest at t."""
+    return sp.Integer(1) if row.state is not None else T
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a term is there: `rule`, at the node `place` (a name, or a folded node's value)."""
+
+    rule: Rule
+    place: object
+
+    def words(self, place_text):
+        if self.rule is Rule.LOSS:
+            return "the loss's δ"
+        if self.rule is Rule.SPLITTING:
+            return "the next step's δ"
+        return f"{self.rule} at {place_text}"
+
+
+def reason(der, term):
+    return Reason(term.rule, der.place(term.origin))
+
+
+def why(reasons):
+    """'rule 5 (weight matrix) at z2', or rule 1 over several: given each reason's words."""
+    return reasons[0] if len(reasons) == 1 else f"{Rule.SPLITTING}: {'; '.join(reasons)}"
+
+
+def sides(printer, row, time):
+    """A row's left and right sides as `printer` spells them, at `time`; a δ's right side is
+    its terms in the order of their reasons."""
+    printer.time = time
+    name, index = row.at(time)
+    lhs = printer.stamp(name, index)
+    if not row.delta:
+        return lhs, printer.doprint(row.expr)
+    return printer.delta_mark + lhs, joined(printer, [e for _, e in row.terms])
+
+
+def joined(printer, exprs):
+    """a + b − c: terms printed one by one, in their order, as one sum."""
+    out = ""
+    for k, expr in enumerate(exprs):
+        text = printer.doprint(expr)
+        if k == 0:
+            out = text
+        elif text.startswith(printer.minus):
+            out += f" {printer.minus.strip()} {text[len(printer.minus):]}"
         else:
-            rows.append(Row(name, True, expr.xreplace(from_next), time, terms(name)))
-    rows += [Row(n, True, e, None, terms(n), summed=per_step) for n, e in der.gradients.items()]
-    return rows
+            out += f" + {text}"
+    return out
+
+
+def text_printer(der):
+    printer = TextPrinter()
+    printer.timing = timing(der)
+    return printer
+
+
+def place_text(der, place, printer=None):
+    """A place in the text notation: a node's name, or a folded node's value."""
+    if isinstance(place, str):
+        return place
+    return (printer or text_printer(der)).doprint(place)
+
+
+def text_why(der, terms, printer=None):
+    """Which rule made each term, and at which consumer: 'rule 5 (weight matrix) at z2'."""
+    return why([r.words(place_text(der, r.place, printer))
+                for r in (reason(der, t) for t in terms)])
 
 
 def text_equations(der):
     """The derivation as lines of text: forward pass, then each δ and parameter gradient with
     the rule that made each of its terms."""
-    printer = TextPrinter()
-    printer.timing = timing(der)
+    printer = text_printer(der)
     lines, backward = [], []
-    for row in display_rows(der):
-        printer.time = row.time if row.time is not None else T
-        lhs = printer._stamp(row.lhs, row.time if row.lhs in printer.timing else None)
-        rhs = printer.doprint(row.expr)
+    for row in rows(der):
+        lhs, rhs = sides(printer, row, displayed_time(row))
         if row.summed:
             rhs = f"Σ_t {rhs}" if len(row.terms) == 1 else f"Σ_t ({rhs})"
         if not row.delta:
             lines.append(f"{lhs} = {rhs}")
-        else:
-            backward.append((f"δ{lhs} = {rhs}", why([t for t, _ in row.terms])))
+            continue
+        backward.append((f"{lhs} = {rhs}", text_why(der, [t for t, _ in row.terms], printer)))
     width = max((len(eq) for eq, _ in backward), default=0)
-    return lines + [f"{eq:<{width}}   # {reason}" for eq, reason in backward]
+    return lines + [f"{eq:<{width}}   # {words}" for eq, words in backward]
 
 
-def why(terms):
-    """Which rule made each term, and at which consumer: 'rule 5 (weight matrix) at z2'."""
-    parts = ["the loss's δ" if t.rule.name == "LOSS" else
-             "the next step's δ" if t.rule.name == "SPLITTING" else
-             f"{t.rule} at {t.chain()[-1][1]}" for t in terms]
-    if len(parts) == 1:
-        return parts[0]
-    return f"rule 1 (splitting): {'; '.join(parts)}"
+def code_comments(der):
+    """Each equation as the generated code's comment above its statement: at step t in a
+    recurrent net (δh_{t−1} = …), with 'δW +=' for a gradient summed over the steps."""
+    printer = text_printer(der)
+    comments = {}
+    for row in rows(der):
+        lhs, rhs = sides(printer, row, T)
+        comments[(row.delta, row.lhs)] = f"{lhs} {'+=' if row.summed else '='} {rhs}"
+    return comments

@@ -7,9 +7,9 @@ import graphviz
 import sympy as sp
 
 from .derivation import Derivation, derive
+from .display import reason, text_printer
 from .errors import DeriveError
-from .printing import text
-from .rules import Kind, Rule
+from .registry import Rule
 
 LEGIBLE = 40  # more nodes than this: the δ labels are left off so the picture stays readable
 _FORMATS = {".svg": "svg", ".png": "png", ".dot": None}
@@ -61,12 +61,13 @@ def _digraph(der):
                            node_attr={"shape": "box", "style": "rounded", "fontname": "Helvetica"},
                            edge_attr={"fontname": "Helvetica", "fontsize": "10"})
     labelled = len(der.shapes) <= LEGIBLE
+    printer = text_printer(der)
+    printer.timing = {}  # a picture shows one step: names without time indices
     if not labelled:
         dot.attr(label=f"{len(der.shapes)} nodes: δ labels left off to keep the picture legible")
     for name, node in der.nodes.items():
         shape = "×".join(map(str, der.shapes[name]))
-        operation = node.kind.value if node.kind in (Kind.INPUT, Kind.PARAM) else \
-            text(der.forward[name]) if name in der.forward else node.kind.value
+        operation = printer.doprint(der.forward[name]) if name in der.forward else node.kind
         dot.node(name, f"{name}\n{operation}\n{shape}",
                  style="rounded,filled", fillcolor=_FILL.get(node.kind, "white"))
     for name, expr in der.forward.items():
@@ -76,18 +77,20 @@ def _digraph(der):
         dot.edge(carrier, state, label="next step", style="dotted", constraint="false")
     for name, terms in der.terms.items():
         for term in terms:
-            consumer = term.chain()[-1][1]
-            label = f"δ{name} ← {text(term.expr)}\n{_why(term)}" if labelled else ""
+            consumer = der.place(term.origin)
+            label = f"δ{name} ← {printer.doprint(term.expr)}\n{_why(der, term)}" \
+                if labelled else ""
             dot.edge(consumer, name, label=label, color="firebrick", fontcolor="firebrick",
                      style="dashed", constraint="false")
     return dot
 
 
-def _why(term):
-    return "rule 1: from step t+1" if term.rule is Rule.SPLITTING else str(term.rule)
+def _why(der, term):
+    r = reason(der, term)
+    return "rule 1: from step t+1" if r.rule is Rule.SPLITTING else str(r.rule)
 
 
-_FILL = {Kind.INPUT: "lightyellow", Kind.PARAM: "lightblue"}
+_FILL = {"input": "lightyellow", "param": "lightblue"}
 
 
 def _reads(expr):

@@ -1,53 +1,52 @@
 """Step-by-step explanations: each δ, term by term, with the rule and the place it came from."""
 
-from .latex import latex, latex_name
-from .printing import stamped, text
-
-_WORDS = {1: "splitting", 2: "adding", 3: "elementwise multiplication",
-          4: "function application", 5: "weight matrix"}
+from .display import displayed_time, reason, rows, sides, text_printer, place_text
+from .latex import latex_place, latex_printer
+from .registry import Rule
 
 
 def explain(der, as_latex=False):
     """Why each δ is what it is: the rule behind every term, and the consumer it came through."""
-    steps = [_step(der, name, expr, as_latex)
-             for name, expr in [*der.deltas.items(), *der.gradients.items()] if name != der.loss]
+    printer = latex_printer(der) if as_latex else text_printer(der)
+    steps = [_step(der, row, printer, as_latex) for row in rows(der) if row.delta]
     if as_latex:
         return "\\begin{enumerate}\n" + "\n".join(steps) + "\n\\end{enumerate}\n"
     intro = f"Backpropagation through {der.graph.name}, from the loss {der.loss} backwards."
     return "\n\n".join([intro, *steps]) + "\n"
 
 
-def _step(der, name, expr, as_latex):
-    terms = der.terms[name]
-    reasons = [_reason(der, t, as_latex) for t in terms]
-    shown_name = f"${latex_name(name)}$" if as_latex else name
-    if len(terms) == 1:
-        fan = f"{shown_name} feeds one place, so rule 1 adds nothing."
+def _step(der, row, printer, as_latex):
+    lhs, rhs = sides(printer, row, displayed_time(row))
+    reasons = [_reason(der, term, expr, printer, as_latex) for term, expr in row.terms]
+    shown = f"${printer.name(row.lhs)}$" if as_latex else row.lhs
+    if len(row.terms) == 1:
+        fan = f"{shown} feeds one place, so rule 1 adds nothing."
     else:
-        fan = f"{shown_name} feeds {len(terms)} places, so rule 1 (splitting) adds their terms."
+        fan = f"{shown} feeds {len(row.terms)} places, so {Rule.SPLITTING} adds their terms."
     if as_latex:
         items = "".join(f"\n    \\item {r}" for r in reasons)
-        return (f"  \\item $\\delta {latex_name(name)} = {latex(expr)}$\n  \\begin{{itemize}}"
-                f"{items}\n  \\end{{itemize}}\n  {fan}")
-    return "\n".join([f"δ{stamped(der, name)} = {text(expr, der)}", *(f"  • {r}" for r in reasons),
-                      f"  {fan}"])
+        return f"  \\item ${lhs} = {rhs}$\n  \\begin{{itemize}}{items}\n  \\end{{itemize}}\n  {fan}"
+    return "\n".join([f"{lhs} = {rhs}", *(f"  • {r}" for r in reasons), f"  {fan}"])
 
 
-def _reason(der, term, as_latex):
+def _reason(der, term, expr, printer, as_latex):
+    def place(node):
+        where = der.place(node)
+        return f"${latex_place(der, where, printer)}$" if as_latex else \
+            place_text(der, where, printer)
+
+    shown = f"${printer.doprint(expr)}$" if as_latex else printer.doprint(expr)
+    r = reason(der, term)
+    if r.rule is Rule.LOSS:
+        return f"{shown}: the derivative of the loss {place(term.origin)} itself"
+    if r.rule is Rule.SPLITTING:
+        return f"{shown}: {Rule.SPLITTING} through time: what step t+1 sends back as " \
+               f"{place(term.origin)}"
     chain = term.chain()
-    named = f"${latex_name(chain[-1][1])}$" if as_latex else chain[-1][1]
-    shown = f"${latex(term.expr)}$" if as_latex else text(term.expr, der)
-    if term.rule.value == 0:
-        return f"{shown}: the derivative of the loss {named} itself"
-    if term.rule.value == 1:
-        return f"{shown}: rule 1 (splitting) through time: what step t+1 sends back as {named}"
     if len(chain) == 1:
-        return f"{shown}: {_rule(term.rule.value)} at {named}"
-    carried = ", then ".join(_rule(rule.value) for rule, _ in chain[1:])
-    delta = f"$\\delta {latex_name(chain[-1][1])}$" if as_latex else f"δ{named}"
-    at = "" if as_latex else f" at {chain[0][1]}"  # a folded term's text is not LaTeX
-    return f"{shown}: {_rule(term.rule.value)}{at}, inside {named} ({delta} carried there by {carried})"
-
-
-def _rule(number):
-    return f"rule {number} ({_WORDS[number]})" if number else "the loss"
+        return f"{shown}: {r.rule} at {place(term.origin)}"
+    carried = ", then ".join(str(rule) for rule, _ in chain[1:])
+    origin = der.place(term.origin)  # a kept node: a name
+    delta = f"${printer.delta_mark}{printer.name(origin)}$" if as_latex else f"δ{origin}"
+    return (f"{shown}: {r.rule} at {place(chain[0][1])}, inside {place(term.origin)} "
+            f"({delta} carried there by {carried})")

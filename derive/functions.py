@@ -1,53 +1,43 @@
-"""Elementwise functions and their derivatives, for rule 4 (function application).
+"""Elementwise functions, for rule 4 (function application): each one entry of the registry.
 
-Each `Elementwise` says what f is (an elementary sympy definition, used by the oracle and for
-user functions), how f′ is written (through the stored output y where a closed form exists,
-else as a function of the input) and how generated numpy code evaluates f stably.
+A `Function` says what f is (an elementary sympy definition, for the oracle and for user
+functions), how f′ is written (through the stored output y where a closed form exists, else as
+a function of the input), how it is spelled in text, LaTeX and numpy (an expression or a
+helper of the generated module), and where its kinks are. `function(...)` registers one, so
+model files can call it too; `elementwise(...)` makes a user's own, local to their graphs.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from .algebra import ones
+from . import registry
+from .algebra import Helper, ones
+from .errors import GraphError
+from .graph import Node
 from .naming import check_identifier
+from .registry import Builder, Signature
+from .scalars import check_constants, find_kinks, stabilize, unsupported_functions
 
-U = sp.Symbol("u")  # the bound variable of every elementwise Lambda
+U = sp.Symbol("u", real=True)  # the bound variable of every elementwise Lambda
+
 
 class NamedFunction(sp.Function):
-    """A scalar function sympy lacks, kept by name so printers can show it; its derivative
-    is known, and `elementary` in the registry below says what it means."""
+    """A scalar function spelled by its entry (`entry`); f′ comes from the entry too."""
 
-
-class sigmoid_f(NamedFunction):
-    name = "sigmoid"
+    entry = None
 
     def fdiff(self, argindex=1):
-        return sigmoid_f(self.args[0]) * (1 - sigmoid_f(self.args[0]))
+        return self.entry.derivative_at_input()(self.args[0])
 
+    def _eval_rewrite_as_elementary(self, arg, **kwargs):
+        return self.entry.definition(arg)
 
-class step_f(NamedFunction):
-    """1[u > 0]; we choose relu′(0) = 0."""
-    name = "step"
-
-    def fdiff(self, argindex=1):
-        return sp.Integer(0)
-
-
-class relu_f(NamedFunction):
-    name = "relu"
-
-    def fdiff(self, argindex=1):
-        return step_f(self.args[0])
-
-
-class softplus_f(NamedFunction):
-    name = "softplus"
-
-    def fdiff(self, argindex=1):
-        return sigmoid_f(self.args[0])
+    def _eval_evalf(self, prec):
+        # by its definition: sympy would look its name up in mpmath (phi is a constant there)
+        return sp.sympify(self.entry.definition(self.args[0]))._eval_evalf(prec)
 
 
 def apply(function, x):
@@ -55,87 +45,124 @@ def apply(function, x):
     return ElementwiseApplyFunction(sp.Lambda(U, function(U)), x)
 
 
-@dataclass(frozen=True)
-class Elementwise:
+@dataclass(frozen=True, eq=False)
+class Function:
     """A scalar function applied entrywise; calling it on a node makes a rule-4 node."""
 
     name: str
-    scalar: Callable            # u ↦ f(u), as printed (may use the named functions above)
-    definition: Callable        # u ↦ f(u) in elementary sympy functions only
-    through_output: Optional[Callable] = None   # (y, shape) ↦ f′ as a matrix expression in y
-    derivative: Optional[Callable] = None       # u ↦ f′(u), when not written through y
-    numpy: Optional[object] = None              # built-ins' helper in `u`: an expression, or
-                                                # statements then the returned expression
-    latex: Optional[str] = None
-    kink: bool = False                          # f′ jumps at 0 (finite differences care)
-    user: bool = False                          # defined by the user: a helper in the code
+    definition: Callable                   # u ↦ f(u) in elementary sympy functions
+    scalar: Optional[type] = None          # the sympy function printed as f (made if None)
+    through_output: Optional[Callable] = None  # (y, shape) ↦ f′ as a matrix expression in y
+    derivative: Optional[Callable] = None  # u ↦ f′(u), when not written through y
+    numpy: object = None                   # "np.tanh({0})", or a Helper the module defines
+    text: str = "{name}({0})"
+    latex: str = r"\operatorname{{{name}}}\left({0}\right)"
+    kinks: tuple = ()                      # g(u): f′ jumps where g changes sign
+    user: bool = False
+    signature: Signature = field(default_factory=Signature)
+
+    def __post_init__(self):
+        if self.scalar is None:
+            cls = type(self.name, (NamedFunction,), {"entry": self})
+            object.__setattr__(self, "scalar", cls)
 
     def __call__(self, node):
-        from .graph import Node  # graph builds on functions, not the other way round
         if not isinstance(node, Node):
             raise TypeError(f"{self.name}() takes a derive node, got {type(node).__name__}")
-        return node.graph._apply(self, node)
+        return node.graph.add(registry.op_named("apply"), (node,), {"function": self})
 
     def derivative_at_input(self):
         """u ↦ f′(u): the registered form, else sympy's derivative of the definition."""
         if self.derivative is not None:
             return self.derivative
-        return sp.Lambda(U, sp.diff(self.definition(U), U))
+        return sp.Lambda(U, slope_of(self.definition(U)))
+
+    def spell(self, target, arg):
+        """f(arg) as `target` ("text", "latex") spells it."""
+        name = self.name.replace("_", r"\_") if target == "latex" else self.name
+        return getattr(self, target).format(arg, name=name)
+
+    def __repr__(self):
+        return f"Function({self.name})"
+
+
+def slope_of(body):
+    """d body / du, with every step function's value at its jump taken as 0 (as relu′(0))."""
+    slope = sp.diff(body, U)
+    return slope.replace(lambda e: isinstance(e, sp.Heaviside) and len(e.args) == 1,
+                         lambda e: sp.Heaviside(e.args[0], 0))
+
+
+def function(name, definition, **knowledge):
+    """Register an elementwise function under `name`: the API and model files can call it."""
+    return registry.add(Function(name, definition, **knowledge), callable_name=name)
 
 
 def _sigmoid(u):
     return 1 / (1 + sp.exp(-u))
 
 
-sigmoid = Elementwise(
-    "sigmoid", sigmoid_f, _sigmoid,
+sigmoid = function(
+    "sigmoid", _sigmoid,
     through_output=lambda y, shape: sp.hadamard_product(y, ones(*shape) - y),
     # exp(−log(1 + e^−u)) never overflows; in place, it makes one array, not four
-    numpy=("y = np.logaddexp(0.0, -u)", "np.negative(y, out=y)", "np.exp(y, out=y)"),
-    latex=r"\sigma")
-tanh = Elementwise(
-    "tanh", sp.tanh, sp.tanh,
-    through_output=lambda y, shape: ones(*shape) - sp.HadamardPower(y, 2), latex=r"\tanh")
-exp = Elementwise("exp", sp.exp, sp.exp, through_output=lambda y, shape: y, latex=r"\exp")
-log = Elementwise("log", sp.log, sp.log, derivative=lambda u: 1 / u, latex=r"\log")
-relu = Elementwise(
-    "relu", relu_f, lambda u: sp.Max(u, 0), derivative=step_f,
-    numpy="np.maximum(u, 0.0)", latex=r"\operatorname{relu}", kink=True)
-softplus = Elementwise(
-    "softplus", softplus_f, lambda u: sp.log(1 + sp.exp(u)), derivative=sigmoid_f,
-    numpy="np.logaddexp(0.0, u)", latex=r"\operatorname{softplus}")
-identity = Elementwise("identity", lambda u: u, lambda u: u,
-                       through_output=lambda y, shape: ones(*shape), latex=r"\operatorname{id}")
+    numpy=Helper("sigmoid", "sigmoid, stably.",
+                 ("y = np.logaddexp(0.0, -u)", "np.negative(y, out=y)", "np.exp(y, out=y)",
+                  "y")),
+    latex=r"\sigma\left({0}\right)")
+tanh = function("tanh", sp.tanh, scalar=sp.tanh,
+                through_output=lambda y, shape: ones(*shape) - sp.HadamardPower(y, 2),
+                numpy="np.tanh({0})", latex=r"\tanh\left({0}\right)")
+exp = function("exp", sp.exp, scalar=sp.exp, through_output=lambda y, shape: y,
+               numpy="np.exp({0})", latex=r"\exp\left({0}\right)")
+log = function("log", sp.log, scalar=sp.log, derivative=lambda u: 1 / u,
+               numpy="np.log({0})", latex=r"\log\left({0}\right)")
+step = Function(  # relu′: not a node of its own, only ever inside a δ
+    "step", lambda u: sp.Heaviside(u, 0), derivative=lambda u: sp.Integer(0),
+    numpy=Helper("step", "1[u > 0], the slope of relu (0 at 0).",
+                 ("np.greater(u, 0.0).astype(u.dtype)",)),
+    text="1[{0} > 0]", latex=r"\mathbf{{1}}[{0} > 0]", kinks=(U,))
+relu = function("relu", lambda u: sp.Max(u, 0), derivative=step.scalar,
+                numpy=Helper("relu", "max(u, 0).", ("np.maximum(u, 0.0)",)), kinks=(U,))
+softplus = function(
+    "softplus", lambda u: sp.log(1 + sp.exp(u)), derivative=sigmoid.scalar,
+    numpy=Helper("softplus", "log(1 + e^u), stably.", ("np.logaddexp(0.0, u)",)))
+identity = function("identity", lambda u: u, through_output=lambda y, shape: ones(*shape),
+                    numpy="{0}", latex=r"\operatorname{{id}}\left({0}\right)")
 
-BUILTINS = {f.name: f for f in (sigmoid, tanh, exp, log, relu, softplus, identity)}
-
-# How the undefined functions above are evaluated: numerically by numpy helpers and
-# symbolically (for the oracle) by their elementary definitions.
-NAMED = {sigmoid_f: sigmoid, softplus_f: softplus, relu_f: relu}  # helpers with bodies below
-STEP_NUMPY = "np.greater(u, 0.0).astype(u.dtype)"
-elementary_step = sp.Lambda(U, sp.Piecewise((1, U > 0), (0, True)))
+# The functions a user's formula may call by name besides sympy's own (model files).
+FORMULA = {"sigmoid": sigmoid.scalar, "softplus": softplus.scalar, "relu": relu.scalar}
 
 
-def scaled_tanh(node, a, b):
+def _scaled_tanh(node, a, b):
     """a·tanh(b z), LeCun's scaled tanh; f′ = b (a − y²/a) through the output."""
     a, b = sp.nsimplify(a), sp.nsimplify(b)
     if a == 0 or b == 0:
         raise ValueError("scaled_tanh needs nonzero a and b")
-    f = Elementwise(
-        "scaled_tanh", lambda u: a * sp.tanh(b * u), lambda u: a * sp.tanh(b * u),
-        through_output=lambda y, shape: b * (a * ones(*shape) - sp.HadamardPower(y, 2) / a),
-        latex=r"\operatorname{stanh}")
+    f = Function("scaled_tanh", lambda u: a * sp.tanh(b * u), scalar=None,
+                 through_output=lambda y, shape: b * (a * ones(*shape)
+                                                      - sp.HadamardPower(y, 2) / a),
+                 latex=r"\operatorname{{stanh}}\left({0}\right)",
+                 numpy=Helper("scaled_tanh", f"{a}·tanh({b} u)", (f"{a} * np.tanh({b} * u)",)))
     return f(node)
+
+
+scaled_tanh = registry.add(Builder("scaled_tanh", _scaled_tanh, Signature(1, ("a", "b"))),
+                           callable_name="scaled_tanh")
 
 
 def elementwise(name, f):
     """A user function: `f` maps a sympy Symbol to a sympy expression of it.
 
     >>> phi = elementwise("phi", lambda u: 2*u)
+
+    Unstable forms are recognised (1/(1+e^−u) is σ(u), log(1+e^u) is softplus(u)), so the
+    generated code evaluates them stably; kinks (Abs, Max, Min, Heaviside, Piecewise) are
+    found, so gradcheck steps around them.
     """
     check_identifier(name, "function")
-    if name in BUILTINS:
-        raise ValueError(f"elementwise({name!r}, f): {name!r} is a built-in function")
+    if name in registry.CALLABLE:
+        raise GraphError(f"elementwise({name!r}, f): {name!r} is a built-in function")
     body = f(U)
     if isinstance(body, (int, float)) and not isinstance(body, bool):
         body = sp.Float(body) if isinstance(body, float) else sp.Integer(body)
@@ -146,9 +173,17 @@ def elementwise(name, f):
     if stray:
         raise ValueError(f"elementwise({name!r}, f): f(u) uses symbols other than its "
                          f"argument: {sorted(map(str, stray))}")
-    from .printing import unsupported_functions  # printing builds on this module
-    unsupported = unsupported_functions(body)
+    body = stabilize(body, sigmoid.scalar, softplus.scalar)
+    unsupported = unsupported_functions(body, NamedFunction)
     if unsupported:
         raise ValueError(f"elementwise({name!r}, f): generated numpy code cannot evaluate "
                          f"{', '.join(unsupported)}; use functions numpy has (exp, sin, …)")
-    return Elementwise(name, sp.Function(name), sp.Lambda(U, body), user=True)
+    slope = slope_of(body)
+    check_constants(f"elementwise({name!r}, f)", body, slope)
+    kinks = find_kinks(body, NamedFunction)
+    return Function(name, sp.Lambda(U, body), derivative=sp.Lambda(U, slope), kinks=kinks,
+                    user=True)
+
+# transitional names for the model-file reader, until it reads the registry
+BUILTINS = {name: e for name, e in registry.CALLABLE.items() if isinstance(e, Function)}
+sigmoid_f, softplus_f = sigmoid.scalar, softplus.scalar

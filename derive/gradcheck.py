@@ -17,8 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .codegen import compile_numpy
-from .rules import Kind
+import sympy as sp
+
+from .codegen import compile_numpy, module_names
+from .functions import U, NamedFunction
+from .printers.numpy_code import NumpyCodePrinter
 
 
 @dataclass
@@ -55,19 +58,17 @@ def resolution(loss, step):
 
 
 def random_inputs(der, dims, rng):
-    """Inputs drawn from N(0, 1), sequences T steps long, initial states too; the targets of
-    softmax_cross_entropy are one-hot columns."""
+    """Inputs drawn from N(0, 1), sequences T steps long, initial states too, except where an
+    operation says how its inputs are drawn (the targets of softmax_cross_entropy one-hot)."""
     steps = (int(dims["T"]),) if der.recurrent else ()
-    inputs = {name: rng.normal(size=steps * (name in der.sequences) + _size(der.shapes[name], dims))
+    shapes = {name: steps * (name in der.sequences) + _size(der.shapes[name], dims)
               for name in der.inputs}
+    samplers = {node.inputs[k].name: sample for node in der.graph.nodes if node.op
+                for k, sample in node.op.samples.items() if node.inputs[k].name in shapes}
+    inputs = {name: samplers[name](rng, shape) if name in samplers else rng.normal(size=shape)
+              for name, shape in shapes.items()}
     for state, (_, initial) in der.states.items():
         inputs[initial] = rng.normal(size=_size(der.shapes[state], dims))
-    for node in der.nodes.values():
-        if node.kind is Kind.SOFTMAX_CROSS_ENTROPY:
-            target = node.inputs[1].name
-            *steps, rows, cols = inputs[target].shape
-            hot = rng.integers(rows, size=(*steps, cols))
-            inputs[target] = np.moveaxis(np.eye(rows)[hot], -1, -2)
     return inputs
 
 
@@ -82,14 +83,14 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     given; a draw whose check would cross a kink is replaced by the next seed's.
     """
     module = compile_numpy(der)
-    kinks = _kink_inputs(der)
+    kinks = _kinks(der)
     for attempt in range(redraws + 1):
         rng = np.random.default_rng([seed, attempt])
         params = module.init_params(dims, seed=seed + attempt)
         data = random_inputs(der, dims, rng) if inputs is None else \
             {name: np.array(value, dtype=np.float64) for name, value in inputs.items()}
         loss, cache = module.forward(params, data)
-        sides = {k: np.asarray(cache[k]) > 0 for k in kinks}
+        sides = _sides(kinks, cache)
         # the initial states of a recurrent net have gradients too
         wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
         try:
@@ -117,7 +118,8 @@ def _differences(module, params, data, value, eps, kinks, sides):
             loss, cache = module.forward(params, data)
         finally:
             value[index] = saved
-        if any(not np.array_equal(np.asarray(cache[k]) > 0, sides[k]) for k in kinks):
+        if any(not np.array_equal(now, before)
+               for now, before in zip(_sides(kinks, cache), sides)):
             raise KinkCrossed
         return loss
 
@@ -130,11 +132,29 @@ def _differences(module, params, data, value, eps, kinks, sides):
     return numeric
 
 
-def _kink_inputs(der):
-    """Cache names of the inputs of kinked functions (their slope reads them, so they are kept)."""
-    names = {node: name for name, node in der.nodes.items()}
-    return [names[n.inputs[0]] for n in der.graph.nodes
-            if n.kind is Kind.APPLY and n.attrs["function"].kink and n.inputs[0] in names]
+def _kinks(der):
+    """(cache key, g) for every kink an operation declares: where g of the cached input changes
+    sign, the slope jumps. Inputs of kinked operations are cached: their rules read them."""
+    names, kept = module_names(der), {node: name for name, node in der.nodes.items()}
+    kinks = []
+    for node in der.graph.nodes:
+        for index, g in (node.op.kinks(node) if node.op and node.op.kinks else ()):
+            source = node.inputs[index]
+            if source in kept:
+                kinks.append((names.value(kept[source]), _numeric(g)))
+    return kinks
+
+
+def _numeric(g):
+    """g(u) as a numpy function (derive's named functions by their definitions)."""
+    elementary = g.replace(lambda e: isinstance(e, NamedFunction),
+                           lambda e: e.entry.definition(e.args[0]))
+    return sp.lambdify(U, elementary, modules=[{"np": np}], printer=NumpyCodePrinter())
+
+
+def _sides(kinks, cache):
+    """Which side of each kink every entry is on."""
+    return [np.sign(g(np.asarray(cache[key]))) for key, g in kinks if key in cache]
 
 
 def _size(shape, dims):

@@ -12,18 +12,26 @@ import sympy as sp
 
 from .errors import GraphError, ShapeError
 from .naming import check_identifier, dimension
-from .rules import Kind, rule_for
 
-_SYMBOL = {Kind.MATMUL: "@", Kind.HADAMARD: "⊙"}
+LEAVES = ("input", "param", "state")
+
+# What Python's operators on nodes make: filled in by the rules that define them (`rules`), so
+# this module, which they build on, does not import them.
+OPERATORS = {}
 
 
 class Node:
-    """One activation (or parameter, or input) of a graph."""
+    """One activation (or parameter, or input) of a graph.
 
-    def __init__(self, graph, kind, inputs=(), shape=None, name=None, **attrs):
-        self.graph, self.kind, self.inputs, self.attrs = graph, kind, tuple(inputs), attrs
+    `op` is the registered operation that computes it (None for a leaf); `kind` is its name,
+    or "input", "param", "state" for a leaf.
+    """
+
+    def __init__(self, graph, op, inputs=(), shape=None, name=None, kind=None, **attrs):
+        self.graph, self.op, self.inputs, self.attrs = graph, op, tuple(inputs), attrs
+        self.kind = kind or op.name
         self.name = None
-        self.shape = shape if shape is not None else rule_for(self).shape(
+        self.shape = shape if shape is not None else op.shape(
             self, *(x.shape for x in self.inputs))
         if name is not None:
             self.named(name)
@@ -44,16 +52,16 @@ class Node:
 
     @property
     def is_leaf(self):
-        return self.kind in (Kind.INPUT, Kind.PARAM, Kind.STATE)
+        return self.op is None
 
     def __str__(self):
         if self.name is not None:
             return self.name
-        if self.kind is Kind.APPLY:
+        if self.kind == "apply":
             return f"{self.attrs['function'].name}({self.inputs[0]})"
-        if self.kind is Kind.SCALE:
+        if self.kind == "scale":
             return f"({self.attrs['factor']}·{self.inputs[0]})"
-        if self.kind is Kind.ADD:
+        if self.kind == "add":
             terms = [("+ " if s > 0 else "− ") + str(x)
                      for s, x in zip(self.attrs["signs"], self.inputs)]
             if self.attrs["constant"]:
@@ -62,46 +70,57 @@ class Node:
         symbol = _SYMBOL.get(self.kind)
         if symbol:
             return f"({self.inputs[0]} {symbol} {self.inputs[1]})"
-        return f"{self.kind.value}({', '.join(map(str, self.inputs))})"
+        return f"{self.kind}({', '.join(map(str, self.inputs))})"
 
     __repr__ = __str__
 
     def describe(self):
         """How errors name an operation: its kind and operands."""
         text = str(self)
-        return text if text.startswith(self.kind.value) else f"{self.kind.value} {text}"
+        return text if text.startswith(self.kind) else f"{self.kind} {text}"
 
-    # Operators build new nodes; numbers become constants, never parsed text.
+    # Operators build new nodes through OPERATORS; numbers become constants, never parsed text.
+    def _operator(self, symbol, *operands):
+        try:
+            make = OPERATORS[symbol]
+        except KeyError:
+            raise TypeError(f"operator {symbol} is not defined for derive nodes") from None
+        return make(*operands)
+
     def __matmul__(self, other):
-        return self.graph._op(Kind.MATMUL, self, self._node(other, "@"))
+        return self._operator("@", self, self._node(other, "@"))
 
     def __rmatmul__(self, other):
-        return self.graph._op(Kind.MATMUL, self._node(other, "@"), self)
+        return self._operator("@", self._node(other, "@"), self)
 
     def __add__(self, other):
-        return self._sum(other, 1)
+        return self._operator("+", self, other, 1)
 
     def __radd__(self, other):
-        return self._sum(other, 1)
+        return self._operator("+", self, other, 1)
 
     def __sub__(self, other):
-        return self._sum(other, -1)
+        return self._operator("+", self, other, -1)
 
     def __rsub__(self, other):
-        return (-self)._sum(other, 1)
+        return self._operator("+", -self, other, 1)
 
     def __neg__(self):
-        return self.graph._op(Kind.SCALE, self, factor=sp.Integer(-1))
+        return self._operator("*", self, -1)
 
     def __mul__(self, other):
-        if isinstance(other, Node):
-            return self.graph._op(Kind.HADAMARD, self, self._node(other, "*"))
-        return self.graph._op(Kind.SCALE, self, factor=_number(other, "*"))
+        return self._operator("*", self, other)
 
     __rmul__ = __mul__
 
     def __truediv__(self, other):
-        return self.graph._op(Kind.SCALE, self, factor=1 / _number(other, "/"))
+        return self._operator("/", self, other)
+
+    def __rtruediv__(self, other):
+        return self._operator("/", other, self)
+
+    def __pow__(self, other):
+        return self._operator("**", self, other)
 
     def __getitem__(self, rows):
         """z[start:stop], a block of rows; bounds may be dimensions (z[H:2*H])."""
@@ -109,16 +128,7 @@ class Node:
             raise TypeError(f"{self}[...]: take a block of rows, like {self}[0:H]")
         start = sp.Integer(0) if rows.start is None else dimension_bound(rows.start)
         stop = self.shape[0] if rows.stop is None else dimension_bound(rows.stop)
-        return self.graph._op(Kind.SLICE, self, start=start, stop=stop)
-
-    def _sum(self, other, sign):
-        if isinstance(other, Node):
-            return self.graph._op(Kind.ADD, self, self._node(other, "+"),
-                                  signs=(1, sign), constant=sp.Integer(0))
-        constant = sign * _number(other, "+")
-        if constant == 0:
-            return self  # x + 0 is x: no node
-        return self.graph._op(Kind.ADD, self, signs=(1,), constant=constant)
+        return self._operator("[]", self, start, stop)
 
     def _node(self, other, op):
         if not isinstance(other, Node):
@@ -129,6 +139,9 @@ class Node:
         return other
 
 
+_SYMBOL = {"matmul": "@", "hadamard": "⊙"}
+
+
 def dimension_bound(value):
     """A row index: a whole number ≥ 0 or an expression of dimensions (H, 2*H)."""
     if isinstance(value, (int, sp.Integer)) and not isinstance(value, bool) and value >= 0:
@@ -136,34 +149,17 @@ def dimension_bound(value):
     return dimension(value)
 
 
-def concat(*nodes):
-    """[a; b; …]: nodes stacked one above the other, as in W [x_t; h_{t−1}]."""
-    if len(nodes) < 2 or not all(isinstance(n, Node) for n in nodes):
-        raise TypeError("concat takes two or more derive nodes")
-    first = nodes[0]
-    for n in nodes[1:]:
-        first._node(n, "concat")
-    return first.graph._op(Kind.CONCAT, *nodes)
-
-
-def split(node, parts):
-    """`parts` equal blocks of rows: i, f, o, g = split(z, 4) for a stacked 4H×N z."""
-    size = node.shape[0] / parts
-    if not (size.is_integer and size.is_positive):
-        raise ShapeError(f"split({node}, {parts}): {node.shape[0]} rows do not split into "
-                         f"{parts} equal blocks")
-    return [node[k * size:(k + 1) * size] for k in range(parts)]
-
-
-def _number(value, op):
+def number(value, op):
+    """A finite real constant from a Python or sympy number, kept exact where it can be."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Number, sp.Number)):
         raise TypeError(f"operator {op}: expected a node or a number, got {value!r}")
-    number = sp.nsimplify(value, rational=True)
-    if not number.is_finite or not number.is_real:
+    try:
+        exact = sp.nsimplify(value, rational=True)
+    except (OverflowError, ValueError):
+        exact = sp.nan
+    if not (exact.is_finite and exact.is_real) or abs(float(exact)) == float("inf"):
         raise ValueError(f"operator {op}: the constant {value!r} is not a finite real number")
-    if op == "/" and number == 0:
-        raise ZeroDivisionError("division of a node by zero")
-    return number
+    return exact
 
 
 class Graph:
@@ -184,11 +180,11 @@ class Graph:
 
     def input(self, name, shape):
         """Data fed in at run time (features, labels): no gradient is computed for it."""
-        return self._leaf(Kind.INPUT, name, shape)
+        return self._leaf("input", name, shape)
 
     def sequence(self, name, shape):
         """Data with one value per time step: x_t is `shape`, passed as a T×rows×cols array."""
-        node = self._leaf(Kind.INPUT, name, shape)
+        node = self._leaf("input", name, shape)
         node.attrs["sequence"] = True
         return node
 
@@ -203,14 +199,14 @@ class Graph:
         if initial in self.by_name or initial in self.initial_values:
             raise GraphError(f"state {name!r}: its initial value {initial!r} is already a name "
                              f"in graph {self.name!r}")
-        node = self._leaf(Kind.STATE, f"{name}_prev", shape)
+        node = self._leaf("state", f"{name}_prev", shape)
         node.attrs.update(carrier=name, initial=initial)
         self.initial_values[initial] = node
         return node
 
     @property
     def states(self):
-        return [n for n in self.nodes if n.kind is Kind.STATE]
+        return [n for n in self.nodes if n.kind == "state"]
 
     @property
     def recurrent(self):
@@ -218,7 +214,7 @@ class Graph:
 
     def param(self, name, shape):
         """A trainable leaf (weight matrix, bias): it gets a gradient and an update."""
-        return self._leaf(Kind.PARAM, name, shape)
+        return self._leaf("param", name, shape)
 
     def loss(self, node):
         """Declare the scalar E whose derivatives are wanted; returns the node."""
@@ -233,20 +229,13 @@ class Graph:
         self.loss_node = node
         return node
 
-    def _repr_svg_(self):
-        """In a notebook a graph shows as its picture (once it has a loss to derive from)."""
-        if self.loss_node is None:
-            return None
-        from .draw import draw
-        return draw(self)._repr_svg_()
-
     @property
     def params(self):
-        return [n for n in self.nodes if n.kind is Kind.PARAM]
+        return [n for n in self.nodes if n.kind == "param"]
 
     @property
     def inputs(self):
-        return [n for n in self.nodes if n.kind is Kind.INPUT]
+        return [n for n in self.nodes if n.kind == "input"]
 
     def dag(self):
         """The forward graph as a networkx DiGraph over Node objects."""
@@ -261,15 +250,15 @@ class Graph:
 
     def _leaf(self, kind, name, shape):
         check_identifier(name)
-        return self._add(Node(self, kind, shape=_shape(name, shape), name=name))
+        return self._add(Node(self, None, shape=_shape(name, shape), name=name, kind=kind))
 
-    def _op(self, kind, *inputs, **attrs):
-        return self._add(Node(self, kind, inputs, **attrs))
-
-    def _apply(self, function, node):
-        if node.graph is not self:
-            raise GraphError(f"{function.name}({node}): node belongs to graph {node.graph.name!r}")
-        return self._op(Kind.APPLY, node, function=function)
+    def add(self, op, inputs, attrs):
+        """The node `op` makes of `inputs` (nodes of this graph), its shape checked."""
+        for x in inputs:
+            if x.graph is not self:
+                raise GraphError(f"{op.name}({', '.join(map(str, inputs))}): the nodes belong "
+                                 f"to different graphs ({self.name!r} and {x.graph.name!r})")
+        return self._add(Node(self, op, inputs, **attrs))
 
     def _add(self, node):
         self.nodes.append(node)

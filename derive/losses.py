@@ -1,28 +1,97 @@
-"""Loss nodes: the scalar E where the backward pass starts (δE = 1)."""
+"""Losses: the scalar E where the backward pass starts (δE = 1).
 
-from .errors import GraphError
-from .rules import Kind
+A loss's second argument is an activation like any other: when it depends on parameters it
+gets its δ too (δlabel = −(out − label); for cross-entropy δt = −log softmax(z)).
+"""
+
+import numpy as np
+import sympy as sp
+
+from .algebra import Helper, Spelled, ones, scale_by, sum_all
+from .registry import Rule, Signature, register
+from .rules import scalar_loss
 
 REDUCTIONS = ("sum", "mean")
+_LOSS = Signature(2, options={"reduce": REDUCTIONS})
 
 
-def _loss(kind, prediction, target, reduce):
-    if reduce not in REDUCTIONS:
-        raise ValueError(f"{kind.value}: reduce must be one of {REDUCTIONS}, got {reduce!r}")
-    if target.graph is not prediction.graph:
-        raise GraphError(f"{kind.value}({prediction}, {target}): the nodes belong to "
-                         "different graphs")
-    return prediction.graph._op(kind, prediction, target, reduce=reduce)
+def _column_logsumexp(z, j):
+    return sp.log(sum(sp.exp(z[k, j]) for k in range(z.shape[0])))
 
 
-def squared_error(out, label, reduce="sum"):
-    """E = ½ Σ (out − label)² over all entries; reduce="mean" divides by the batch size N."""
-    return _loss(Kind.SQUARED_ERROR, out, label, reduce)
+class LogSoftmax(Spelled):
+    """log softmax of each column: z_kj − log Σ_k' exp(z_k'j)."""
+
+    text = "log_softmax({0})"
+    latex = r"\log\operatorname{{softmax}}\left({0}\right)"
+    numpy = "log_softmax({0})"
+    helper = Helper("log_softmax", "log softmax of each column, shifted by the column maximum "
+                    "so exp cannot overflow.",
+                    ("shifted = u - np.max(u, axis=0, keepdims=True)",
+                     "shifted - np.log(np.sum(np.exp(shifted), axis=0, keepdims=True))"))
+
+    def _entry(self, i, j, **kwargs):
+        return self.args[0][i, j] - _column_logsumexp(self.args[0], j)
 
 
-def softmax_cross_entropy(z, t, reduce="sum"):
-    """E = −Σ t ⊙ log softmax(z), softmax over each column; δz = softmax(z) − t.
+class Softmax(Spelled):
+    """softmax of each column: y_kj = exp(z_kj) / Σ_k' exp(z_k'j)."""
 
-    The columns of t are target distributions (one-hot labels, say): each sums to 1.
-    """
-    return _loss(Kind.SOFTMAX_CROSS_ENTROPY, z, t, reduce)
+    text = "softmax({0})"
+    latex = r"\operatorname{{softmax}}\left({0}\right)"
+    numpy = "softmax({0})"
+    helper = Helper("softmax", "softmax of each column.", ("np.exp(log_softmax(u))",),
+                    needs=("log_softmax",))
+
+    def _entry(self, i, j, **kwargs):
+        return sp.exp(self.args[0][i, j] - _column_logsumexp(self.args[0], j))
+
+
+def _mean(node, expr, batch):
+    return expr / batch if node.attrs["reduce"] == "mean" else expr
+
+
+@register("squared_error", Rule.LOSS, scalar_loss,
+          lambda node, out, label: _mean(
+              node, sp.Rational(1, 2) * sum_all(sp.HadamardPower(out - label, 2)), out.shape[1]),
+          signature=_LOSS)
+def squared_error(node, delta, y, out, label):
+    """E = ½ Σ (out − label)²:  δout = out − label,  δlabel = −(out − label) (÷ N for the mean)."""
+    error = scale_by(delta, _mean(node, out - label, out.shape[1]))
+    return error, -error
+
+
+def one_hot(rng, shape):
+    """Targets drawn as one-hot columns (the last two axes are rows × columns)."""
+    *lead, rows, cols = shape
+    hot = rng.integers(rows, size=(*lead, cols))
+    return np.moveaxis(np.eye(rows)[hot], -1, -2)
+
+
+DISTRIBUTIONS = Helper(
+    "distributions", "Targets of softmax_cross_entropy: columns that each sum to 1.",
+    ("sums = np.sum(t, axis=-2)",
+     "if not np.all(np.abs(sums - 1.0) <= 1e-6 * t.shape[-2]):",
+     '    raise ValueError(f"input {name!r}: softmax_cross_entropy needs target columns that "',
+     '                     "each sum to 1 (distributions, such as one-hot columns)")',
+     "t"), args="name, t")
+
+
+def _given_distributions(node):
+    """Whether the targets are an input, whose columns forward checks to sum to 1."""
+    return node.inputs[1].kind == "input"
+
+
+@register("softmax_cross_entropy", Rule.LOSS, scalar_loss,
+          lambda node, z, t: _mean(
+              node, -sum_all(sp.hadamard_product(t, LogSoftmax(z))), z.shape[1]),
+          signature=_LOSS, samples={1: one_hot}, checks={1: DISTRIBUTIONS})
+def softmax_cross_entropy(node, delta, y, z, t):
+    """E = −Σ t ⊙ log softmax(z):  δz = softmax(z) ⊙ 1(1ᵀt) − t, which is softmax(z) − t for
+    targets known to be distributions;  δt = −log softmax(z) (÷ N for the mean)."""
+    probabilities = Softmax(z)
+    if not _given_distributions(node):
+        rows = z.shape[0]
+        probabilities = sp.hadamard_product(probabilities, ones(rows, rows) * t)
+    return (scale_by(delta, _mean(node, probabilities - t, z.shape[1])),
+            scale_by(delta, _mean(node, -LogSoftmax(z), z.shape[1])))

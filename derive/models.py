@@ -1,7 +1,8 @@
 """Built-in example networks, each a function returning its Graph."""
 
 from . import functions as f
-from .graph import Graph, concat, split
+from .graph import Graph
+from .rules import concat, split
 from .naming import dims
 from .losses import softmax_cross_entropy, squared_error
 

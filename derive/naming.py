@@ -1,7 +1,7 @@
-"""Names: which node names are allowed, and how δ symbols and generated variables are named.
+"""Names: which node and dimension names are allowed, and the δ symbol of a node.
 
-Every name that reaches generated code passes through `check_identifier`, and every
-generated variable name is made here, so the numpy, text and LaTeX outputs agree.
+Every name that reaches generated code passes through `check_identifier`; which identifier it
+gets there is decided by the generated module's namer (`namer`).
 """
 
 import keyword
@@ -11,29 +11,27 @@ import sympy as sp
 
 from .errors import GraphError
 
-# Names the generated module defines or uses itself; a node may not shadow them.
-RESERVED = frozenset({
-    "np", "numpy", "forward", "backward", "sgd_step", "init_params", "params", "inputs",
-    "cache", "grads", "lr", "loss", "dims", "seed", "rng", "sigmoid", "softplus",
-    "softmax", "log_softmax", "step", "relu", "name", "shape", "value", "math",
-})
 DELTA_PREFIX = "delta_"
-_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+LONGEST = 100  # characters in a name: longer ones are refused, never quoted whole
+_IDENTIFIER = re.compile(r"(?!__)[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def check_identifier(name, what="node"):
-    """Return `name` if it can be used verbatim in generated code, else raise GraphError."""
+    """Return `name` if it is an ASCII Python identifier that is not a keyword, else raise.
+
+    Whatever else a name is, the generated module's namer keeps it apart from the names the
+    module binds itself (`codegen`), so `t`, `np` or `params` are node names like any other.
+    A leading double underscore is refused (Python gives such names meanings of its own).
+    """
+    if isinstance(name, str) and len(name) > LONGEST:
+        raise GraphError(f"{what} name {name[:20]!r}… is {len(name)} characters long; "
+                         f"names have at most {LONGEST}")
     if not isinstance(name, str) or not _IDENTIFIER.match(name):
         raise GraphError(
-            f"{what} name {name!r} is not a valid name: use letters, digits and underscores, "
-            "starting with a letter")
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+            f"{what} name {name!r} is not a valid name: use ASCII letters, digits and "
+            "underscores, starting with a letter (or one underscore)")
+    if keyword.iskeyword(name):
         raise GraphError(f"{what} name {name!r} is a Python keyword")
-    if name in RESERVED:
-        raise GraphError(f"{what} name {name!r} is reserved by the generated module")
-    if name.startswith(DELTA_PREFIX):
-        raise GraphError(
-            f"{what} name {name!r} starts with {DELTA_PREFIX!r}, which is kept for δ variables")
     return name
 
 

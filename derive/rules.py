@@ -1,83 +1,20 @@
-"""Every operation's forward meaning and its backward rule, registered together.
+"""The five rules: each operation's shape, forward meaning and backward rule, registered together.
 
-Contract of a rule: `backward(node, delta, y, *xs)` receives the node, its δ (a matrix symbol
-shaped like the node), the symbol y of its own output and the symbols xs of its inputs, and
-returns one term per input: that input's share of ∂E/∂input through this node, or None where no
-δ flows (a label). The walker in `derivation` adds the terms an input gets from all the places
-it feeds: that sum is rule 1, and it lives only there.
-
-`shape(node, *input_shapes)` checks operands and gives the output shape; `forward(node, *xs)`
-is the node's value as a sympy matrix expression of its inputs.
+The contract every rule keeps is stated once, in `registry`. Each rule's docstring is its math
+line. Python's operators on nodes (`@`, `+`, `-`, `*`, `/`, `z[a:b]`) are wired here to the
+operations they make.
 """
 
 import functools
 import operator
-from dataclasses import dataclass
-from enum import Enum
-from typing import Callable
 
 import sympy as sp
 
-from .algebra import (LogSoftmax, Place, Rows, Softmax, Stack, broadcast, ones, scale_by,
-                      sum_all, unbroadcast)
+from .algebra import Place, Rows, Stack, broadcast, ones, unbroadcast
 from .errors import ShapeError
 from .functions import apply
-
-
-class Rule(Enum):
-    """The five graphical rules, plus the loss, which starts the backward pass."""
-
-    SPLITTING = 1
-    ADDING = 2
-    ELEMENTWISE_MULTIPLICATION = 3
-    FUNCTION_APPLICATION = 4
-    WEIGHT_MATRIX = 5
-    LOSS = 0
-
-    def __str__(self):
-        words = self.name.lower().replace("_", " ")
-        return words if self is Rule.LOSS else f"rule {self.value} ({words})"
-
-
-class Kind(Enum):
-    INPUT = "input"
-    PARAM = "param"
-    STATE = "state"  # the previous step's value of a recurrent node: h_{t−1}
-    MATMUL = "matmul"
-    ADD = "add"
-    HADAMARD = "hadamard"
-    SCALE = "scale"
-    APPLY = "apply"
-    CONCAT = "concat"
-    SLICE = "slice"
-    SQUARED_ERROR = "squared_error"
-    SOFTMAX_CROSS_ENTROPY = "softmax_cross_entropy"
-
-
-@dataclass(frozen=True)
-class Op:
-    kind: Kind
-    rule: Rule
-    shape: Callable
-    forward: Callable
-    backward: Callable
-
-
-RULES: dict[Kind, Op] = {}
-
-
-def register(kind, rule, shape, forward):
-    def decorate(backward):
-        RULES[kind] = Op(kind, rule, shape, forward, backward)
-        return backward
-    return decorate
-
-
-def rule_for(node):
-    try:
-        return RULES[node.kind]
-    except KeyError:
-        raise NotImplementedError(f"no rule registered for {node.kind} (node {node})") from None
+from .graph import OPERATORS, Node, number
+from .registry import Builder, Rule, Signature, add, op_named, register
 
 
 def _fmt(shape):
@@ -123,7 +60,7 @@ def scalar_loss(node, *shapes):
 
 # --- rule 5: weight matrix ----------------------------------------------------------------
 
-@register(Kind.MATMUL, Rule.WEIGHT_MATRIX, matmul_shape, lambda node, a, b: a * b)
+@register("matmul", Rule.WEIGHT_MATRIX, matmul_shape, lambda node, a, b: a * b)
 def weight_matrix(node, delta, y, a, b):
     """z = W x:  δW = δz xᵀ,  δx = Wᵀ δz."""
     return delta * b.T, a.T * delta
@@ -138,7 +75,8 @@ def stack_shape(node, *shapes):
     return (sp.Add(*(s[0] for s in shapes)), shapes[0][1])
 
 
-@register(Kind.CONCAT, Rule.WEIGHT_MATRIX, stack_shape, lambda node, *xs: Stack(*xs))
+@register("concat", Rule.WEIGHT_MATRIX, stack_shape, lambda node, *xs: Stack(*xs),
+          signature=Signature(nodes=None))
 def unstacking(node, delta, y, *xs):
     """z = [a; b]:  δa = the rows of δz that a filled, δb = the rest."""
     terms, start = [], sp.Integer(0)
@@ -157,7 +95,7 @@ def slice_shape(node, shape):
     return (stop - start, shape[1])
 
 
-@register(Kind.SLICE, Rule.WEIGHT_MATRIX, slice_shape,
+@register("slice", Rule.WEIGHT_MATRIX, slice_shape,
           lambda node, z: Rows(z, node.attrs["start"], node.attrs["stop"]))
 def placing(node, delta, y, z):
     """y = z[r]:  δz ← δy in rows r, zeros elsewhere (slices of one z add up by rule 1)."""
@@ -173,7 +111,7 @@ def _sum(node, *xs):
     return functools.reduce(operator.add, terms)
 
 
-@register(Kind.ADD, Rule.ADDING, broadcast_shape, _sum)
+@register("add", Rule.ADDING, broadcast_shape, _sum)
 def adding(node, delta, y, *xs):
     """z = x ± y:  δx = δz, δy = ±δz, summed over the axes a smaller operand was broadcast."""
     return tuple(sign * unbroadcast(delta, x.shape) for sign, x in zip(node.attrs["signs"], xs))
@@ -185,14 +123,14 @@ def _product(node, a, b):
     return sp.hadamard_product(broadcast(a, node.shape), broadcast(b, node.shape))
 
 
-@register(Kind.HADAMARD, Rule.ELEMENTWISE_MULTIPLICATION, broadcast_shape, _product)
+@register("hadamard", Rule.ELEMENTWISE_MULTIPLICATION, broadcast_shape, _product)
 def elementwise_multiplication(node, delta, y, a, b):
     """z = x ⊙ y:  δx = δz ⊙ y,  δy = δz ⊙ x."""
     return (unbroadcast(sp.hadamard_product(delta, broadcast(b, node.shape)), a.shape),
             unbroadcast(sp.hadamard_product(delta, broadcast(a, node.shape)), b.shape))
 
 
-@register(Kind.SCALE, Rule.ELEMENTWISE_MULTIPLICATION, one_input,
+@register("scale", Rule.ELEMENTWISE_MULTIPLICATION, one_input,
           lambda node, x: node.attrs["factor"] * x)
 def scaling(node, delta, y, x):
     """z = c x:  δx = c δz."""
@@ -201,8 +139,12 @@ def scaling(node, delta, y, x):
 
 # --- rule 4: function application -------------------------------------------------------
 
-@register(Kind.APPLY, Rule.FUNCTION_APPLICATION, one_input,
-          lambda node, x: apply(node.attrs["function"].scalar, x))
+def _function_kinks(node):
+    return [(0, g) for g in node.attrs["function"].kinks]
+
+
+@register("apply", Rule.FUNCTION_APPLICATION, one_input,
+          lambda node, x: apply(node.attrs["function"].scalar, x), kinks=_function_kinks)
 def function_application(node, delta, y, x):
     """y = f(x):  δx = δy ⊙ f′(x), with f′ written through the output y where it can be."""
     f = node.attrs["function"]
@@ -215,23 +157,57 @@ def function_application(node, delta, y, x):
     return (sp.hadamard_product(delta, slope),)
 
 
-# --- losses: where δ starts -------------------------------------------------------------
+# --- Python's operators on nodes --------------------------------------------------------
 
-def _mean(node, expr, batch):
-    return expr / batch if node.attrs["reduce"] == "mean" else expr
-
-
-@register(Kind.SQUARED_ERROR, Rule.LOSS, scalar_loss,
-          lambda node, out, label: _mean(
-              node, sp.Rational(1, 2) * sum_all(sp.HadamardPower(out - label, 2)), out.shape[1]))
-def squared_error_rule(node, delta, y, out, label):
-    """E = ½ Σ (out − label)²:  δout = out − label (÷ N for the mean)."""
-    return scale_by(delta, _mean(node, out - label, out.shape[1])), None
+def _make(name, inputs, **attrs):
+    return inputs[0].graph.add(op_named(name), inputs, attrs)
 
 
-@register(Kind.SOFTMAX_CROSS_ENTROPY, Rule.LOSS, scalar_loss,
-          lambda node, z, t: _mean(
-              node, -sum_all(sp.hadamard_product(t, LogSoftmax(z))), z.shape[1]))
-def softmax_cross_entropy_rule(node, delta, y, z, t):
-    """E = −Σ t ⊙ log softmax(z):  δz = softmax(z) − t (÷ N for the mean)."""
-    return scale_by(delta, _mean(node, Softmax(z) - t, z.shape[1])), None
+def _plus(node, other, sign):
+    if isinstance(other, Node):
+        return _make("add", (node, node._node(other, "+")), signs=(1, sign),
+                     constant=sp.Integer(0))
+    constant = sign * number(other, "+")
+    if constant == 0:
+        return node  # x + 0 is x: no node
+    return _make("add", (node,), signs=(1,), constant=constant)
+
+
+def _times(node, other):
+    if isinstance(other, Node):
+        return _make("hadamard", (node, node._node(other, "*")))
+    return _make("scale", (node,), factor=number(other, "*"))
+
+
+def _divided(node, other):
+    if not isinstance(node, Node) or isinstance(other, Node):
+        raise TypeError(f"{node} / {other}: a node can be divided by a number only")
+    divisor = number(other, "/")
+    if divisor == 0:
+        raise ZeroDivisionError(f"{node} / 0: division of a node by zero")
+    return _make("scale", (node,), factor=1 / divisor)
+
+
+OPERATORS.update({
+    "@": lambda a, b: _make("matmul", (a, b)),
+    "+": _plus,
+    "*": _times,
+    "/": _divided,
+    "[]": lambda z, start, stop: _make("slice", (z,), start=start, stop=stop),
+})
+
+concat = op_named("concat")
+
+
+def _split(node, parts):
+    """`parts` equal blocks of rows: i, f, o, g = split(z, 4) for a stacked 4H×N z."""
+    if not (float(parts).is_integer() and parts >= 1):
+        raise TypeError(f"split({node}, {parts!r}): the number of parts is a whole number ≥ 1")
+    size = node.shape[0] / parts
+    if not (size.is_integer and size.is_positive):
+        raise ShapeError(f"split({node}, {parts}): {node.shape[0]} rows do not split into "
+                         f"{parts} equal blocks")
+    return [node[k * size:(k + 1) * size] for k in range(int(parts))]
+
+
+split = add(Builder("split", _split, Signature(1, ("parts",))), callable_name="split")

@@ -3,20 +3,18 @@ expressions for small concrete sizes and differentiate the scalar loss with symp
 
 import random
 
+import numpy as np
 import sympy as sp
 
-from derive.functions import BUILTINS, NAMED, elementary_step, step_f
-from derive.rules import Kind, rule_for
+from derive.functions import NamedFunction
 
 
-def elementary(expr, graph):
-    """derive's named functions (sigmoid, relu, user functions) by their definitions."""
-    functions = set(BUILTINS.values()) | {
-        n.attrs["function"] for n in graph.nodes if n.kind is Kind.APPLY}
-    for f in functions:
-        if f.user or f.scalar in NAMED:
-            expr = expr.replace(f.scalar, f.definition)
-    return expr.replace(step_f, elementary_step)
+def elementary(expr):
+    """derive's named functions (sigmoid, relu, step, user functions) by their definitions."""
+    while expr.has(NamedFunction):
+        expr = expr.replace(lambda e: isinstance(e, NamedFunction),
+                            lambda e: e.entry.definition(e.args[0]))
+    return expr
 
 
 DIGITS = 40  # working precision: far beyond float64, so agreement means the formulas agree
@@ -37,10 +35,11 @@ class ScalarGraph:
 
     def _random(self, node, rng):
         rows, cols = self.concrete(node.shape)
-        targets = {m.inputs[1] for m in self.nodes if m.kind is Kind.SOFTMAX_CROSS_ENTROPY}
-        if node in targets:  # one-hot columns
-            hot = [rng.randrange(rows) for _ in range(cols)]
-            return sp.ImmutableMatrix(rows, cols, lambda i, j: int(i == hot[j]))
+        samplers = {m.inputs[k]: sample for m in self.nodes if m.op
+                    for k, sample in m.op.samples.items()}
+        if node in samplers:  # drawn as the operation says (one-hot targets)
+            drawn = samplers[node](np.random.default_rng(rng.randrange(2**32)), (rows, cols))
+            return sp.ImmutableMatrix(rows, cols, lambda i, j: sp.Integer(int(drawn[i, j])))
         return sp.ImmutableMatrix(rows, cols, lambda i, j: sp.Float(rng.uniform(-1, 1), DIGITS))
 
     def concrete(self, shape):
@@ -50,7 +49,7 @@ class ScalarGraph:
         """`expr` with concrete sizes, its matrix symbols replaced by `values`, written out."""
         expr = expr.subs(self.dims).xreplace(
             {sym.subs(self.dims): value for sym, value in values.items()})
-        return sp.ImmutableMatrix(elementary(expr.as_explicit(), self.graph))
+        return sp.ImmutableMatrix(elementary(expr.as_explicit()))
 
     def forward(self, override=None):
         """Every node's value; `override` = (node, matrix) pins one node to given entries."""
@@ -61,7 +60,7 @@ class ScalarGraph:
             elif n.is_leaf:
                 values[n] = self.leaves[n]
             else:
-                expr = rule_for(n).forward(n, *(self.symbol[x] for x in n.inputs))
+                expr = n.op.forward(n, *(self.symbol[x] for x in n.inputs))
                 values[n] = self.explicit(expr, {self.symbol[x]: values[x] for x in n.inputs})
         return values
 

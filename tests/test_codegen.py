@@ -84,7 +84,7 @@ def test_tracebacks_and_inspect_show_the_generated_lines():
 def _with_everything():
     g = d.Graph("everything")
     x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))
-    phi = d.elementwise("phi", lambda u: u**3 / 3 + 2 * d.functions.sigmoid_f(u))
+    phi = d.elementwise("phi", lambda u: u**3 / 3 + 2 * d.sigmoid.scalar(u))
     z = (g.param("W", ("K", "D")) @ x).named("z")
     g.loss(d.squared_error(phi(z) + d.relu(z) * d.softplus(z), t))
     assert isinstance(sp.Symbol("u"), sp.Symbol)

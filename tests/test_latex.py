@@ -64,7 +64,7 @@ def test_notebooks_render_the_equations():
 
 def test_the_explanation_names_rule_and_consumer_of_every_term():
     text = d.derive(d.models.mlp()).explain()
-    assert ("δh = W2ᵀ δz2\n  • W2ᵀ δz2: rule 5 (weight matrix) at (W2 @ h), inside z2 (δz2 "
+    assert ("δh = W2ᵀ δz2\n  • W2ᵀ δz2: rule 5 (weight matrix) at W2 h, inside z2 (δz2 "
             "carried there by rule 2 (adding))\n  h feeds one place, so rule 1 adds nothing.") in text
     fan = d.derive(fan_out()).explain()
     assert "h feeds 4 places, so rule 1 (splitting) adds their terms." in fan

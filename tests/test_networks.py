@@ -4,7 +4,8 @@ import autograd.numpy as anp
 import numpy as np
 
 import derive as d
-from derive.algebra import Softmax
+from derive.display import place_text
+from derive.losses import Softmax
 from derive.gradcheck import random_inputs
 from derive.rules import Rule
 from helpers import check_grads, sigmoid, softmax_cross_entropy, squared_error
@@ -37,9 +38,10 @@ def test_2_3_1_network_neuron_by_neuron():
     module, *_ = check_grads(neuron_by_neuron(), loss, dims={})
     der = d.derive(neuron_by_neuron())
     (term,) = der.terms["h2"]
-    assert term.chain()[0] == (Rule.WEIGHT_MATRIX, "(v2 @ h2)")  # folded into z's equation
+    rule, consumer = term.chain()[0]  # folded into z's equation, named in its notation
+    assert (rule, place_text(der, der.place(consumer))) == (Rule.WEIGHT_MATRIX, "v2 h2")
     assert {rule for rule, _ in term.chain()[1:]} == {Rule.ADDING}
-    assert term.chain()[-1][1] == "z"
+    assert der.place(term.origin) == "z"
     assert str(d.derive(neuron_by_neuron())).count("δw") == 6
 
 

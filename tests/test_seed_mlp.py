@@ -39,9 +39,9 @@ def test_seed_mlp_deltas_are_the_textbook_ones():
 def test_each_term_records_its_rule_and_consumer():
     der = d.derive(seed_mlp())
     (term,) = der.terms["h"]
-    assert (term.rule, term.consumer) == (d.Rule.WEIGHT_MATRIX, "z2")
+    assert (term.rule, der.place(term.consumer)) == (d.Rule.WEIGHT_MATRIX, "z2")
     (term,) = der.terms["z1"]
-    assert (term.rule, term.consumer) == (d.Rule.FUNCTION_APPLICATION, "h")
+    assert (term.rule, der.place(term.consumer)) == (d.Rule.FUNCTION_APPLICATION, "h")
     (term,) = der.terms["out"]
     assert term.rule is d.Rule.LOSS
 

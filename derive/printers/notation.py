@@ -1,0 +1,290 @@
+"""What the matrix expressions mean and how tightly each binds; subclasses spell them.
+
+Every target prints from the expression tree: `binding(expr)` says how an expression will be
+printed (a sum, a product of one kind, a scaled product, a prefix Σ, or an atom), and an
+operand is bracketed whenever it binds more loosely than the place it goes, or is a product of
+another kind (numpy gives `@` and `*` the same precedence, so `A @ (c * B)` must keep its
+brackets). A bias broadcast as b·1ᵀ prints as b, a sum over an axis as Σ, a constant as c·1.
+"""
+
+from functools import cmp_to_key
+
+import sympy as sp
+from sympy import Integer, MatMul, MatrixSymbol, OneMatrix, Symbol
+
+from ..algebra import Place, Spelled
+from ..functions import NamedFunction
+from ..naming import Delta
+from ..registry import CALLABLE
+
+SUM, NEGATED, SCALED, REDUCED, PRODUCT, POWER, ATOM = range(7)
+T = Symbol("t")
+
+
+class Verbatim(Symbol):
+    """Stands for an already printed matrix inside a scalar formula (the u of f(u))."""
+
+
+def time_index(time, minus="-"):
+    """t, t+1, t−1 or a number, for a time that is t plus a constant or a constant."""
+    if time.is_Integer:
+        return str(time)
+    shift = time - T
+    return "t" if shift == 0 else f"t+{shift}" if shift > 0 else f"t{minus}{-shift}"
+
+
+def entry_of(function):
+    """The registered Function entry that spells a sympy function class, or None."""
+    if isinstance(function, type) and issubclass(function, NamedFunction):
+        return function.entry
+    return _BY_SCALAR.get(function)
+
+
+_BY_SCALAR = {getattr(e, "scalar", None): e for e in CALLABLE.values()
+              if getattr(e, "scalar", None) is not None}
+
+
+def is_ones(expr):
+    return isinstance(expr, OneMatrix)
+
+
+def split_coefficient_list(expr):
+    scalars = [a for a in expr.args if not a.is_Matrix]
+    factors = [a for a in expr.args if a.is_Matrix]
+    return sp.Mul(*scalars), factors
+
+
+def split_coefficient(term):
+    if isinstance(term, MatMul):
+        coeff, factors = split_coefficient_list(term)
+        return coeff, factors[0] if len(factors) == 1 else MatMul(*factors)
+    return Integer(1), term
+
+
+def _outer_ones(factors):
+    """(sums rows, sums columns, inner factors): ones on the outside of a product sum an axis
+    (1ᵀ x, x 1, or 1 1ᵀ x: sum, then stretch back) or only stretch (1 b, b 1ᵀ: a bias
+    broadcast, which numpy's broadcasting keeps)."""
+    rows = cols = False
+    if factors and is_ones(factors[0]):
+        rows, factors = factors[0].shape[1] != 1, factors[1:]
+    if factors and is_ones(factors[-1]):
+        cols, factors = factors[-1].shape[0] != 1, factors[:-1]
+    return rows, cols, factors
+
+
+class Notation:
+    """The shared half of every printer; subclasses give `matmul`, `hadamard`, `minus`,
+    `reduced` (how tightly a Σ binds) and the spelling methods.
+
+    In a recurrent graph `timing` says which names have a value per time step ("step") and
+    which are states (their carrier and initial input): x_t, h_{t−1}, and h0 at the first
+    step, t = 1.
+    """
+
+    matmul = " "
+    hadamard = " ⊙ "
+    reduced = REDUCED
+    target = "text"
+    timing = {}
+    time = T
+
+    # --- how tightly each expression binds, as printed ----------------------------------
+
+    def binding(self, expr):
+        name = type(expr).__name__
+        if name == "MatAdd":
+            return ATOM if self._stacked(expr) is not None else SUM
+        if name == "MatMul":
+            coeff, factors = split_coefficient_list(expr)
+            rows, cols, inner = _outer_ones(factors)
+            if not inner:
+                return ATOM if coeff == 1 else SCALED
+            if coeff == -1:
+                return NEGATED
+            if coeff != 1:
+                return SCALED
+            if rows or cols:
+                return self.reduced
+            return self.binding(inner[0]) if len(inner) == 1 else PRODUCT
+        if name == "HadamardProduct":
+            return PRODUCT
+        if name == "HadamardPower":
+            return POWER
+        if name == "Next":
+            return self.binding(expr.args[0])
+        return ATOM
+
+    def _kind(self, expr):
+        """Which product an expression is, so products of two kinds keep their brackets."""
+        name = type(expr).__name__
+        if name == "MatMul":
+            _, factors = split_coefficient_list(expr)
+            _, _, inner = _outer_ones(factors)
+            return self._kind(inner[0]) if len(inner) == 1 else name
+        return name
+
+    def _operand(self, expr, kind=None):
+        """An operand of a product of `kind` (None: of a postfix or power): bracketed unless
+        it binds tighter, or is a product of the same kind."""
+        text = self._print(expr)
+        level = self.binding(expr)
+        if level == ATOM or (kind is None and level >= POWER) or \
+                (kind is not None and level == PRODUCT and self._kind(expr) == kind) or \
+                (kind is not None and level > PRODUCT):
+            return text
+        return f"({text})"
+
+    # --- expressions ----------------------------------------------------------------------
+
+    def _timed(self, name):
+        """The name to show for a forward value at the current time, and its time index."""
+        kind = self.timing.get(name)
+        if kind is None:
+            return name, None
+        if kind == "step":
+            return name, self.time
+        carrier, initial = kind
+        return (initial, None) if self.time == 1 else (carrier, self.time - 1)
+
+    def _timed_delta(self, name):
+        return name, (self.time if name in self.timing else None)
+
+    def _print_Next(self, expr):
+        self.time += 1
+        try:
+            return self._print(expr.args[0])
+        finally:
+            self.time -= 1
+
+    def _print_MatrixSymbol(self, expr):
+        return self.stamp(*self._timed(expr.name))
+
+    def _print_MatAdd(self, expr):
+        stacked = self._stacked(expr)
+        if stacked is not None:
+            return stacked
+        positive, negative = [], []
+        for term in expr.args:
+            coeff, rest = split_coefficient(term)
+            negated = coeff.could_extract_minus_sign()
+            size = -coeff if negated else coeff
+            if is_ones(rest):
+                text = self._scalar_atom(size)
+            elif size == 1:
+                text = self._print(rest) if self.binding(rest) > SUM else f"({self._print(rest)})"
+            else:
+                text = self._print(size * rest)
+                if negated and self.binding(size * rest) <= SUM:
+                    text = f"({text})"
+            (negative if negated else positive).append((_broadcast_last(rest), text))
+        positive = [t for _, t in sorted(positive, key=lambda p: p[0])]
+        negative = [t for _, t in sorted(negative, key=lambda p: p[0])]
+        out = " + ".join(positive) if positive else f"{self.minus}{negative.pop(0)}"
+        return "".join([out, *(f" {self.minus.strip()} {t}" for t in negative)])
+
+    def _print_MatMul(self, expr):
+        coeff, factors = split_coefficient_list(expr)
+        rows, cols, inner = _outer_ones(factors)
+        if not inner:  # a constant matrix, c·1
+            ones = self._print(OneMatrix(*expr.shape))
+            return ones if coeff == 1 else self._scaled(coeff, ones)
+        if len(inner) == 1:
+            body_expr = inner[0]
+            body = self._print(body_expr) if not (rows or cols) else \
+                self._reduce_text(self._reduce_operand(body_expr), rows, cols)
+        else:
+            body_expr = MatMul(*inner)
+            body = self.matmul.join(self._operand(f, "MatMul") for f in inner)
+            if rows or cols:
+                body = self._reduce_text(body, rows, cols)
+        if coeff == 1:
+            return body
+        if (self.reduced if rows or cols else self.binding(body_expr)) <= SCALED:
+            body = f"({body})"
+        return f"{self.minus}{body}" if coeff == -1 else self._scaled(coeff, body)
+
+    def _reduce_operand(self, expr):
+        return self._operand(expr, "reduce")
+
+    def _print_HadamardProduct(self, expr):
+        # δ first, then plain names, then bracketed terms: δout ⊙ out ⊙ (1 − out)
+        ordered = sorted(expr.args, key=lambda a: (not isinstance(a, Delta),
+                                                   self.binding(a) < ATOM,
+                                                   not isinstance(a, MatrixSymbol)))
+        return self.hadamard.join(self._operand(a, "HadamardProduct") for a in ordered)
+
+    def _print_MatrixElement(self, expr):
+        return self._print(expr.parent)  # only ever the 1×1 δ of a scalar node
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        body = expr.function.expr
+        arg = expr.function.variables[0]
+        if body.is_Function and body.args == (arg,) and entry_of(body.func) is not None:
+            return self._call(entry_of(body.func), self._print(expr.expr))
+        text = self._scalar(body.xreplace({arg: Verbatim(self._operand(expr.expr))}))
+        return text if body.is_Atom or body.is_Function else f"({text})"
+
+    def _print_Function(self, expr, exp=None):
+        entry = entry_of(type(expr))
+        if entry is None:
+            return super()._print_Function(expr, exp) if exp is not None else \
+                super()._print_Function(expr)
+        text = self._call(entry, ", ".join(self._print(a) for a in expr.args))
+        return text if exp is None else self._power(text, exp)
+
+    def _print_Spelled(self, expr):
+        spelling = getattr(type(expr), self.target)
+        return spelling.format(*(self._print(a) for a in expr.args))
+
+    def _print_Stack(self, expr):
+        return self._stack([self._print(a) for a in expr.args])
+
+    def _print_Rows(self, expr):
+        return self._rows(self._operand(expr.args[0]), self._scalar(expr.args[1]),
+                          self._scalar(expr.args[2]))
+
+    def _print_Place(self, expr):
+        return self._placed([expr]) or self._stack([self._print(expr.args[0])])
+
+    def _stacked(self, expr):
+        if all(isinstance(t, Place) for t in expr.args):
+            return self._placed(expr.args)
+        return None
+
+    def _placed(self, places):
+        """Row blocks of δ put back where they were taken: [δi; δf; 0; δg]; None if they
+        overlap (then the sum is printed term by term)."""
+        order = sorted(places, key=cmp_to_key(lambda a, b: -1 if (a.start - b.start).is_negative
+                                              else 1 if (a.start - b.start).is_positive else 0))
+        rows, cols = order[0].shape
+        blocks, at = [], sp.Integer(0)
+        for place in order:
+            gap = place.start - at
+            if gap.is_negative:
+                return None
+            if gap != 0:
+                blocks.append(self._zeros(gap, cols))
+            blocks.append(self._print(place.arg))
+            at = place.start + place.arg.shape[0]
+        if rows - at != 0:
+            blocks.append(self._zeros(rows - at, cols))
+        return self._stack(blocks)
+
+    def _print_Verbatim(self, expr):
+        return expr.name
+
+    def _scalar_atom(self, number):
+        """A scalar as a factor: bracketed unless it is a plain number or name."""
+        text = self._scalar(number)
+        plain = (number.is_Integer or number.is_Float or number.is_Symbol) and \
+            not number.could_extract_minus_sign()
+        return text if plain else f"({text})"
+
+    def _scaled(self, coeff, body):
+        return f"{self._scalar_atom(coeff)}{self.times}{body}"
+
+
+def _broadcast_last(term):
+    """Sort key: a bias (b·1ᵀ) or a constant comes after the products it is added to."""
+    return isinstance(term, OneMatrix) or (isinstance(term, MatMul) and is_ones(term.args[-1]))

@@ -1,0 +1,129 @@
+"""numpy expressions for generated code, with every identifier chosen by the module's namer.
+
+Helpers (sigmoid, softmax, a user's phi) are functions the template defines; Max, Min, Abs,
+sign, Heaviside and Piecewise of user formulas become numpy's own elementwise functions.
+"""
+
+from sympy import Rational, fraction
+from sympy.printing.numpy import NumPyPrinter
+
+from ..algebra import Helper
+from .notation import ATOM, Notation
+
+
+class IdentityNames:
+    """The identity namer: every name is its own identifier (for printing outside a module)."""
+
+    def value(self, name):
+        return name
+
+    def delta(self, name):
+        return f"delta_{name}"
+
+    dimension = function = value
+
+
+class NumpyCodePrinter(Notation, NumPyPrinter):
+    matmul = " @ "
+    hadamard = " * "
+    minus = "-"
+    times = " * "
+    reduced = ATOM
+    target = "numpy"
+
+    def __init__(self, names=None):
+        super().__init__({"fully_qualified_modules": True})
+        self.names = names or IdentityNames()
+        self.dimensions = set()  # dimension names printed (the caller binds them)
+        self.helpers = set()     # helper entries called
+
+    def _module_format(self, fqn, register=True):
+        return "np." + fqn.removeprefix("numpy.") if fqn.startswith("numpy.") else fqn
+
+    def _print_Delta(self, expr):
+        return self.names.delta(expr.node_name)
+
+    def _print_MatrixSymbol(self, expr):
+        return self.names.value(expr.name)
+
+    def _print_Next(self, expr):  # only ever a state's δ, carried over from step t+1
+        return self._print(expr.args[0])
+
+    def _print_Symbol(self, expr):
+        self.dimensions.add(expr.name)
+        return self.names.dimension(expr.name)
+
+    def _print_Transpose(self, expr):
+        return f"{self._operand(expr.arg)}.T"
+
+    def _print_HadamardPower(self, expr):
+        return f"{self._operand(expr.base)}**{self._scalar_atom(expr.exp)}"
+
+    def _print_OneMatrix(self, expr):
+        rows, cols = (self._print(n) for n in expr.shape)
+        return f"np.ones(({rows}, {cols}))"
+
+    def _print_Spelled(self, expr):
+        if type(expr).helper is not None:
+            self.helpers.add(type(expr).helper)
+        return super()._print_Spelled(expr)
+
+    def _reduce_operand(self, expr):
+        return self._print(expr)
+
+    def _stack(self, items):
+        return f"np.vstack(({', '.join(items)}))"
+
+    def _rows(self, arg, start, stop):
+        return f"{arg}[{start}:{stop}]"
+
+    def _zeros(self, rows, cols):
+        return f"np.zeros(({self._scalar(rows)}, {self._scalar(cols)}))"
+
+    def _reduce_text(self, text, rows, cols):
+        if rows and cols:
+            return f"np.sum({text}, keepdims=True)"
+        return f"np.sum({text}, axis={0 if rows else 1}, keepdims=True)"
+
+    def _scalar(self, expr):
+        numerator, denominator = fraction(expr)
+        if denominator == 1 or expr.is_Atom:
+            return NumPyPrinter.doprint(self, expr)
+        over = NumPyPrinter.doprint(self, denominator)
+        over = over if denominator.is_Atom else f"({over})"
+        return f"{NumPyPrinter.doprint(self, numerator)}/{over}"
+
+    def _power(self, text, exp):
+        return f"{text}**{exp}"
+
+    def _call(self, entry, arg):
+        """A function of the registry: its numpy form, or a call of its helper."""
+        if entry.user:
+            self.helpers.add(entry)
+            return f"{self.names.function(entry.name)}({arg})"
+        if isinstance(entry.numpy, Helper):
+            self.helpers.add(entry.numpy)
+            return f"{entry.numpy.name}({arg})"
+        return entry.numpy.format(arg)
+
+    # Piecewise-smooth functions of user formulas, elementwise as numpy has them.
+    def _nested(self, function, args):
+        first, *rest = [self._print(a) for a in args]
+        return first if not rest else f"{function}({first}, {self._nested(function, args[1:])})"
+
+    def _print_Max(self, expr):
+        return self._nested("np.maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._nested("np.minimum", expr.args)
+
+    def _print_Abs(self, expr):
+        return f"np.abs({self._print(expr.args[0])})"
+
+    def _print_Heaviside(self, expr):
+        at_zero = expr.args[1] if len(expr.args) > 1 else Rational(1, 2)
+        return f"np.heaviside({self._print(expr.args[0])}, {self._print(at_zero)})"
+
+
+def numpy_code(expr, names=None):
+    return NumpyCodePrinter(names).doprint(expr)

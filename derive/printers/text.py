@@ -1,0 +1,64 @@
+"""Unicode equations for people: δz2 = δout ⊙ out ⊙ (1 − out)."""
+
+from sympy.printing.str import StrPrinter
+
+from .notation import REDUCED, T, Notation, time_index
+
+_SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+class TextPrinter(Notation, StrPrinter):
+    delta_mark = "δ"
+    minus = "−"
+    times = " "
+    reduced = REDUCED
+
+    def _print_Delta(self, expr):
+        return "δ" + self.stamp(*self._timed_delta(expr.node_name))
+
+    def stamp(self, name, time):
+        if time is None:
+            return name
+        index = time_index(time, minus="−")
+        return f"{name}_{index}" if len(index) == 1 else f"{name}_{{{index}}}"
+
+    def _print_Transpose(self, expr):
+        return f"{self._operand(expr.arg)}ᵀ"
+
+    def _print_HadamardPower(self, expr):
+        return f"{self._operand(expr.base)}{str(expr.exp).translate(_SUPERSCRIPTS)}"
+
+    def _print_OneMatrix(self, expr):
+        return "1"
+
+    def _stack(self, items):
+        return "[" + "; ".join(items) + "]"
+
+    def _rows(self, arg, start, stop):
+        return f"{arg}[{start}:{stop}]"
+
+    def _zeros(self, rows, cols):
+        return "0"
+
+    def _reduce_text(self, text, rows, cols):
+        axis = "" if rows and cols else "_rows" if rows else "_cols"
+        return f"Σ{axis} {text}"
+
+    def _scalar_atom(self, number):
+        return self._scalar(number)
+
+    def _scalar(self, expr):
+        return StrPrinter.doprint(self, expr)
+
+    def _power(self, text, exp):
+        return f"{text}**{exp}"
+
+    def _call(self, entry, arg):
+        return entry.spell("text", arg)
+
+
+def text(expr, timing=None, time=T):
+    """`expr` in the text notation; `timing` (see `Notation`) stamps time indices."""
+    printer = TextPrinter()
+    printer.timing, printer.time = timing or {}, time
+    return printer.doprint(expr)

@@ -1,0 +1,185 @@
+"""The registry: everything derive knows about an operation, in one entry per operation.
+
+An `Op` carries its rule and its whole meaning: `shape` checks operands and gives the output
+shape, `forward` is the value as a sympy matrix expression of its inputs, `backward` is the
+rule, `signature` is how the Python API and model files call it, and optionally its `kinks`
+(where finite differences must not step across) and `samples` (how gradcheck draws an input
+that feeds it, such as one-hot targets). How an op's own notation is spelled in text, LaTeX
+and numpy lives on the matrix-expression class its `forward` builds (`algebra.Spelled`).
+
+Contract of a rule: `backward(node, delta, y, *xs)` receives the node, its δ (a matrix symbol
+shaped like the node), the symbol y of its own output and the symbols xs of its inputs, and
+returns one term per input: that input's share of ∂E/∂input through this node, or None where
+no δ can flow. The walker adds the terms an input gets from all the places it feeds: that sum
+is rule 1, and it lives only in the walker.
+
+Printers, code generation, the model-file parser, gradcheck and the random-graph tests read
+`OPS` and `CALLABLE`; none keeps a table of its own.
+"""
+
+import numbers
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable, Optional
+
+import sympy as sp
+
+from .errors import GraphError
+from .graph import Node
+
+
+class Rule(Enum):
+    """The five graphical rules, plus the loss, which starts the backward pass."""
+
+    SPLITTING = 1
+    ADDING = 2
+    ELEMENTWISE_MULTIPLICATION = 3
+    FUNCTION_APPLICATION = 4
+    WEIGHT_MATRIX = 5
+    LOSS = 0
+
+    @property
+    def words(self):
+        """'weight matrix', 'the loss': the rule's name as every output writes it."""
+        return "the loss" if self is Rule.LOSS else self.name.lower().replace("_", " ")
+
+    def __str__(self):
+        return self.words if self is Rule.LOSS else f"rule {self.value} ({self.words})"
+
+
+@dataclass(frozen=True)
+class Signature:
+    """How an operation is called: `nodes` leading node arguments (None: two or more), then
+    the number arguments named in `numbers`, then keyword `options`, each with its allowed
+    values (the first is the default)."""
+
+    nodes: Optional[int] = 1
+    numbers: tuple = ()
+    options: dict = field(default_factory=dict)
+
+    def usage(self, name):
+        nodes = "a, b, …" if self.nodes is None else ", ".join("zabcdef"[:self.nodes]) \
+            if self.nodes > 1 else "z"
+        parts = [nodes, *self.numbers, *(f'{k}="{v[0]}"' for k, v in self.options.items())]
+        return f"{name}({', '.join(parts)})"
+
+    def bind(self, name, args, kwargs):
+        """(nodes, numbers, options) from a call, or a TypeError saying how to call it.
+        Options may also come positionally, after the numbers, in their declared order."""
+        count = self.nodes if self.nodes is not None else \
+            next((k for k, a in enumerate(args) if not isinstance(a, Node)), len(args))
+        nodes, rest = args[:count], args[count:]
+        values, extra = rest[:len(self.numbers)], rest[len(self.numbers):]
+        if (self.nodes is None and count < 2) or len(nodes) < count or \
+                len(values) < len(self.numbers) or len(extra) > len(self.options):
+            raise TypeError(f"{name} takes {self._count()}: {self.usage(name)}")
+        for k, node in enumerate(nodes):
+            if not isinstance(node, Node):
+                raise TypeError(f"argument {k + 1} of {self.usage(name)} must be a derive node, "
+                                f"got {node!r}")
+        for k, value in enumerate(values):
+            if isinstance(value, Node) or isinstance(value, bool) or \
+                    not isinstance(value, (numbers.Number, sp.Number)):
+                raise TypeError(f"argument {count + k + 1} of {self.usage(name)} must be a "
+                                f"number, got {value!r}")
+        given = dict(zip(self.options, extra))
+        for key, value in kwargs.items():
+            if key not in self.options:
+                raise TypeError(f"{name} has no keyword {key!r}: {self.usage(name)}")
+            if key in given:
+                raise TypeError(f"{name} got {key!r} twice: {self.usage(name)}")
+            given[key] = value
+        options = {k: v[0] for k, v in self.options.items()}
+        for key, value in given.items():
+            if value not in self.options[key]:
+                allowed = " or ".join(f'"{v}"' for v in self.options[key])
+                raise ValueError(f"{name}: {key} must be {allowed}, got {value!r}")
+            options[key] = value
+        for node in nodes[1:]:
+            if node.graph is not nodes[0].graph:
+                raise GraphError(f"{name}({', '.join(map(str, nodes))}): the nodes belong to "
+                                 f"different graphs")
+        return nodes, values, options
+
+    def _count(self):
+        if self.nodes is None:
+            return "two or more nodes"
+        total = self.nodes + len(self.numbers)
+        return f"{total} argument{'s' * (total != 1)}"
+
+
+@dataclass(frozen=True, eq=False)
+class Op:
+    """One operation: its rule and everything every output needs to know about it."""
+
+    name: str
+    rule: Rule
+    shape: Callable                      # (node, *input shapes) -> output shape
+    forward: Callable                    # (node, *input symbols) -> matrix expression
+    backward: Callable                   # the rule: (node, δ, y, *xs) -> a term per input
+    signature: Optional[Signature] = None  # None: made by an operator (@, +, *), not by name
+    attributes: Callable = None          # (numbers, options) -> the node's attrs
+    kinks: Optional[Callable] = None     # (node) -> [(input index, u ↦ g(u))]: sign(g) is
+                                         # constant between kinks
+    samples: dict = field(default_factory=dict)  # input index -> (rng, shape) -> array
+    checks: dict = field(default_factory=dict)   # input index -> helper that validates an
+                                                 # input array fed there (name, value)
+
+    def __call__(self, *args, **kwargs):
+        """Make this operation's node: op(a, b, …, numbers…, option=value)."""
+        if self.signature is None:
+            raise TypeError(f"{self.name} is made by its operator, not called")
+        nodes, values, options = self.signature.bind(self.name, args, kwargs)
+        attrs = self.attributes(values, options) if self.attributes else dict(options)
+        return nodes[0].graph.add(self, nodes, attrs)
+
+    def __repr__(self):
+        return f"Op({self.name})"
+
+
+class Builder:
+    """A callable entry that builds with a function of its own: split returns a list of
+    row blocks, scaled_tanh makes a function from its numbers."""
+
+    def __init__(self, name, build, signature):
+        self.name, self.build, self.signature = name, build, signature
+
+    def __call__(self, *args, **kwargs):
+        nodes, numbers, options = self.signature.bind(self.name, args, kwargs)
+        return self.build(*nodes, *numbers, **options)
+
+    def __repr__(self):
+        return f"Builder({self.name})"
+
+
+OPS: dict[str, Op] = {}          # every operation, by name
+CALLABLE: dict[str, object] = {}  # what the API and model files call by name: ops, functions
+
+
+def register(name, rule, shape, forward, signature=None, **knowledge):
+    """Decorator: `backward` is the rule of the operation `name`; the entry is returned."""
+    def decorate(backward):
+        op = Op(name, rule, shape, forward, backward, signature, **knowledge)
+        add(op, callable_name=name if signature is not None else None)
+        return op
+    return decorate
+
+
+def add(entry, callable_name=None):
+    """Register an op (in OPS) and, if it is called by name, in CALLABLE."""
+    if isinstance(entry, Op):
+        if entry.name in OPS:
+            raise GraphError(f"an operation named {entry.name!r} is already registered")
+        OPS[entry.name] = entry
+    if callable_name is not None:
+        if callable_name in CALLABLE:
+            raise GraphError(f"{callable_name!r} is already the name of a registered operation")
+        CALLABLE[callable_name] = entry
+    return entry
+
+
+def op_named(name):
+    try:
+        return OPS[name]
+    except KeyError:
+        raise NotImplementedError(f"no operation {name!r} is registered") from None

@@ -1,0 +1,52 @@
+"""What a graph must satisfy before it is derived: one meaning per name, and recurrences that
+close (each state has a next value of its own shape, and is read on the way to the loss)."""
+
+import sympy as sp
+
+from .errors import GraphError, ShapeError
+
+
+def check_names(graph, order):
+    """A name means one thing in the equations: a node, a dimension or a function."""
+    owners = {}
+    for n in order:
+        if n.name:
+            owners[n.name] = f"node {n.name}"
+    for n in order:
+        claims = [(str(dim), "dimension") for dim in n.shape if isinstance(dim, sp.Symbol)]
+        if n.kind == "apply" and n.attrs["function"].user:
+            claims.append((n.attrs["function"].name, "function"))
+        for name, what in claims:
+            owner = owners.setdefault(name, f"{what} {name}")
+            if owner != f"{what} {name}":
+                raise GraphError(f"graph {graph.name!r}: {what} {name!r} has the same name as "
+                                 f"{owner}; rename one of them")
+    if graph.recurrent and "T" in owners:
+        raise GraphError(f"graph {graph.name!r}: the {owners['T']} is named 'T', which a recurrent "
+                         "graph keeps for the number of time steps")
+    functions = {}
+    for n in order:
+        if n.kind == "apply":
+            f = n.attrs["function"]
+            if f.user and functions.setdefault(f.name, f) is not f:
+                raise GraphError(f"graph {graph.name!r}: two different functions are named "
+                                 f"{f.name!r}")
+
+
+def carriers(graph, order):
+    """Each state h_prev and the node h whose value the next step receives as h_{t−1}."""
+    found = {}
+    for state in graph.states:
+        name = state.attrs["carrier"]
+        carrier = graph.by_name.get(name)
+        if carrier is None or carrier not in order:
+            raise GraphError(f"state {state} has no next value: name the node that computes "
+                             f"it {name!r} (and make the loss depend on it)")
+        if state not in order:
+            raise GraphError(f"state {state} is never read on the way to the loss: use it in "
+                             f"an equation, or drop the state")
+        if carrier.shape != state.shape:
+            raise ShapeError(f"recurrence {name}: {state} is {'×'.join(map(str, state.shape))} "
+                             f"but {name} is {'×'.join(map(str, carrier.shape))}")
+        found[state] = carrier
+    return found

@@ -1,0 +1,35 @@
+"""The views of graphs and derivations, attached here, in one place, from the outside: the
+core types know nothing of text, LaTeX or pictures, so their imports go one way."""
+
+from .derivation import Derivation
+from .display import text_equations
+from .draw import draw
+from .explain import explain
+from .graph import Graph
+from .latex import to_latex
+
+
+def _text(der):
+    return "\n".join(text_equations(der))
+
+
+def _to_latex(der, standalone=False, tags=True):
+    """The equations in an `align` environment; a complete document if `standalone`."""
+    return to_latex(der, standalone=standalone, tags=tags)
+
+
+def _explain(der, latex=False):
+    """Step by step: which rule made each term of each δ, and through which consumer."""
+    return explain(der, as_latex=latex)
+
+
+def _graph_svg(graph):
+    """In a notebook a graph shows as its picture (once it has a loss to derive from)."""
+    return None if graph.loss_node is None else draw(graph)._repr_svg_()
+
+
+Derivation.__str__ = _text
+Derivation.to_latex = _to_latex
+Derivation.explain = _explain
+Derivation._repr_latex_ = lambda der: to_latex(der, environment="aligned")
+Graph._repr_svg_ = _graph_svg
