@@ -105,6 +105,7 @@ def _sigmoid(u):
 sigmoid = function(
     "sigmoid", _sigmoid,
     through_output=lambda y, shape: sp.hadamard_product(y, ones(*shape) - y),
+    derivative=lambda u: sigmoid.scalar(u) * (1 - sigmoid.scalar(u)),  # inside user formulas
     # exp(−log(1 + e^−u)) never overflows; in place, it makes one array, not four
     numpy=Helper("sigmoid", "sigmoid, stably.",
                  ("y = np.logaddexp(0.0, -u)", "np.negative(y, out=y)", "np.exp(y, out=y)",

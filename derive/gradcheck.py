@@ -13,6 +13,9 @@ Kinks (ReLU) are kept away from, not tolerated: if any step of the check moves t
 a kinked function across its kink, the values are drawn again. The tolerance never changes.
 """
 
+import itertools
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +23,10 @@ import numpy as np
 import sympy as sp
 
 from .codegen import compile_numpy, module_names
+from .derivation import Derivation
+from .errors import DeriveError
 from .functions import U, NamedFunction
+from .graph import Graph
 from .printers.numpy_code import NumpyCodePrinter
 
 
@@ -76,12 +82,21 @@ class KinkCrossed(Exception):
     """A step of the check crossed a kink: the finite difference there means nothing."""
 
 
-def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=20):
+def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=20,
+              max_entries=None, progress=None):
     """Compare `backward` with central differences for every entry of every parameter.
 
     Parameters come from the module's `init_params(dims, seed)`, inputs from N(0, 1) unless
     given; a draw whose check would cross a kink is replaced by the next seed's.
+    `max_entries` checks only that many entries of each parameter, drawn by `seed`;
+    `progress(done, total)` is called after each entry checked.
     """
+    # --- arguments, sampled entries and progress (for derive.cli) ---
+    dims = checked_sizes(der, dims)
+    seed = _count("seed", seed, zero=True)
+    if max_entries is not None:
+        max_entries = _count("max_entries", max_entries)
+    # ---
     module = compile_numpy(der)
     kinks = _kinks(der)
     for attempt in range(redraws + 1):
@@ -93,8 +108,12 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
         sides = _sides(kinks, cache)
         # the initial states of a recurrent net have gradients too
         wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
+        chosen = {name: _chosen_entries(value.shape, max_entries, [seed, k])  # (derive.cli)
+                  for k, (name, value) in enumerate(wrt.items())}
+        tick = _ticker(progress, sum(entries[0].size for entries in chosen.values()))
         try:
-            numeric = {name: _differences(module, params, data, wrt[name], eps, kinks, sides)
+            numeric = {name: _differences(module, params, data, wrt[name], eps, kinks, sides,
+                                          chosen[name], tick)
                        for name in wrt}
             break
         except KinkCrossed:
@@ -104,13 +123,15 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
                          f"of {eps}; pass inputs away from the kinks")
     grads = module.backward(params, cache)
     tiny = resolution(loss, eps) / tolerance
-    errors = {name: float(np.max(relative_error(grads[name], numeric[name], tiny), initial=0.0))
+    errors = {name: float(np.max(relative_error(grads[name][chosen[name]],
+                                                numeric[name][chosen[name]], tiny), initial=0.0))
               for name in numeric}
     return GradcheckReport(errors, tolerance, eps, seed + attempt)
 
 
-def _differences(module, params, data, value, eps, kinks, sides):
-    """Central differences of the loss in each entry of `value` (an array of params or data)."""
+def _differences(module, params, data, value, eps, kinks, sides, entries, tick):
+    """Central differences of the loss in the `entries` (index arrays) of `value` (an array of
+    params or data); `tick()` after each."""
     def loss_at(index, step):
         saved = value[index]
         value[index] = saved + step
@@ -127,8 +148,9 @@ def _differences(module, params, data, value, eps, kinks, sides):
         return (loss_at(index, h) - loss_at(index, -h)) / (2 * h)
 
     numeric = np.empty_like(value)
-    for index in np.ndindex(value.shape):
+    for index in zip(*entries):
         numeric[index] = (4 * central(index, eps / 2) - central(index, eps)) / 3
+        tick()
     return numeric
 
 
@@ -159,3 +181,56 @@ def _sides(kinks, cache):
 
 def _size(shape, dims):
     return tuple(int(d) if d.is_Integer else int(dims[str(d)]) for d in shape)
+
+
+# --- argument checks, sampled entries and progress (for derive.cli) ---
+
+def needed_dims(der):
+    """The names of the sizes a check of `der` needs: its dimensions, and T (the number of
+    steps) if it is recurrent."""
+    names = [str(d) for d in der.dims]
+    return names + ["T"] if der.recurrent and "T" not in names else names
+
+
+def checked_sizes(der, dims):
+    """{name: size} of every dimension `der` needs, or a DeriveError naming what is wrong."""
+    if isinstance(der, Graph):
+        raise DeriveError("gradcheck takes a derivation, not a graph: "
+                          "call gradcheck(derive(graph), dims)")
+    if not isinstance(der, Derivation):
+        raise DeriveError(f"gradcheck takes a derivation (derive(graph)), not "
+                          f"{type(der).__name__}")
+    if not isinstance(dims, Mapping):
+        raise DeriveError(f"dims is a dict of dimension sizes, like {{'H': 4}}, not "
+                          f"{type(dims).__name__}")
+    given = {str(name): size for name, size in dims.items()}
+    missing = [name for name in needed_dims(der) if name not in given]
+    if missing:
+        raise DeriveError(f"dims has no size for dimension {missing[0]!r}: the check of "
+                          f"{der.graph.name} needs {', '.join(needed_dims(der))}")
+    return {name: _count(f"the size of dimension {name!r}", given[name])
+            for name in needed_dims(der)}
+
+
+def _count(what, value, zero=False):
+    """`value` as an int, if it is an integer (not a bool) above 0, or 0 if `zero` allows it."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1 - zero:
+        return int(value)
+    raise DeriveError(f"{what} must be a {'non-negative' if zero else 'positive'} integer, "
+                      f"got {value!r}")
+
+
+def _chosen_entries(shape, max_entries, seed):
+    """The index arrays of every entry of an array of `shape`, or of `max_entries` of them,
+    drawn without replacement by `seed` (the same entries on every redraw), in order."""
+    count = int(np.prod(shape))
+    flat = np.arange(count)
+    if max_entries is not None and count > max_entries:
+        flat = np.sort(np.random.default_rng(seed).choice(count, max_entries, replace=False))
+    return np.unravel_index(flat, shape)
+
+
+def _ticker(progress, total):
+    """A function to call after each entry checked; it tells `progress(done, total)`."""
+    done = itertools.count(1)
+    return (lambda: progress(next(done), total)) if progress else (lambda: None)

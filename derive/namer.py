@@ -66,7 +66,10 @@ def user_functions(der):
 
 def registered_helpers():
     """The helpers any registered entry may ask the module to define, by name."""
-    helpers = {getattr(e, "numpy", None) for e in CALLABLE.values()}
+    entries = [*CALLABLE.values()]
+    entries += [getattr(e.derivative, "entry", None) for e in entries
+                if getattr(e, "derivative", None) is not None]  # relu′ is step
+    helpers = {getattr(e, "numpy", None) for e in entries}
     helpers |= {h for op in OPS.values() for h in op.checks.values()}
     stack = list(Spelled.__subclasses__())
     while stack:

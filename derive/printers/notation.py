@@ -61,6 +61,25 @@ def split_coefficient(term):
     return Integer(1), term
 
 
+def stretches(factors):
+    """Whether ones on the outside of a product stretch it (1 b: more rows, b 1ᵀ: columns)."""
+    return (is_ones(factors[0]) and factors[0].shape[0] != 1) or \
+        (is_ones(factors[-1]) and factors[-1].shape[1] != 1)
+
+
+def full_shaped(expr):
+    """Whether an expression's printed value has its whole shape (no stretch left out)."""
+    name = type(expr).__name__
+    if name == "MatMul":
+        factors = split_coefficient_list(expr)[1]
+        return not (factors and stretches(factors)) or not _outer_ones(factors)[2]
+    if name in ("MatAdd", "HadamardProduct"):
+        return any(full_shaped(a) for a in expr.args)
+    if name in ("ElementwiseApplyFunction", "HadamardPower", "Next"):
+        return full_shaped(expr.args[-1] if name == "ElementwiseApplyFunction" else expr.args[0])
+    return True
+
+
 def _outer_ones(factors):
     """(sums rows, sums columns, inner factors): ones on the outside of a product sum an axis
     (1ᵀ x, x 1, or 1 1ᵀ x: sum, then stretch back) or only stretch (1 b, b 1ᵀ: a bias
@@ -125,11 +144,12 @@ class Notation:
         return name
 
     def _operand(self, expr, kind=None):
-        """An operand of a product of `kind` (None: of a postfix or power): bracketed unless
-        it binds tighter, or is a product of the same kind."""
+        """An operand of a product of `kind` (None: of a transpose, slice, power or scalar
+        formula, which take atoms only): bracketed unless it binds tighter, or is a product of
+        the same kind."""
         text = self._print(expr)
         level = self.binding(expr)
-        if level == ATOM or (kind is None and level >= POWER) or \
+        if level == ATOM or \
                 (kind is not None and level == PRODUCT and self._kind(expr) == kind) or \
                 (kind is not None and level > PRODUCT):
             return text
@@ -185,10 +205,18 @@ class Notation:
 
     def _print_MatMul(self, expr):
         coeff, factors = split_coefficient_list(expr)
-        rows, cols, inner = _outer_ones(factors)
-        if not inner:  # a constant matrix, c·1
+        if not _outer_ones(factors)[2]:  # a constant matrix, c·1
             ones = self._print(OneMatrix(*expr.shape))
             return ones if coeff == 1 else self._scaled(coeff, ones)
+        return self._stretched(self._product(coeff, factors), expr, stretches(factors))
+
+    def _stretched(self, text, expr, stretched):
+        """A product whose outer ones stretch it: notation leaves the stretch to the reader
+        (numpy's printer writes it out where broadcasting would not restore it)."""
+        return text
+
+    def _product(self, coeff, factors):
+        rows, cols, inner = _outer_ones(factors)
         if len(inner) == 1:
             body_expr = inner[0]
             body = self._print(body_expr) if not (rows or cols) else \

@@ -8,7 +8,7 @@ from sympy import Rational, fraction
 from sympy.printing.numpy import NumPyPrinter
 
 from ..algebra import Helper
-from .notation import ATOM, Notation
+from .notation import ATOM, Notation, full_shaped, split_coefficient_list
 
 
 class IdentityNames:
@@ -34,6 +34,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
     def __init__(self, names=None):
         super().__init__({"fully_qualified_modules": True})
         self.names = names or IdentityNames()
+        self.loose = set()       # expressions numpy's broadcasting will stretch in place
         self.dimensions = set()  # dimension names printed (the caller binds them)
         self.helpers = set()     # helper entries called
 
@@ -62,6 +63,38 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
     def _print_OneMatrix(self, expr):
         rows, cols = (self._print(n) for n in expr.shape)
         return f"np.ones(({rows}, {cols}))"
+
+    def _stretched(self, text, expr, stretched):
+        if not stretched or expr in self.loose:
+            return text
+        rows, cols = (self._print(n) for n in expr.shape)
+        return f"np.broadcast_to({text}, ({rows}, {cols}))"
+
+    def _print_MatAdd(self, expr):
+        self._loosen(expr)
+        return super()._print_MatAdd(expr)
+
+    def _print_HadamardProduct(self, expr):
+        self._loosen(expr)
+        return super()._print_HadamardProduct(expr)
+
+    def _loosen(self, parent):
+        """Operands of an elementwise sum or product may leave their stretch to broadcasting
+        when another operand has the whole shape, or when the whole may leave it too."""
+        if not (parent in self.loose or any(full_shaped(a) for a in parent.args)):
+            return
+        for inner in parent.args:
+            while True:
+                self.loose.add(inner)
+                kind = type(inner).__name__
+                if kind == "ElementwiseApplyFunction":
+                    inner = inner.args[-1]
+                elif kind in ("HadamardPower", "Next"):
+                    inner = inner.args[0]
+                elif kind == "MatMul" and len(split_coefficient_list(inner)[1]) == 1:
+                    inner = split_coefficient_list(inner)[1][0]
+                else:
+                    break
 
     def _print_Spelled(self, expr):
         if type(expr).helper is not None:

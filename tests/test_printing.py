@@ -1,0 +1,67 @@
+"""Printed code means what the expression means: random expression trees, printed as numpy
+and evaluated, against sympy's own evaluation of the same tree on the same numbers."""
+
+import numpy as np
+import sympy as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import derive as d
+from derive.algebra import ones
+from derive.functions import apply
+from derive.printers.numpy_code import numpy_code
+from derive.printers.text import text
+
+N = 3
+A, B, C = (sp.MatrixSymbol(name, N, N) for name in "ABC")
+VALUES = {name: np.random.default_rng(k).normal(size=(N, N)) for k, name in enumerate("ABC")}
+COEFFICIENTS = [sp.Rational(1, 4), sp.Integer(-1), sp.Integer(-3), sp.Float(0.5),
+                sp.Rational(-2, 7), sp.Integer(2)]
+
+leaves = st.sampled_from([A, B, C])
+
+
+def grow(children):
+    pairs = st.tuples(children, children)
+    return st.one_of(
+        pairs.map(lambda p: p[0] + p[1]),
+        pairs.map(lambda p: p[0] - p[1]),
+        pairs.map(lambda p: p[0] * p[1]),                       # matrix product
+        pairs.map(lambda p: sp.hadamard_product(p[0], p[1])),
+        st.tuples(st.sampled_from(COEFFICIENTS), children).map(lambda p: p[0] * p[1]),
+        children.map(lambda x: x.T),
+        children.map(lambda x: -x),
+        children.map(lambda x: sp.HadamardPower(x, 2)),
+        children.map(lambda x: apply(sp.tanh, x)),
+        children.map(lambda x: apply(lambda u: u**3 / 3 - u, x)),
+        children.map(lambda x: ones(N, N) * x * ones(N, N)),       # everything summed
+        children.map(lambda x: ones(N, N) * x),                 # column sums, stretched back
+        children.map(lambda x: x * ones(N, 1) * ones(1, N)),    # row sums, stretched back
+    )
+
+
+expressions = st.recursive(leaves, grow, max_leaves=8)
+
+
+def by_sympy(expr):
+    explicit = expr.subs({sp.MatrixSymbol(k, N, N): sp.ImmutableMatrix(v)
+                          for k, v in VALUES.items()}).doit()
+    return np.array(sp.Matrix(explicit).evalf(), dtype=float)
+
+
+@settings(max_examples=300, deadline=None)
+@given(expressions)
+def test_printed_numpy_evaluates_to_what_sympy_evaluates(expr):
+    code = numpy_code(expr)
+    printed = np.broadcast_to(eval(code, {"np": np, **VALUES}), (N, N))  # our own printed code
+    assert np.allclose(printed, by_sympy(expr), rtol=1e-9, atol=1e-9), (code, text(expr))
+
+
+def test_a_scaled_product_inside_a_function_keeps_its_brackets():
+    """0.25·(oᵀ m) fed into tanh printed as `o.T @ 1/4 * (…)` before: a ValueError at run time."""
+    g = d.Graph("g")
+    o, x = g.input("o", (1, "D")), g.input("x", ("D", "N"))
+    m = (g.param("W", ("D", "D")) @ x).named("m")
+    g.loss(d.squared_error(d.tanh(0.25 * (o @ m)), g.input("t", (1, "N"))))
+    source = d.to_numpy(d.derive(g))
+    assert "delta_m = o.T @ ((1/4) * delta_t1 * (1 - t1**2))" in source
