@@ -140,15 +140,19 @@ def _sizes(der, pairs):
     given = {}
     for pair in pairs:
         name, _, digits = pair.partition("=")
-        if not (name and digits.isascii() and digits.isdigit() and int(digits) > 0):
-            raise DeriveError(f"--dim takes NAME=SIZE with a positive size, got {quoted(pair)}")
-        if name in given:
-            raise DeriveError(f"--dim {quoted(name)} is given twice")
-        given[name] = int(digits)
+        try:
+            size = _positive(digits)
+        except argparse.ArgumentTypeError as exc:
+            raise DeriveError(f"--dim takes NAME=SIZE, got {quoted(pair)}: {exc}") from None
+        if not name or name in given:
+            raise DeriveError(f"--dim {quoted(pair)}: " + ("a name is missing" if not name else
+                                                            f"{name} is given twice"))
+        given[name] = size
     needed = needed_dims(der)
-    for name in given.keys() - set(needed):
-        raise DeriveError(f"--dim {quoted(name)}: {der.graph.name} has no dimension "
-                          f"{quoted(name)}; its sizes are {', '.join(needed)}")
+    unknown = [name for name in given if name not in needed]
+    if unknown:
+        raise DeriveError(f"--dim {quoted(unknown[0])}: {der.graph.name} has no such "
+                          f"dimension; its sizes are {' '.join(needed)}")
     sizes = {name: given.get(name, models.EXAMPLE_DIMS.get(name, DEFAULT_SIZE))
              for name in needed}
     numbers = _numbers(der, sizes)
@@ -184,8 +188,8 @@ class Progress:
             return
         self.due, self.shown = time.monotonic() + self.every, True
         line = f"checked {done:,} of {total:,} entries ({done / total:.0%})"
-        self.stream.write(f"\r{line}{'' if self.terminal and not finished else chr(10)}"
-                          if self.terminal else line + "\n")
+        start, end = "\r" if self.terminal else "", "" if self.terminal and not finished else "\n"
+        self.stream.write(f"{start}{line}{end}")
         self.stream.flush()
 
 
@@ -245,7 +249,8 @@ def draw_command(args):
     if path is None:
         print(picture.dot, end="")
     else:
-        data = picture.dot.encode() if path.suffix == ".dot" else picture.render(PICTURES[path.suffix])
+        format = PICTURES[path.suffix]
+        data = picture.render(format) if format else picture.dot.encode()
         write(path, marked(data, path.suffix))
 
 
@@ -266,11 +271,12 @@ def _natural(text):
 
 
 def _integer(text, least):
-    """An argparse type: a decimal integer of at least `least` (0 or 1)."""
-    if not (text.isascii() and text.isdigit() and int(text) >= least):
-        raise argparse.ArgumentTypeError(f"expected a {'positive' if least else 'non-negative'}"
-                                         f" integer, got {quoted(text)}")
-    return int(text)
+    """An argparse type: a decimal integer from `least` (0 or 1) up to 10^18 (a longer one
+    would only be slow to read)."""
+    if text.isascii() and text.isdigit() and len(text.lstrip("0")) <= 18 and int(text) >= least:
+        return int(text)
+    kind = "a positive" if least else "a non-negative"
+    raise argparse.ArgumentTypeError(f"expected {kind} integer below 10^18, got {quoted(text)}")
 
 
 def _command(sub, name, run, help, output=None):

@@ -87,9 +87,11 @@ class Function:
 
 
 def slope_of(body):
-    """d body / du, with every step function's value at its jump taken as 0 (as relu′(0))."""
-    slope = sp.diff(body, U)
-    return slope.replace(lambda e: isinstance(e, sp.Heaviside) and len(e.args) == 1,
+    """d body / du, with every step's value at its jump taken as 0 (as relu′(0) is) and the
+    Dirac deltas of a kink's derivative, which vanish off the kink, dropped."""
+    slope = sp.diff(body, U).replace(lambda e: isinstance(e, sp.DiracDelta),
+                                     lambda e: sp.Integer(0))
+    return slope.replace(lambda e: isinstance(e, sp.Heaviside),
                          lambda e: sp.Heaviside(e.args[0], 0))
 
 

@@ -1,0 +1,194 @@
+"""Wrong answers that once came with no error, each now checked against autograd on the same
+graph (and its whole family drawn by the random-graph tests)."""
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+import sympy as sp
+
+import derive as d
+from helpers import check_grads, sigmoid, softmax_cross_entropy, squared_error
+from test_latex import pdflatex
+
+# --- 1. a loss's target is an activation like any other ----------------------------------
+
+
+def test_an_autoencoder_whose_target_is_its_own_code():
+    """squared_error(tanh(Dec code), code): δEnc was 39% off when the target lost its δ."""
+    g = d.Graph("autoencoder")
+    x = g.input("x", ("D", "N"))
+    code = d.tanh(g.param("Enc", ("H", "D")) @ x).named("code")
+    out = d.tanh(g.param("Dec", ("H", "H")) @ code).named("out")
+    g.loss(d.squared_error(out, code))
+
+    def reference(p, i):
+        code = anp.tanh(p["Enc"] @ i["x"])
+        return squared_error(anp.tanh(p["Dec"] @ code), code)
+    check_grads(g, reference)
+    lines = str(d.derive(g)).splitlines()
+    assert any(line.startswith("δcode = code − out + Decᵀ δt1") for line in lines)
+
+
+def test_a_target_that_cancels_out_gives_a_zero_gradient():
+    """y = W x1 + s, E = ½ Σ (y − s)²: E does not depend on V, so δV = 0 exactly."""
+    g = d.Graph("g")
+    x1, x2 = g.input("x1", ("D", "N")), g.input("x2", ("D", "N"))
+    s = d.tanh(g.param("V", ("H", "D")) @ x2).named("s")
+    g.loss(d.squared_error((g.param("W", ("H", "D")) @ x1 + s).named("y"), s))
+    *_, grads = check_grads(g, lambda p, i: squared_error(
+        p["W"] @ i["x1"] + anp.tanh(p["V"] @ i["x2"]), anp.tanh(p["V"] @ i["x2"])))
+    assert not grads["V"].any()
+
+
+def test_parameters_reached_through_the_label_only():
+    g = d.Graph("g")
+    x1, x2 = g.input("x1", ("D", "N")), g.input("x2", ("D", "N"))
+    W = g.param("W", ("H", "D"))
+    g.loss(d.squared_error(d.tanh(W @ x1), d.tanh(W @ x2)))
+    check_grads(g, lambda p, i: squared_error(anp.tanh(p["W"] @ i["x1"]),
+                                              anp.tanh(p["W"] @ i["x2"])))
+
+
+def test_cross_entropy_onto_an_activation_that_is_not_a_distribution():
+    """δz = softmax(z) ⊙ 1(1ᵀt) − t, δt = −log softmax(z): exact for any targets."""
+    g = d.Graph("g")
+    x = g.input("x", ("D", "N"))
+    t = d.sigmoid(g.param("V", ("K", "D")) @ x).named("t")
+    g.loss(d.softmax_cross_entropy((g.param("W", ("K", "D")) @ x).named("z"), t))
+    check_grads(g, lambda p, i: softmax_cross_entropy(p["W"] @ i["x"], sigmoid(p["V"] @ i["x"])))
+    der = d.derive(g)
+    assert "δz = softmax(z) ⊙ (Σ_rows t) − t" in str(der)
+    assert "δt = −log_softmax(z)" in str(der)
+
+
+# --- 3. targets given as data must be distributions -----------------------------------------
+
+def test_cross_entropy_refuses_input_targets_whose_columns_do_not_sum_to_1():
+    module = d.compile_numpy(d.derive(d.models.softmax_classifier()))
+    params = module.init_params({"D": 3, "H": 4, "K": 2})
+    x = np.ones((3, 2))
+    module.forward(params, {"x": x, "t": np.eye(2)})  # one-hot columns: fine
+    with pytest.raises(ValueError, match="input 't': softmax_cross_entropy needs target "
+                                         "columns that each sum to 1"):
+        module.forward(params, {"x": x, "t": 2 * np.eye(2)})
+
+
+# --- 5. user functions: what numpy has, kinks, constants ------------------------------------
+
+PIECEWISE = [
+    ("max", lambda u: sp.Max(u, 0) + sp.Max(u, -1) / 2, lambda v: anp.maximum(v, 0) + anp.maximum(v, -1) / 2),
+    ("min", lambda u: sp.Min(u, sp.Rational(1, 2)), lambda v: anp.minimum(v, 0.5)),
+    ("abs", lambda u: sp.Abs(u) * u, lambda v: anp.abs(v) * v),
+    ("sign", lambda u: u**2 * sp.sign(u), lambda v: v**2 * anp.sign(v)),
+    ("piecewise", lambda u: sp.Piecewise((u**2, u > 0), (u / 2, True)),
+     lambda v: anp.where(v > 0, v**2, v / 2)),
+]
+
+
+def through(f):
+    """E = ½ Σ (f(W x) − t)² with the user function f."""
+    g = d.Graph("user")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))
+    g.loss(d.squared_error(f(g.param("W", ("K", "D")) @ x), t))
+    return g
+
+
+@pytest.mark.parametrize("name, formula, twin", PIECEWISE, ids=[p[0] for p in PIECEWISE])
+def test_user_functions_with_kinks_match_autograd(name, formula, twin):
+    f = d.elementwise(name, formula)
+    assert f.kinks, "its kinks are found"
+    check_grads(through(f), lambda p, i: squared_error(twin(p["W"] @ i["x"]), i["t"]))
+
+
+def test_a_user_max_has_the_slope_of_relu_at_the_kink():
+    """Heaviside(0) is ½ in sympy; derive takes every slope at a kink as relu's: 0."""
+    modules = [d.compile_numpy(d.derive(through(f)))
+               for f in (d.relu, d.elementwise("ramp", lambda u: sp.Max(u, 0)))]
+    params = {"W": np.zeros((2, 3))}  # every input of the function sits on its kink
+    inputs = {"x": np.ones((3, 4)), "t": np.ones((2, 4))}
+    grads = [m.backward(params, m.forward(params, inputs)[1])["W"] for m in modules]
+    assert not grads[0].any() and not grads[1].any()
+
+
+def test_gradcheck_steps_around_the_kinks_of_a_user_function():
+    """|sin(1000 u)| has a kink every 0.003: every draw puts one within a step, and gradcheck
+    says so rather than report differences taken across it."""
+    der = d.derive(through(d.elementwise("comb", lambda u: sp.Abs(sp.sin(1000 * u)))))
+    with pytest.raises(ValueError, match="put a kink within a step"):
+        d.gradcheck(der, {"D": 3, "K": 2, "N": 50})
+
+
+@pytest.mark.parametrize("formula, message", [
+    (lambda u: sp.Float(1e308) * sp.Float(1e308) * u, "is too large for float64"),
+    (lambda u: sp.log(-1) * u, "is not real"),
+    (lambda u: u * (u - u)**-1, "is infinite or undefined"),
+])
+def test_constants_that_numpy_cannot_hold_are_refused_when_defined(formula, message):
+    with pytest.raises(ValueError, match=message):
+        d.elementwise("bad", formula)
+
+
+# --- 6. the unstable forms people write are evaluated stably --------------------------------
+
+def stable_sigmoid(v):
+    return anp.exp(-anp.logaddexp(0.0, -v))
+
+
+@pytest.mark.parametrize("name, formula, twin", [
+    ("swish", lambda u: u / (1 + sp.exp(-u)), lambda v: v * stable_sigmoid(v)),
+    ("mish", lambda u: u * sp.tanh(sp.log(1 + sp.exp(u))),
+     lambda v: v * anp.tanh(anp.logaddexp(0.0, v))),
+    ("logistic", lambda u: sp.exp(u) / (1 + sp.exp(u)), stable_sigmoid),
+])
+def test_unstable_forms_stay_finite_far_out(name, formula, twin):
+    f = d.elementwise(name, formula)
+    graph = through(f)
+    check_grads(graph, lambda p, i: squared_error(twin(p["W"] @ i["x"]), i["t"]))
+    module = d.compile_numpy(d.derive(graph))
+    params = {"W": np.array([[1.0, 0, 0], [0, -1.0, 0]])}
+    inputs = {"x": np.array([[-800.0, 800.0], [800.0, -800.0], [0.0, 0.0]]),
+              "t": np.zeros((2, 2))}
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        loss, cache = module.forward(params, inputs)
+        grads = module.backward(params, cache)
+    assert np.isfinite(loss) and np.isfinite(grads["W"]).all()
+
+
+# --- 7. every name and function prints in LaTeX that compiles ------------------------------
+
+def test_gelu_and_mish_print_in_latex(tmp_path):
+    g = d.Graph("smooth")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))
+    gelu = d.elementwise("gelu", lambda u: u / 2 * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (u + 0.044715 * u**3))))
+    mish = d.elementwise("mish", lambda u: u * sp.tanh(sp.log(1 + sp.exp(u))))
+    h = gelu((g.param("W", ("H", "D")) @ x).named("z")).named("h")
+    g.loss(d.squared_error(mish((g.param("V", ("K", "H")) @ h).named("y")), t))
+    der = d.derive(g)
+    pdflatex(der.to_latex(standalone=True), tmp_path)
+    pdflatex("\\documentclass{article}\\usepackage{amsmath,amssymb}\\begin{document}\n"
+             + der.explain(latex=True) + "\\end{document}\n", tmp_path)
+
+
+def test_names_that_would_print_alike_print_apart(tmp_path):
+    g = d.Graph("alike")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))
+    a = (g.param("W1", ("H", "D")) @ x).named("a1")
+    b = (g.param("W_1", ("H", "D")) @ x).named("a_1")
+    h = d.tanh(a + b).named("hscr")
+    g.loss(d.squared_error(g.param("alpha", ("K", "H")) @ h + g.param("_b", ("K", 1)), t))
+    tex = d.derive(g).to_latex(standalone=True)
+    assert r"\mathrm{W1}" in tex and r"\mathrm{W\_1}" in tex
+    assert r"\alpha" in tex and r"\mathrm{hscr}" in tex and r"\mathscr" not in tex
+    pdflatex(tex, tmp_path)
+
+
+# --- 8. one set of equations for every output -----------------------------------------------
+
+def test_the_generated_lstm_says_what_the_equations_say():
+    der = d.derive(d.models.lstm())
+    module = d.to_numpy(der)
+    docstring = module.split('"""')[1]
+    equations = [line.split("#")[0].rstrip() for line in str(der).splitlines()]
+    per_step = [eq for eq in equations if "_t " in eq.split("=")[0]]
+    assert per_step and all(f"    {eq}\n" in docstring for eq in per_step)
+    assert "    δh_t = W_yᵀ δy_t + U_fᵀ δz_f_{t+1} + U_gᵀ δz_g_{t+1}" in docstring
