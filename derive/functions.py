@@ -12,6 +12,7 @@ from typing import Callable, Optional
 
 import sympy as sp
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.printing.numpy import NumPyPrinter
 
 from . import registry
 from .algebra import Helper, ones
@@ -40,6 +41,21 @@ class NamedFunction(sp.Function):
         return sp.sympify(self.entry.definition(self.args[0]))._eval_evalf(prec)
 
 
+def elementary(expr):
+    """`expr` with derive's named functions written out by their definitions."""
+    while expr.has(NamedFunction):
+        expr = expr.replace(lambda e: isinstance(e, NamedFunction),
+                            lambda e: e.entry.definition(e.args[0]))
+    return expr
+
+
+class _NumbersPrinter(NumPyPrinter):
+    """Scalar formulas as array code for any module bound to `np` (numpy, autograd.numpy)."""
+
+    def _module_format(self, fqn, register=True):
+        return "np." + fqn.removeprefix("numpy.") if fqn.startswith("numpy.") else fqn
+
+
 def apply(function, x):
     """The matrix expression f(x), f applied to every entry of x."""
     return ElementwiseApplyFunction(sp.Lambda(U, function(U)), x)
@@ -58,6 +74,7 @@ class Function:
     text: str = "{name}({0})"
     latex: str = r"\operatorname{{{name}}}\left({0}\right)"
     kinks: tuple = ()                      # g(u): f′ jumps where g changes sign
+    reference: Optional[Callable] = None   # (xp, u) -> f(u) in numbers, for independent checks
     user: bool = False
     signature: Signature = field(default_factory=Signature)
 
@@ -71,16 +88,24 @@ class Function:
             raise TypeError(f"{self.name}() takes a derive node, got {type(node).__name__}")
         return node.graph.add(registry.op_named("apply"), (node,), {"function": self})
 
+    def numbers(self, xp, u):
+        """f(u) for an array u, with the array module xp (numpy, autograd.numpy)."""
+        if self.reference is not None:
+            return self.reference(xp, u)
+        return sp.lambdify(U, elementary(self.definition(U)), modules=[{"np": xp}],
+                           printer=_NumbersPrinter())(u)
+
     def derivative_at_input(self):
         """u ↦ f′(u): the registered form, else sympy's derivative of the definition."""
         if self.derivative is not None:
             return self.derivative
         return sp.Lambda(U, slope_of(self.definition(U)))
 
-    def spell(self, target, arg):
-        """f(arg) as `target` ("text", "latex") spells it."""
+    def spell(self, target, arg, factor=None):
+        """f(arg) as `target` ("text", "latex", "numpy") spells it; `factor` is the argument
+        bracketed as a factor of a product ({factor} in a spelling like "tanh(2 {factor})")."""
         name = self.name.replace("_", r"\_") if target == "latex" else self.name
-        return getattr(self, target).format(arg, name=name)
+        return getattr(self, target).format(arg, name=name, factor=factor or arg)
 
     def __repr__(self):
         return f"Function({self.name})"
@@ -112,26 +137,32 @@ sigmoid = function(
     numpy=Helper("sigmoid", "sigmoid, stably.",
                  ("y = np.logaddexp(0.0, -u)", "np.negative(y, out=y)", "np.exp(y, out=y)",
                   "y")),
-    latex=r"\sigma\left({0}\right)")
+    latex=r"\sigma\left({0}\right)", reference=lambda xp, u: 1 / (1 + xp.exp(-u)))
 tanh = function("tanh", sp.tanh, scalar=sp.tanh,
                 through_output=lambda y, shape: ones(*shape) - sp.HadamardPower(y, 2),
-                numpy="np.tanh({0})", latex=r"\tanh\left({0}\right)")
+                numpy="np.tanh({0})", latex=r"\tanh\left({0}\right)",
+                reference=lambda xp, u: xp.tanh(u))
 exp = function("exp", sp.exp, scalar=sp.exp, through_output=lambda y, shape: y,
-               numpy="np.exp({0})", latex=r"\exp\left({0}\right)")
+               numpy="np.exp({0})", latex=r"\exp\left({0}\right)",
+               reference=lambda xp, u: xp.exp(u))
 log = function("log", sp.log, scalar=sp.log, derivative=lambda u: 1 / u,
-               numpy="np.log({0})", latex=r"\log\left({0}\right)")
+               numpy="np.log({0})", latex=r"\log\left({0}\right)",
+               reference=lambda xp, u: xp.log(u))
 step = Function(  # relu′: not a node of its own, only ever inside a δ
     "step", lambda u: sp.Heaviside(u, 0), derivative=lambda u: sp.Integer(0),
     numpy=Helper("step", "1[u > 0], the slope of relu (0 at 0).",
                  ("np.greater(u, 0.0).astype(u.dtype)",)),
     text="1[{0} > 0]", latex=r"\mathbf{{1}}[{0} > 0]", kinks=(U,))
 relu = function("relu", lambda u: sp.Max(u, 0), derivative=step.scalar,
-                numpy=Helper("relu", "max(u, 0).", ("np.maximum(u, 0.0)",)), kinks=(U,))
+                numpy=Helper("relu", "max(u, 0).", ("np.maximum(u, 0.0)",)), kinks=(U,),
+                reference=lambda xp, u: xp.maximum(u, 0.0))
 softplus = function(
     "softplus", lambda u: sp.log(1 + sp.exp(u)), derivative=sigmoid.scalar,
-    numpy=Helper("softplus", "log(1 + e^u), stably.", ("np.logaddexp(0.0, u)",)))
+    numpy=Helper("softplus", "log(1 + e^u), stably.", ("np.logaddexp(0.0, u)",)),
+    reference=lambda xp, u: xp.logaddexp(0.0, u))
 identity = function("identity", lambda u: u, through_output=lambda y, shape: ones(*shape),
-                    numpy="{0}", latex=r"\operatorname{{id}}\left({0}\right)")
+                    numpy="{0}", latex=r"\operatorname{{id}}\left({0}\right)",
+                    reference=lambda xp, u: u)
 
 # The functions a user's formula may call by name besides sympy's own (model files).
 FORMULA = {"sigmoid": sigmoid.scalar, "softplus": softplus.scalar, "relu": relu.scalar}
@@ -142,11 +173,18 @@ def _scaled_tanh(node, a, b):
     a, b = sp.nsimplify(a), sp.nsimplify(b)
     if a == 0 or b == 0:
         raise ValueError("scaled_tanh needs nonzero a and b")
+    code = NumPyPrinter()  # its constants are part of its spelling
+
+    def tex(number):
+        return sp.latex(number).replace("{", "{{").replace("}", "}}")
+
     f = Function("scaled_tanh", lambda u: a * sp.tanh(b * u), scalar=None,
                  through_output=lambda y, shape: b * (a * ones(*shape)
                                                       - sp.HadamardPower(y, 2) / a),
-                 latex=r"\operatorname{{stanh}}\left({0}\right)",
-                 numpy=Helper("scaled_tanh", f"{a}·tanh({b} u)", (f"{a} * np.tanh({b} * u)",)))
+                 text=f"{a} tanh({b} {{factor}})",
+                 latex=f"{tex(a)} \\tanh\\left({tex(b)} {{factor}}\\right)",
+                 numpy=f"({code.doprint(a)}) * np.tanh(({code.doprint(b)}) * {{factor}})",
+                 reference=lambda xp, u: float(a) * xp.tanh(float(b) * u))
     return f(node)
 
 

@@ -88,10 +88,10 @@ class Node:
         return make(*operands)
 
     def __matmul__(self, other):
-        return self._operator("@", self, self._node(other, "@"))
+        return self._operator("@", self, self.operand(other, "@"))
 
     def __rmatmul__(self, other):
-        return self._operator("@", self._node(other, "@"), self)
+        return self._operator("@", self.operand(other, "@"), self)
 
     def __add__(self, other):
         return self._operator("+", self, other, 1)
@@ -130,7 +130,8 @@ class Node:
         stop = self.shape[0] if rows.stop is None else dimension_bound(rows.stop)
         return self._operator("[]", self, start, stop)
 
-    def _node(self, other, op):
+    def operand(self, other, op):
+        """`other`, if it is a node of this node's graph (an operand of operator `op`)."""
         if not isinstance(other, Node):
             raise TypeError(f"{self} {op} {other!r}: the operand must be a derive node")
         if other.graph is not self.graph:

@@ -54,11 +54,22 @@ def _mean(node, expr, batch):
 @register("squared_error", Rule.LOSS, scalar_loss,
           lambda node, out, label: _mean(
               node, sp.Rational(1, 2) * sum_all(sp.HadamardPower(out - label, 2)), out.shape[1]),
-          signature=_LOSS)
+          signature=_LOSS,
+          reference=lambda xp, at, node, out, label: _mean_of(
+              node, 0.5 * xp.sum((out - label) ** 2), out))
 def squared_error(node, delta, y, out, label):
     """E = ½ Σ (out − label)²:  δout = out − label,  δlabel = −(out − label) (÷ N for the mean)."""
     error = scale_by(delta, _mean(node, out - label, out.shape[1]))
     return error, -error
+
+
+def _mean_of(node, total, example):
+    return total / example.shape[-1] if node.attrs["reduce"] == "mean" else total
+
+
+def _log_softmax(xp, z):
+    shifted = z - xp.max(z, axis=0, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=0, keepdims=True))
 
 
 def one_hot(rng, shape):
@@ -85,7 +96,9 @@ def _given_distributions(node):
 @register("softmax_cross_entropy", Rule.LOSS, scalar_loss,
           lambda node, z, t: _mean(
               node, -sum_all(sp.hadamard_product(t, LogSoftmax(z))), z.shape[1]),
-          signature=_LOSS, samples={1: one_hot}, checks={1: DISTRIBUTIONS})
+          signature=_LOSS, samples={1: one_hot}, checks={1: DISTRIBUTIONS},
+          reference=lambda xp, at, node, z, t: _mean_of(
+              node, -xp.sum(t * _log_softmax(xp, z)), z))
 def softmax_cross_entropy(node, delta, y, z, t):
     """E = −Σ t ⊙ log softmax(z):  δz = softmax(z) ⊙ 1(1ᵀt) − t, which is softmax(z) − t for
     targets known to be distributions;  δt = −log softmax(z) (÷ N for the mean)."""

@@ -2,9 +2,10 @@
 
 An `Op` carries its rule and its whole meaning: `shape` checks operands and gives the output
 shape, `forward` is the value as a sympy matrix expression of its inputs, `backward` is the
-rule, `signature` is how the Python API and model files call it, and optionally its `kinks`
-(where finite differences must not step across) and `samples` (how gradcheck draws an input
-that feeds it, such as one-hot targets). How an op's own notation is spelled in text, LaTeX
+rule, `signature` is how the Python API and model files call it, `reference` is its value in numbers
+(for checks that must not trust the rule), and optionally its `kinks` (where finite
+differences must not step across) and `samples` (how gradcheck draws an input that feeds it,
+such as one-hot targets). How an op's own notation is spelled in text, LaTeX
 and numpy lives on the matrix-expression class its `forward` builds (`algebra.Spelled`).
 
 Contract of a rule: `backward(node, delta, y, *xs)` receives the node, its δ (a matrix symbol
@@ -124,6 +125,9 @@ class Op:
     samples: dict = field(default_factory=dict)  # input index -> (rng, shape) -> array
     checks: dict = field(default_factory=dict)   # input index -> helper that validates an
                                                  # input array fed there (name, value)
+    reference: Optional[Callable] = None  # (xp, at, node, *arrays) -> the value in numbers,
+                                          # for checks that know nothing of the rule (`at`
+                                          # gives a dimension expression's size)
 
     def __call__(self, *args, **kwargs):
         """Make this operation's node: op(a, b, …, numbers…, option=value)."""

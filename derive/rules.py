@@ -60,7 +60,8 @@ def scalar_loss(node, *shapes):
 
 # --- rule 5: weight matrix ----------------------------------------------------------------
 
-@register("matmul", Rule.WEIGHT_MATRIX, matmul_shape, lambda node, a, b: a * b)
+@register("matmul", Rule.WEIGHT_MATRIX, matmul_shape, lambda node, a, b: a * b,
+          reference=lambda xp, at, node, a, b: a @ b)
 def weight_matrix(node, delta, y, a, b):
     """z = W x:  δW = δz xᵀ,  δx = Wᵀ δz."""
     return delta * b.T, a.T * delta
@@ -76,7 +77,8 @@ def stack_shape(node, *shapes):
 
 
 @register("concat", Rule.WEIGHT_MATRIX, stack_shape, lambda node, *xs: Stack(*xs),
-          signature=Signature(nodes=None))
+          signature=Signature(nodes=None),
+          reference=lambda xp, at, node, *xs: xp.concatenate(xs, axis=0))
 def unstacking(node, delta, y, *xs):
     """z = [a; b]:  δa = the rows of δz that a filled, δb = the rest."""
     terms, start = [], sp.Integer(0)
@@ -96,7 +98,8 @@ def slice_shape(node, shape):
 
 
 @register("slice", Rule.WEIGHT_MATRIX, slice_shape,
-          lambda node, z: Rows(z, node.attrs["start"], node.attrs["stop"]))
+          lambda node, z: Rows(z, node.attrs["start"], node.attrs["stop"]),
+          reference=lambda xp, at, node, z: z[at(node.attrs["start"]):at(node.attrs["stop"])])
 def placing(node, delta, y, z):
     """y = z[r]:  δz ← δy in rows r, zeros elsewhere (slices of one z add up by rule 1)."""
     return (Place(delta, node.attrs["start"], z.shape[0]),)
@@ -111,7 +114,12 @@ def _sum(node, *xs):
     return functools.reduce(operator.add, terms)
 
 
-@register("add", Rule.ADDING, broadcast_shape, _sum)
+def _sum_of(xp, at, node, *xs):
+    return sum(sign * x for sign, x in zip(node.attrs["signs"], xs)) + \
+        float(node.attrs["constant"])
+
+
+@register("add", Rule.ADDING, broadcast_shape, _sum, reference=_sum_of)
 def adding(node, delta, y, *xs):
     """z = x ± y:  δx = δz, δy = ±δz, summed over the axes a smaller operand was broadcast."""
     return tuple(sign * unbroadcast(delta, x.shape) for sign, x in zip(node.attrs["signs"], xs))
@@ -123,7 +131,8 @@ def _product(node, a, b):
     return sp.hadamard_product(broadcast(a, node.shape), broadcast(b, node.shape))
 
 
-@register("hadamard", Rule.ELEMENTWISE_MULTIPLICATION, broadcast_shape, _product)
+@register("hadamard", Rule.ELEMENTWISE_MULTIPLICATION, broadcast_shape, _product,
+          reference=lambda xp, at, node, a, b: a * b)
 def elementwise_multiplication(node, delta, y, a, b):
     """z = x ⊙ y:  δx = δz ⊙ y,  δy = δz ⊙ x."""
     return (unbroadcast(sp.hadamard_product(delta, broadcast(b, node.shape)), a.shape),
@@ -131,7 +140,8 @@ def elementwise_multiplication(node, delta, y, a, b):
 
 
 @register("scale", Rule.ELEMENTWISE_MULTIPLICATION, one_input,
-          lambda node, x: node.attrs["factor"] * x)
+          lambda node, x: node.attrs["factor"] * x,
+          reference=lambda xp, at, node, x: float(node.attrs["factor"]) * x)
 def scaling(node, delta, y, x):
     """z = c x:  δx = c δz."""
     return (node.attrs["factor"] * delta,)
@@ -144,7 +154,8 @@ def _function_kinks(node):
 
 
 @register("apply", Rule.FUNCTION_APPLICATION, one_input,
-          lambda node, x: apply(node.attrs["function"].scalar, x), kinks=_function_kinks)
+          lambda node, x: apply(node.attrs["function"].scalar, x), kinks=_function_kinks,
+          reference=lambda xp, at, node, x: node.attrs["function"].numbers(xp, x))
 def function_application(node, delta, y, x):
     """y = f(x):  δx = δy ⊙ f′(x), with f′ written through the output y where it can be."""
     f = node.attrs["function"]
@@ -165,7 +176,7 @@ def _make(name, inputs, **attrs):
 
 def _plus(node, other, sign):
     if isinstance(other, Node):
-        return _make("add", (node, node._node(other, "+")), signs=(1, sign),
+        return _make("add", (node, node.operand(other, "+")), signs=(1, sign),
                      constant=sp.Integer(0))
     constant = sign * number(other, "+")
     if constant == 0:
@@ -175,7 +186,7 @@ def _plus(node, other, sign):
 
 def _times(node, other):
     if isinstance(other, Node):
-        return _make("hadamard", (node, node._node(other, "*")))
+        return _make("hadamard", (node, node.operand(other, "*")))
     return _make("scale", (node,), factor=number(other, "*"))
 
 

@@ -118,8 +118,8 @@ class LatexPrinter(Notation, SympyLatexPrinter):
     def _power(self, text, exp):
         return rf"\left({text}\right)^{{{exp}}}"
 
-    def _call(self, entry, arg):
-        return entry.spell("latex", arg)
+    def _call(self, entry, arg, factor=None):
+        return entry.spell("latex", arg, factor)
 
 
 def latex(expr, names=()):

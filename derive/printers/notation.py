@@ -249,17 +249,26 @@ class Notation:
         body = expr.function.expr
         arg = expr.function.variables[0]
         if body.is_Function and body.args == (arg,) and entry_of(body.func) is not None:
-            return self._call(entry_of(body.func), self._print(expr.expr))
+            return self._call(entry_of(body.func), self._print(expr.expr),
+                              self._factor(expr.expr))
         text = self._scalar(body.xreplace({arg: Verbatim(self._operand(expr.expr))}))
-        return text if body.is_Atom or body.is_Function else f"({text})"
+        alone = body.is_Atom or body.is_Function or (body.is_Pow and body.base == arg
+                                                     and body.exp.is_Integer and body.exp > 0)
+        return text if alone else f"({text})"
 
     def _print_Function(self, expr, exp=None):
         entry = entry_of(type(expr))
         if entry is None:
             return super()._print_Function(expr, exp) if exp is not None else \
                 super()._print_Function(expr)
-        text = self._call(entry, ", ".join(self._print(a) for a in expr.args))
+        text = self._call(entry, ", ".join(self._print(a) for a in expr.args),
+                          ", ".join(self._factor(a) for a in expr.args))
         return text if exp is None else self._power(text, exp)
+
+    def _factor(self, expr):
+        """`expr` as a factor of a scalar multiple: sums and negations bracketed."""
+        text = self._print(expr)
+        return f"({text})" if self.binding(expr) <= SCALED else text
 
     def _print_Spelled(self, expr):
         spelling = getattr(type(expr), self.target)
@@ -310,6 +319,8 @@ class Notation:
         return text if plain else f"({text})"
 
     def _scaled(self, coeff, body):
+        if coeff.could_extract_minus_sign():
+            return f"{self.minus}{self._scaled(-coeff, body)}"
         return f"{self._scalar_atom(coeff)}{self.times}{body}"
 
 

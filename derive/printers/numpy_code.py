@@ -129,7 +129,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
     def _power(self, text, exp):
         return f"{text}**{exp}"
 
-    def _call(self, entry, arg):
+    def _call(self, entry, arg, factor=None):
         """A function of the registry: its numpy form, or a call of its helper."""
         if entry.user:
             self.helpers.add(entry)
@@ -137,7 +137,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         if isinstance(entry.numpy, Helper):
             self.helpers.add(entry.numpy)
             return f"{entry.numpy.name}({arg})"
-        return entry.numpy.format(arg)
+        return entry.spell("numpy", arg, factor)
 
     # Piecewise-smooth functions of user formulas, elementwise as numpy has them.
     def _nested(self, function, args):

@@ -1,5 +1,6 @@
 """Unicode equations for people: δz2 = δout ⊙ out ⊙ (1 − out)."""
 
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 from .notation import REDUCED, T, Notation, time_index
@@ -28,6 +29,13 @@ class TextPrinter(Notation, StrPrinter):
     def _print_HadamardPower(self, expr):
         return f"{self._operand(expr.base)}{str(expr.exp).translate(_SUPERSCRIPTS)}"
 
+    def _print_Pow(self, expr, rational=False):
+        """u² rather than u**2 in a formula, as the matrix notation writes powers."""
+        if expr.exp.is_Integer and expr.exp > 1:
+            return self.parenthesize(expr.base, PRECEDENCE["Pow"], strict=True) + \
+                str(expr.exp).translate(_SUPERSCRIPTS)
+        return super()._print_Pow(expr, rational)
+
     def _print_OneMatrix(self, expr):
         return "1"
 
@@ -53,8 +61,8 @@ class TextPrinter(Notation, StrPrinter):
     def _power(self, text, exp):
         return f"{text}**{exp}"
 
-    def _call(self, entry, arg):
-        return entry.spell("text", arg)
+    def _call(self, entry, arg, factor=None):
+        return entry.spell("text", arg, factor)
 
 
 def text(expr, timing=None, time=T):
