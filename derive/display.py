@@ -76,11 +76,21 @@ class Reason:
     place: object
 
     def words(self, place_text):
+        """'rule 5 (weight matrix) at z2', 'the loss's δ', 'the next step's δ'."""
         if self.rule is Rule.LOSS:
             return "the loss's δ"
         if self.rule is Rule.SPLITTING:
             return "the next step's δ"
         return f"{self.rule} at {place_text}"
+
+    @property
+    def label(self):
+        """Short, for pictures and LaTeX tags: 'rule 5 (weight matrix)', 'the loss',
+        'rule 1: from step t+1'."""
+        return FROM_NEXT_STEP if self.rule is Rule.SPLITTING else str(self.rule)
+
+
+FROM_NEXT_STEP = "rule 1: from step t+1"
 
 
 def reason(der, term):

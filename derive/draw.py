@@ -9,7 +9,6 @@ import sympy as sp
 from .derivation import Derivation, derive
 from .display import reason, text_printer
 from .errors import DeriveError
-from .registry import Rule
 
 LEGIBLE = 40  # more nodes than this: the δ labels are left off so the picture stays readable
 _FORMATS = {".svg": "svg", ".png": "png", ".dot": None}
@@ -78,16 +77,13 @@ def _digraph(der):
     for name, terms in der.terms.items():
         for term in terms:
             consumer = der.place(term.origin)
-            label = f"δ{name} ← {printer.doprint(term.expr)}\n{_why(der, term)}" \
+            label = f"δ{name} ← {printer.doprint(term.expr)}\n{reason(der, term).label}" \
                 if labelled else ""
             dot.edge(consumer, name, label=label, color="firebrick", fontcolor="firebrick",
                      style="dashed", constraint="false")
     return dot
 
 
-def _why(der, term):
-    r = reason(der, term)
-    return "rule 1: from step t+1" if r.rule is Rule.SPLITTING else str(r.rule)
 
 
 _FILL = {"input": "lightyellow", "param": "lightblue"}

@@ -45,10 +45,8 @@ def latex_place(der, place, printer):
 def latex_why(der, term, printer):
     """The rule that made a term, short, for the equation's comment column."""
     r = reason(der, term)
-    if r.rule is Rule.SPLITTING:
-        return r"\text{rule 1: from step } t+1"
-    if r.rule is Rule.LOSS:
-        return rf"\text{{{r.rule.words}}}"
+    if r.rule in (Rule.SPLITTING, Rule.LOSS):
+        return rf"\text{{{r.label}}}"
     return rf"\text{{rule {r.rule.value} at }} {latex_place(der, r.place, printer)}"
 
 

@@ -12,7 +12,7 @@ from .registry import Rule, Signature, register
 from .rules import scalar_loss
 
 REDUCTIONS = ("sum", "mean")
-_LOSS = Signature(2, options={"reduce": REDUCTIONS})
+_REDUCE = {"reduce": REDUCTIONS}
 
 
 def _column_logsumexp(z, j):
@@ -54,7 +54,7 @@ def _mean(node, expr, batch):
 @register("squared_error", Rule.LOSS, scalar_loss,
           lambda node, out, label: _mean(
               node, sp.Rational(1, 2) * sum_all(sp.HadamardPower(out - label, 2)), out.shape[1]),
-          signature=_LOSS,
+          signature=Signature(2, options=_REDUCE, names=("out", "label")),
           reference=lambda xp, at, node, out, label: _mean_of(
               node, 0.5 * xp.sum((out - label) ** 2), out))
 def squared_error(node, delta, y, out, label):
@@ -96,7 +96,7 @@ def _given_distributions(node):
 @register("softmax_cross_entropy", Rule.LOSS, scalar_loss,
           lambda node, z, t: _mean(
               node, -sum_all(sp.hadamard_product(t, LogSoftmax(z))), z.shape[1]),
-          signature=_LOSS, samples={1: one_hot}, checks={1: DISTRIBUTIONS},
+          signature=Signature(2, options=_REDUCE, names=("z", "t")), samples={1: one_hot}, checks={1: DISTRIBUTIONS},
           reference=lambda xp, at, node, z, t: _mean_of(
               node, -xp.sum(t * _log_softmax(xp, z)), z))
 def softmax_cross_entropy(node, delta, y, z, t):

@@ -28,10 +28,10 @@ from pathlib import Path
 import networkx as nx
 import sympy as sp
 
+from .errors import DeriveError
 from .functions import elementwise
 from .graph import Graph, Node
-from .errors import DeriveError
-from .modelfile_expressions import Formula, Scope, Signature, Walker
+from .modelfile_expressions import Call, Formula, Scope, Walker
 from .modelfile_source import Line, ModelFileError, read, split_lines
 from .naming import check_identifier
 
@@ -94,6 +94,7 @@ class _Compiler:
                                                  "like 'loss = squared_error(out, label)'")
         self._check_states()
         self._check_everything_reaches_the_loss()
+        self._check_there_is_a_sequence()
         return self.graph
 
     def _statement(self, line, indent):
@@ -157,7 +158,7 @@ class _Compiler:
         body = Walker(self.scope, line, formula).value(line.parse(start))
         with line.blame(column):
             f = elementwise(name, lambda u: body.xreplace({formula.symbol: u}))
-        self.scope.calls[name] = Signature(f"{name}(z)", f)
+        self.scope.calls[name] = Call(f"{name}(z)", f)
         self.scope.record(name, column, "a function", line)
 
     def _equation(self, line, targets, start, many):
@@ -211,6 +212,15 @@ class _Compiler:
             if name not in self.graph.by_name:
                 raise self._error_at(where, f"state '{name}' has no next value: give it with "
                                             f"an equation '{name} = …'")
+
+    def _check_there_is_a_sequence(self):
+        """A state steps through a sequence; with none, the steps would have no count."""
+        states = list(self.declared_states.items())
+        if states and not any(d.what == "a sequence" for d in self.scope.defined.values()):
+            name, where = states[0]
+            raise self._error_at(where, f"state '{name}' steps through a sequence, but none "
+                                        "is declared: declare the data that changes at each "
+                                        "step as sequence x[rows, columns]")
 
     def _check_everything_reaches_the_loss(self):
         """Every input, parameter, state and node the file names must lead to the loss."""

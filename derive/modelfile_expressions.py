@@ -1,9 +1,10 @@
 """Expressions of a model file: an `ast` walked by a whitelist into nodes, numbers and shapes.
 
 Nothing is evaluated as Python: names are looked up among what the file declared, numbers are
-sympy numbers, operators and calls build nodes through the Python API (`CALLS` says how each
-function is called), row slices and shapes are whole combinations of dimension symbols
-(`derive.naming.dimension`), and `h[t-1]` is a declared state recognised by its form.
+sympy numbers, operators and calls build nodes through the Python API (the registry says how
+each operation and function is called), row slices and shapes are whole combinations of
+dimension symbols (`derive.naming.dimension`), and `h[t-1]` is a declared state recognised by
+its form.
 """
 
 import ast
@@ -11,50 +12,44 @@ import difflib
 import math
 import operator
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable
 
 import sympy as sp
 
-from .functions import BUILTINS, scaled_tanh, sigmoid_f, softplus_f
+from . import registry
+from .functions import FORMULA
 from .graph import Graph, Node
-from .losses import REDUCTIONS, softmax_cross_entropy, squared_error
 from .modelfile_source import shorten
 from .naming import check_identifier, dimension
-from .rules import concat, split
+from .registry import Signature
 
 LONGEST_NAME = 100     # characters; a longer name is refused, never quoted whole
 LARGEST_SIZE = 10**9   # the largest whole number in a dimension (rows, columns, slice bounds)
 
 
 @dataclass(frozen=True)
-class Signature:
-    """How a model file calls a function of the Python API: `nodes` leading node arguments
-    (None: two or more), then one number per name in `numbers`, then the keyword `options`,
-    each with its allowed values (the first is the default). `build` makes the node, or a list
-    of nodes that the line names one by one (a, b = split(z, 2))."""
+class Call:
+    """A function a model file can call: `usage` shows how when it is called wrongly, `build`
+    makes its node (or a list of nodes the line names one by one: a, b = split(z, 2)), and
+    `form` is its argument form, the registry's Signature: `nodes` leading node arguments (None:
+    two or more), one number per name in `numbers`, then keyword `options` with their allowed
+    values (the first is the default)."""
 
-    usage: str               # shown when it is called wrongly
+    usage: str
     build: Callable
-    nodes: Optional[int] = 1
-    numbers: tuple = ()
-    options: dict = field(default_factory=dict)
+    form: Signature = Signature()
 
 
-# The one table of what a model file can call; every entry is data read by `Walker._call`.
-CALLS = {
-    **{name: Signature(f"{name}(z)", f) for name, f in BUILTINS.items()},
-    "scaled_tanh": Signature("scaled_tanh(z, a, b)", scaled_tanh, numbers=("a", "b")),
-    "concat": Signature("concat(a, b, …)", concat, nodes=None),
-    "split": Signature("split(z, parts)", split, numbers=("parts",)),
-    "squared_error": Signature('squared_error(out, label[, reduce="mean"])', squared_error,
-                               nodes=2, options={"reduce": REDUCTIONS}),
-    "softmax_cross_entropy": Signature('softmax_cross_entropy(z, t[, reduce="mean"])',
-                                       softmax_cross_entropy, nodes=2,
-                                       options={"reduce": REDUCTIONS}),
-}
+def registered_calls():
+    """What a model file can call: every operation and function the registry calls by name,
+    read when a file is compiled, so one registered later is callable too."""
+    return {name: Call(entry.signature.usage(name), entry, entry.signature)
+            for name, entry in registry.CALLABLE.items()}
+
+
 # What the formula of a user function may call: scalar functions of one argument.
 FORMULA_CALLS = {"exp": sp.exp, "log": sp.log, "sin": sp.sin, "cos": sp.cos, "tanh": sp.tanh,
-                 "sqrt": sp.sqrt, "sigmoid": sigmoid_f, "softplus": softplus_f}
+                 "sqrt": sp.sqrt, **FORMULA}
 # ast operator -> (value op value, and number op node through the node's reflected method).
 _OPERATORS = {ast.Add: (operator.add, Node.__radd__), ast.Sub: (operator.sub, Node.__rsub__),
               ast.Mult: (operator.mul, Node.__rmul__), ast.Div: (operator.truediv, None),
@@ -85,7 +80,7 @@ class Scope:
     """Every name a model file has given so far."""
 
     graph: Graph
-    calls: dict = field(default_factory=lambda: dict(CALLS))  # with the file's functions
+    calls: dict = field(default_factory=registered_calls)  # and the file's own functions
     defined: dict = field(default_factory=dict)  # name -> Definition
     states: dict = field(default_factory=dict)   # h -> its node h_prev, read as h[t-1]
     aliases: dict = field(default_factory=dict)  # h_prev, h0 -> what derive names so
@@ -170,8 +165,8 @@ class Walker:
 
     def _text_options(self):
         """(keyword, value) for every text a call accepts, like ("reduce", "mean")."""
-        pairs = [(key, value) for signature in self.scope.calls.values()
-                 for key, values in signature.options.items() for value in values
+        pairs = [(key, value) for call in self.scope.calls.values()
+                 for key, values in call.form.options.items() for value in values
                  if isinstance(value, str)]
         return list(dict.fromkeys(pairs))
 
@@ -213,6 +208,10 @@ class Walker:
                                         "as h[t-1]")
         if node.id in scope.graph.by_name:
             return scope.graph.by_name[node.id]
+        if node.id in scope.states:
+            raise self.line.error(node, f"state '{node.id}' has no value at step t before its "
+                                        f"equation '{node.id} = …'; the step before is "
+                                        f"{node.id}[t-1]")
         if node.id in scope.calls:
             raise self.line.error(node, f"'{node.id}' is a function; call it as "
                                         f"{scope.calls[node.id].usage}")
@@ -255,30 +254,28 @@ class Walker:
                                         "function")
         if name not in calls:
             raise self.line.error(node, unknown("function", name, calls))
-        signature = calls[name]
+        call = calls[name]
         starred = next((a for a in node.args if isinstance(a, ast.Starred)), None)
         if starred is not None:
             raise self._refuse(starred)
-        count = signature.nodes
+        count, numbers = call.form.nodes, len(call.form.numbers)
         if count is None:  # two or more nodes, then the numbers
-            count = len(node.args) - len(signature.numbers)
+            count = len(node.args) - numbers
             if count < 2:
-                raise self.line.error(node, f"{name} takes two or more nodes: "
-                                            f"{signature.usage}")
-        total = count + len(signature.numbers)
-        if len(node.args) != total:
+                raise self.line.error(node, f"{name} takes two or more nodes: {call.usage}")
+        if len(node.args) != count + numbers:
+            total = count + numbers
             raise self.line.error(node, f"{name} takes {total} argument{'s' * (total > 1)}, "
-                                        f"got {len(node.args)}: {signature.usage}")
+                                        f"got {len(node.args)}: {call.usage}")
         values = [self.value(a) for a in node.args]
         for k, (arg, value) in enumerate(zip(node.args, values)):
             if isinstance(value, Node) != (k < count):
                 kind = "a node" if k < count else "a number"
-                raise self.line.error(arg, f"argument {k + 1} of {signature.usage} must be "
-                                           f"{kind}")
-        options = self._options(node, name, signature)
-        numbers = [_python_number(v) for v in values[count:]]
+                raise self.line.error(arg, f"argument {k + 1} of {call.usage} must be {kind}")
+        options = self._options(node, name, call)
         with self.line.blame(node):
-            return signature.build(*values[:count], *numbers, **options)
+            return call.build(*values[:count], *map(_python_number, values[count:]),
+                              **options)
 
     def _formula_call(self, node, name):
         if name not in FORMULA_CALLS:
@@ -290,18 +287,18 @@ class Walker:
         with self.line.blame(node):
             return self._checked(FORMULA_CALLS[name](value), node)
 
-    def _options(self, node, name, signature):
+    def _options(self, node, name, call):
         """The keyword arguments of a call, each given once and with an allowed value."""
         options = {}
         for keyword in node.keywords:
             if keyword.arg is None:
                 raise self.line.error(keyword, "'**' unpacking is not allowed in a model file")
-            if keyword.arg not in signature.options:
+            if keyword.arg not in call.form.options:
                 raise self.line.error(keyword, f"{name} has no keyword '{keyword.arg}': "
-                                               f"{signature.usage}")
+                                               f"{call.usage}")
             if keyword.arg in options:
                 raise self.line.error(keyword, f"{name} is given {keyword.arg} twice")
-            allowed, value = signature.options[keyword.arg], keyword.value
+            allowed, value = call.form.options[keyword.arg], keyword.value
             if not (isinstance(value, ast.Constant) and
                     any(type(value.value) is type(a) and value.value == a for a in allowed)):
                 spelled = " or ".join(f'"{a}"' if isinstance(a, str) else repr(a)

@@ -57,10 +57,15 @@ class Signature:
     nodes: Optional[int] = 1
     numbers: tuple = ()
     options: dict = field(default_factory=dict)
+    names: tuple = ()        # what usage calls the node arguments: ("out", "label")
 
     def usage(self, name):
-        nodes = "a, b, …" if self.nodes is None else ", ".join("zabcdef"[:self.nodes]) \
-            if self.nodes > 1 else "z"
+        """How to call it: squared_error(out, label, reduce="sum")."""
+        if self.names:
+            nodes = ", ".join(self.names)
+        else:
+            nodes = "a, b, …" if self.nodes is None else "z" if self.nodes == 1 else \
+                ", ".join("abcdefgh"[:self.nodes])
         parts = [nodes, *self.numbers, *(f'{k}="{v[0]}"' for k, v in self.options.items())]
         return f"{name}({', '.join(parts)})"
 

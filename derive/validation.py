@@ -36,6 +36,9 @@ def check_names(graph, order):
 def carriers(graph, order):
     """Each state h_prev and the node h whose value the next step receives as h_{t−1}."""
     found = {}
+    if graph.states and not any(n.attrs.get("sequence") for n in graph.inputs):
+        raise GraphError(f"graph {graph.name!r} has states but no sequence: the number of "
+                         "steps comes from a sequence (g.sequence(...)) the steps read")
     for state in graph.states:
         name = state.attrs["carrier"]
         carrier = graph.by_name.get(name)

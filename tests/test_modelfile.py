@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import networkx as nx
 import pytest
 import sympy as sp
 
@@ -173,7 +174,8 @@ def test_equations_codegen_and_check_of_a_model_file(tmp_path):
     check = derive_command("check", "every_operation.bp", "--dim", "H=3", "--seed", "1",
                            cwd=tmp_path)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert [line.split()[0] for line in check.stdout.splitlines()[1:-1]] == ["W", "b", "V", "c"]
+    rows = [line.split() for line in check.stdout.splitlines()]
+    assert [row[0] for row in rows if row[-1] in ("yes", "NO")] == ["W", "b", "V", "c"]
     assert check.stdout.splitlines()[-1].startswith("all ok")
 
 
@@ -188,9 +190,9 @@ def test_check_exits_1_when_the_gradients_disagree(tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mlp.bp").write_text(SEED_MLP)
     failed = GradcheckReport({"W1": 1e-9, "b1": 1e-9, "W2": 0.5}, 1e-6, 1e-3, 0)
-    monkeypatch.setattr("derive.cli.gradcheck", lambda der, dims, seed: failed)
+    monkeypatch.setattr("derive.cli.gradcheck", lambda der, dims, **options: failed)
     assert main(["check", "mlp.bp"]) == 1
-    assert capsys.readouterr().out == f"{failed}\n"
+    assert capsys.readouterr().out.endswith(f"\n{failed}\n")
     assert "W2       5.000e-01  NO" in str(failed)
 
 
@@ -214,12 +216,13 @@ GENERATED = d.to_numpy(d.derive(d.models.mlp()))
     ("net.py", None, None),                                    # a new file
     ("net.py", GENERATED, None),                               # derive's own earlier output
     ("net.py", "def train():\n    pass\n",                     # the user's own module
-     "derive: error: -o net.py: refusing to overwrite a file derive did not generate\n"),
+     "derive: error: 'net.py' exists and derive did not write it; refusing to replace it "
+     "(choose another name, or --force to replace it)\n"),
     ("mlp.bp", SEED_MLP,                                       # the model itself
-     "derive: error: -o mlp.bp: this command writes a .py file\n"),
-    ("net.txt", None, "derive: error: -o net.txt: this command writes a .py file\n"),
+     "derive: error: -o 'mlp.bp': codegen writes a .py file\n"),
+    ("net.txt", None, "derive: error: -o 'net.txt': codegen writes a .py file\n"),
     ("pkg.py", "a directory",
-     "derive: error: -o pkg.py: refusing to overwrite a file derive did not generate\n"),
+     "derive: error: 'pkg.py' is a folder; give a file name, like 'pkg.py/equations.py'\n"),
 ])
 def test_o_writes_new_or_generated_py_files_and_refuses_all_else(
         output, existing, error, tmp_path, monkeypatch, capsys):
@@ -267,6 +270,9 @@ input x[D, N], t[K, N]
 param W[K, D], b[K, 1]
 """
 LOSS = "loss = squared_error(sigmoid(W @ x + b), t)"
+TOO_LARGE = "number too large: a model file's numbers fit a float64 (at most about 1.8e308)"
+NOT_EVEN_IN_A_COMMENT = "is not allowed in a model file, not even in a comment"
+BREAKS_A_LINE = "some programs start a new line there, but model-file lines end at \\n only"
 
 BROKEN = {
     # lines that are not model lines
@@ -309,28 +315,20 @@ broken.bp:3:13: 'K' is a dimension, not a node
                 ^"""),
     # names given to nodes
     "name starting with a digit": ("2y = W @ x", """\
-broken.bp:3:1: node name '2y' is not a valid name: use letters, digits and underscores, starting with a letter
+broken.bp:3:1: node name '2y' is not a valid name: use ASCII letters, digits and underscores, starting with a letter (or one underscore)
     2y = W @ x
     ^"""),
     "non-ASCII name": ("ŷ = W @ x", """\
-broken.bp:3:1: node name 'ŷ' is not a valid name: use letters, digits and underscores, starting with a letter
+broken.bp:3:1: node name 'ŷ' is not a valid name: use ASCII letters, digits and underscores, starting with a letter (or one underscore)
     ŷ = W @ x
     ^"""),
     "keyword as a name": ("lambda = W @ x", """\
 broken.bp:3:1: node name 'lambda' is a Python keyword
     lambda = W @ x
     ^"""),
-    "generated module's np": ("np = W @ x", """\
-broken.bp:3:1: node name 'np' is reserved by the generated module
-    np = W @ x
-    ^"""),
-    "generated module's params": ("params = W @ x", """\
-broken.bp:3:1: node name 'params' is reserved by the generated module
-    params = W @ x
-    ^"""),
-    "a δ variable's name": ("delta_y = W @ x", """\
-broken.bp:3:1: node name 'delta_y' starts with 'delta_', which is kept for δ variables
-    delta_y = W @ x
+    "leading double underscore": ("__y = W @ x", """\
+broken.bp:3:1: node name '__y' is not a valid name: use ASCII letters, digits and underscores, starting with a letter (or one underscore)
+    __y = W @ x
     ^"""),
     "built-in function's name": ("exp = W @ x", """\
 broken.bp:3:1: 'exp' is already the name of a built-in function
@@ -357,17 +355,17 @@ broken.bp:3:12: dimension 0 must be a name or a positive integer
 broken.bp:3:9: the shape of 'y' needs two dimensions, y[rows, columns], not 1
     input y[D]
             ^"""),
-    "dimension expression": ("input y[D, N-1]", """\
-broken.bp:3:12: dimension 'N-1' must be a name or a positive integer
+    "dimension that may be 0": ("input y[D, N-1]", """\
+broken.bp:3:12: dimension N - 1 must be a positive whole combination of dimensions, like 4*H or D + H
     input y[D, N-1]
                ^"""),
     "no shape": ("input y", """\
 broken.bp:3:7: expected a name with its shape, like input x[D, N]
     input y
           ^"""),
-    "reserved dimension": ("param V[K, params]", """\
-broken.bp:3:12: dimension name 'params' is reserved by the generated module
-    param V[K, params]
+    "dimension with a double underscore": ("param V[K, __D]", """\
+broken.bp:3:12: dimension name '__D' is not a valid name: use ASCII letters, digits and underscores, starting with a letter (or one underscore)
+    param V[K, __D]
                ^"""),
     "duplicate parameter": ("param V[K, K], W[D, K]", """\
 broken.bp:3:16: 'W' is already the name of a parameter on line 2
@@ -421,7 +419,7 @@ broken.bp:3:5: sigmoid takes 1 argument, got 2: sigmoid(z)
     y = sigmoid(W @ x, b)
         ^"""),
     "number for a node": ("loss = squared_error(1, t)", """\
-broken.bp:3:22: argument 1 of squared_error(out, label[, reduce="mean"]) must be a node
+broken.bp:3:22: argument 1 of squared_error(out, label, reduce="sum") must be a node
     loss = squared_error(1, t)
                          ^"""),
     "node for a number": ("y = scaled_tanh(W @ x, b, 1)", """\
@@ -429,7 +427,7 @@ broken.bp:3:24: argument 2 of scaled_tanh(z, a, b) must be a number
     y = scaled_tanh(W @ x, b, 1)
                            ^"""),
     "unknown keyword": ("loss = squared_error(sigmoid(W @ x), t, mean=True)", """\
-broken.bp:3:41: squared_error has no keyword 'mean': squared_error(out, label[, reduce="mean"])
+broken.bp:3:41: squared_error has no keyword 'mean': squared_error(out, label, reduce="sum")
     loss = squared_error(sigmoid(W @ x), t, mean=True)
                                             ^"""),
     "unknown reduction": ('loss = squared_error(sigmoid(W @ x), t, reduce="max")', """\
@@ -524,7 +522,7 @@ broken.bp:3:5: an f-string is not allowed in a model file
     y = f"{__import__('os').system('touch PWNED')}"
         ^"""),
     "subscript": ("y = globals()['W']", """\
-broken.bp:3:5: subscripting is not allowed in a model file
+broken.bp:3:5: '[…]' takes a block of rows, like z[0:H], or reads a state one step back, like h[t-1]
     y = globals()['W']
         ^"""),
     "walrus": ("y = (z := W @ x)", """\
@@ -539,7 +537,7 @@ broken.bp:3:5: if/else is not allowed in a model file
 broken.bp:3:7: expected a name with its shape, like input x[D, N]
     input __import__('os')
           ^"""),
-    # recurrence does not exist yet
+    # recurrence
     "recurrence": ("y = sigmoid(W @ x + y[t-1])", """\
 broken.bp:3:21: 'y[t-1]': declare 'y' first, as state y[rows, columns]
     y = sigmoid(W @ x + y[t-1])
@@ -548,6 +546,41 @@ broken.bp:3:21: 'y[t-1]': declare 'y' first, as state y[rows, columns]
 broken.bp:3:1: the left side names the node of step t, like h = …; h[t-1] is only read
     y[t] = sigmoid(W @ x)
     ^"""),
+    "state without next value": (f"state h[K, N]\ny = W @ x + h[t-1]\n{LOSS}", """\
+broken.bp:3:7: state 'h' has no next value: give it with an equation 'h = …'
+    state h[K, N]
+          ^"""),
+    # blocks of rows
+    "split into fewer names": ("param V[2*K, D]\np, q, r = split(V @ x, 2)", """\
+broken.bp:4:11: the right side gives 2 nodes, but the left side names 3
+    p, q, r = split(V @ x, 2)
+              ^"""),
+    # what used to be silent or a traceback
+    "duplicate keyword": (
+        'loss = squared_error(sigmoid(W @ x), t, reduce="sum", reduce="mean")', """\
+broken.bp:3:55: squared_error is given reduce twice
+    loss = squared_error(sigmoid(W @ x), t, reduce="sum", reduce="mean")
+                                                          ^"""),
+    "unused node": (f"q = W @ x\n{LOSS}", """\
+broken.bp:3:1: node 'q' does not affect the loss
+    q = W @ x
+    ^"""),
+    "infinite formula": ("phi(u) = u*(u-u)**-1", """\
+broken.bp:3:17: the formula of phi is infinite or undefined (division by zero?)
+    phi(u) = u*(u-u)**-1
+                    ^"""),
+    "401-digit number": ("y = x * " + "1" * 401, f"""\
+broken.bp:3:9: {TOO_LARGE}
+    y = x * {"1" * 92}…
+            ^"""),
+    "100 KB line": ("y = W @ x" + " " * 100_000 + "+ q", f"""\
+broken.bp:3:100012: unknown name 'q'
+    …{" " * 97}+ q
+    {" " * 100}^"""),
+    "U+2028 in a comment": (f"y = W @ x + b  # the output\u2028{LOSS}", f"""\
+broken.bp:3:28: character U+2028 (LINE SEPARATOR) {NOT_EVEN_IN_A_COMMENT}: {BREAKS_A_LINE}
+    y = W @ x + b  # the output\ufffd{LOSS}
+                               ^"""),
 }
 
 
@@ -557,6 +590,183 @@ def test_a_broken_model_is_one_located_error_and_nothing_runs(body, error, tmp_p
     run = derive_command("codegen", "broken.bp", "-o", "net.py", cwd=tmp_path)
     assert (run.returncode, run.stdout, run.stderr) == (2, "", error + "\n")
     assert list(folder_contents(tmp_path)) == ["broken.bp"]  # no PWNED, no net.py
+
+
+# The same check in process, for mistakes that need no subprocess to show it.
+MORE_BROKEN = {
+    # concat, split and blocks of rows
+    "concat of one node": ("y = concat(x)", """\
+broken.bp:3:5: concat takes two or more nodes: concat(a, b, …)
+    y = concat(x)
+        ^"""),
+    "concat of a number": ("y = concat(x, 2)", """\
+broken.bp:3:15: argument 2 of concat(a, b, …) must be a node
+    y = concat(x, 2)
+                  ^"""),
+    "split named once": ("param V[2*K, D]\np = split(V @ x, 2)", """\
+broken.bp:4:5: split gives 2 nodes; name them on the left, one name each: a, b, … = split(…)
+    p = split(V @ x, 2)
+        ^"""),
+    "split used as a node": ("param V[2*K, D]\np = split(V @ x, 2) + x", """\
+broken.bp:4:5: split gives 2 nodes; name them on the left, one name each: a, b, … = split(…)
+    p = split(V @ x, 2) + x
+        ^"""),
+    "split unevenly": ("param V[2*K, D]\np, q = split(V @ x, 3)", """\
+broken.bp:4:8: split((V @ x), 3): 2*K rows do not split into 3 equal blocks
+    p, q = split(V @ x, 3)
+           ^"""),
+    "one node, two names": ("p, q = sigmoid(W @ x)", """\
+broken.bp:3:8: the right side gives one node, but the left side names 2
+    p, q = sigmoid(W @ x)
+           ^"""),
+    "a name twice on the left": ("param V[2*K, D]\np, p = split(V @ x, 2)", """\
+broken.bp:4:4: 'p' is named twice on the left
+    p, p = split(V @ x, 2)
+       ^"""),
+    "the loss among other names": ("param V[2*K, D]\nloss, p = split(V @ x, 2)", """\
+broken.bp:4:1: the loss is named on a line of its own: loss = …
+    loss, p = split(V @ x, 2)
+    ^"""),
+    "rows with a step": ("y = x[0:D:2]", """\
+broken.bp:3:11: a block of rows has no step: z[start:stop]
+    y = x[0:D:2]
+              ^"""),
+    "rows of a number": ("y = 2[0:D]", """\
+broken.bp:3:5: rows are taken of a node, like z[0:H]
+    y = 2[0:D]
+        ^"""),
+    "rows past the end": ("y = x[0:2*D]", """\
+broken.bp:3:5: slice(x): rows 0:2*D are not inside the D rows of x
+    y = x[0:2*D]
+        ^"""),
+    "misspelt dimension in rows": ("y = x[0:DD]", """\
+broken.bp:3:9: unknown dimension 'DD'; did you mean 'D'?
+    y = x[0:DD]
+            ^"""),
+    "node as a row bound": ("y = x[0:x]", """\
+broken.bp:3:9: 'x' is an input, not a dimension
+    y = x[0:x]
+            ^"""),
+    "index instead of rows": ("y = x[0]", """\
+broken.bp:3:5: '[…]' takes a block of rows, like z[0:H], or reads a state one step back, like h[t-1]
+    y = x[0]
+        ^"""),
+    # dimensions
+    "fractional dimension": ("input y[D, 2.5]", """\
+broken.bp:3:12: dimension '2.5' must be a whole number, a dimension name, or + - * of them, like 4*H or D + H
+    input y[D, 2.5]
+               ^"""),
+    "divided dimension": ("input y[D, N/2]", """\
+broken.bp:3:13: dimension 'N/2' must be a whole number, a dimension name, or + - * of them, like 4*H or D + H
+    input y[D, N/2]
+                ^"""),
+    "401-digit dimension": ("input y[D, " + "9" * 401 + "]", f"""\
+broken.bp:3:12: dimension too large: its numbers are at most 1000000000
+    input y[D, {"9" * 89}…
+               ^"""),
+    "huge hex dimension": ("input y[D, 0x" + "f" * 400 + "]", f"""\
+broken.bp:3:12: dimension too large: its numbers are at most 1000000000
+    input y[D, 0x{"f" * 87}…
+               ^"""),
+    # numbers
+    "huge hex number": ("y = x * 0x" + "f" * 400, f"""\
+broken.bp:3:9: {TOO_LARGE}
+    y = x * 0x{"f" * 90}…
+            ^"""),
+    "constant overflow": ("y = x * (1e308 * 1e308)", f"""\
+broken.bp:3:16: {TOO_LARGE}
+    y = x * (1e308 * 1e308)
+                   ^"""),
+    "complex formula": ("phi(u) = u + log(-1)", """\
+broken.bp:3:14: the formula of phi is complex (the log or square root of a negative number?)
+    phi(u) = u + log(-1)
+                 ^"""),
+    "formula overflow": ("phi(u) = u * exp(1000)", f"""\
+broken.bp:3:14: {TOO_LARGE}
+    phi(u) = u * exp(1000)
+                 ^"""),
+    "formula with a huge coefficient": ("phi(u) = u * 1e308 * 1e308", f"""\
+broken.bp:3:20: {TOO_LARGE}
+    phi(u) = u * 1e308 * 1e308
+                       ^"""),
+    # names and lines too long to quote
+    "100,000-character name": ("y" * 100_000 + " = W @ x", f"""\
+broken.bp:3:1: name '{"y" * 19}…' is 100000 characters long; names have at most 100
+    {"y" * 100}…
+    ^"""),
+    "100,000-character reference": ("y = W @ " + "x" * 100_000, f"""\
+broken.bp:3:9: name '{"x" * 19}…' is 100000 characters long; names have at most 100
+    y = W @ {"x" * 92}…
+            ^"""),
+    "unused input": (f"input q[D, N]\n{LOSS}", """\
+broken.bp:3:7: input 'q' does not affect the loss
+    input q[D, N]
+          ^"""),
+    # characters that other programs see as line breaks or hide
+    "form feed": (f"\f\n{LOSS}", f"""\
+broken.bp:3:1: character U+000C (FORM FEED) {NOT_EVEN_IN_A_COMMENT}: {BREAKS_A_LINE}
+    \ufffd
+    ^"""),
+    "NUL": ("y = W @ x\0", f"""\
+broken.bp:3:10: character U+0000 (NULL) {NOT_EVEN_IN_A_COMMENT}: it does not show as what it is
+    y = W @ x\ufffd
+             ^"""),
+    "bidi override": (f"y = W @ x  # \u202e\n{LOSS}", f"""\
+broken.bp:3:14: character U+202E (RIGHT-TO-LEFT OVERRIDE) {NOT_EVEN_IN_A_COMMENT}: it changes the order in which the line is shown
+    y = W @ x  # \ufffd
+                 ^"""),
+    # recurrence
+    "state never read": (f"state h[K, N]\nh = sigmoid(W @ x + b)\nloss = squared_error(h, t)", """\
+broken.bp:3:7: state 'h' does not affect the loss: nothing on the way to it reads h[t-1]
+    state h[K, N]
+          ^"""),
+    "state's next value of another shape": ("state h[K, N]\nh = (W @ x)[0:1]", """\
+broken.bp:4:1: 'h' is 1×N here, but state 'h' is declared K×N on line 3
+    h = (W @ x)[0:1]
+    ^"""),
+    "state renamed": ("state h[K, N]\nh = h[t-1]", """\
+broken.bp:4:5: 'h = h[t-1]' would give 'h[t-1]' a second name; use 'h[t-1]' itself, or identity(h[t-1])
+    h = h[t-1]
+        ^"""),
+    "derive's name of a state": ("state h[K, N]\ny = h_prev + W @ x", """\
+broken.bp:4:5: 'h_prev' is the name derive gives to h[t-1]; a model file reads a state as h[t-1]
+    y = h_prev + W @ x
+        ^"""),
+    "derive's name of an initial state": ("state h[K, N]\nh0 = W @ x", """\
+broken.bp:4:1: 'h0' is the name derive gives to the initial value of state h
+    h0 = W @ x
+    ^"""),
+    "state before its equation": ("state h[K, N]\ny = W @ x + h", """\
+broken.bp:4:13: state 'h' has no value at step t before its equation 'h = …'; the step before is h[t-1]
+    y = W @ x + h
+                ^"""),
+    "state without a sequence": (
+        "state h[K, N]\nh = sigmoid(W @ x + h[t-1] + b)\nloss = squared_error(h, t)", """\
+broken.bp:3:7: state 'h' steps through a sequence, but none is declared: declare the data that changes at each step as sequence x[rows, columns]
+    state h[K, N]
+          ^"""),
+    "state two steps back": ("state h[K, N]\ny = h[t-2]", """\
+broken.bp:4:5: a state is read one step back, as h[t-1]
+    y = h[t-2]
+        ^"""),
+    "one step back of an input": ("y = x[t-1]", """\
+broken.bp:3:5: 'x' is an input, not a state: only a declared state is read as x[t-1]
+    y = x[t-1]
+        ^"""),
+}
+
+
+@pytest.mark.parametrize("body, error", MORE_BROKEN.values(), ids=MORE_BROKEN.keys())
+def test_more_broken_models_each_one_located_error(body, error):
+    with pytest.raises(ModelFileError) as raised:
+        loads(HEADER + body + "\n", "broken.bp")
+    assert str(raised.value) == error
+
+
+def test_names_the_generated_module_uses_itself_are_names_like_any_other():
+    text = HEADER.replace("b[K, 1]", "b[K, 1], params[K, 1]") + (
+        "np = W @ x + b\ndelta_y = np + params\nloss = squared_error(sigmoid(delta_y), t)\n")
+    compile(d.to_numpy(d.derive(loads(text, name="names"))), "names.py", "exec")
 
 
 def test_the_caret_keeps_the_tabs_of_the_line():
@@ -586,3 +796,165 @@ def test_a_line_too_deep_to_parse_is_an_error_not_a_crash():
         loads(HEADER + "y = " + " + ".join(["W @ x"] * 5000) + "\n" + LOSS, "deep.bp")
     assert (error.value.number, error.value.column) == (3, 1)
     assert error.value.message == "this line nests too deeply; split it into several equations"
+
+
+# --- model files say everything the Python API can -------------------------------------------
+
+MODELS = ROOT / "tests" / "models"
+
+
+def mgu_in_python():
+    g = d.Graph("mgu")
+    x, label = g.sequence("x", ("D", "N")), g.sequence("label", ("K", "N"))
+    h_prev = g.state("h", ("H", "N"))
+    D, H = d.dims("D H")
+    W_f, b_f = g.param("W_f", (H, D + H)), g.param("b_f", (H, 1))
+    W_h, b_h = g.param("W_h", (H, D + H)), g.param("b_h", (H, 1))
+    W_y, b_y = g.param("W_y", ("K", H)), g.param("b_y", ("K", 1))
+    f = d.sigmoid(W_f @ d.concat(x, h_prev) + b_f).named("f")
+    h_hat = d.tanh(W_h @ d.concat(x, f * h_prev) + b_h).named("h_hat")
+    h = ((1 - f) * h_prev + f * h_hat).named("h")
+    y = (W_y @ h + b_y).named("y")
+    g.loss(d.squared_error(y, label))
+    return g
+
+
+def lstm_slices_in_python():
+    g = d.Graph("lstm_slices")
+    D, H = d.dims("D H")
+    x, label = g.sequence("x", (D, "N")), g.sequence("label", ("K", "N"))
+    h_prev, c_prev = g.state("h", (H, "N")), g.state("c", (H, "N"))
+    W, b = g.param("W", (4 * H, D + H)), g.param("b", (4 * H, 1))
+    W_y, b_y = g.param("W_y", ("K", H)), g.param("b_y", ("K", 1))
+    z = (W @ d.concat(x, h_prev) + b).named("z")
+    i, f, o = (d.sigmoid(z[k * H:(k + 1) * H]).named(n) for k, n in enumerate("ifo"))
+    gate = d.tanh(z[3 * H:]).named("g")
+    c = (f * c_prev + i * gate).named("c")
+    h = (o * d.tanh(c)).named("h")
+    y = (W_y @ h + b_y).named("y")
+    g.loss(d.squared_error(y, label, reduce="mean"))
+    return g
+
+
+@pytest.mark.parametrize("model, python", [("mgu", mgu_in_python),
+                                           ("lstm_slices", lstm_slices_in_python),
+                                           ("lstm_stacked", d.models.lstm_stacked)])
+def test_recurrent_model_files_are_the_graphs_the_python_api_builds(model, python):
+    graph, built = load(MODELS / f"{model}.bp"), python()
+    assert graph.name == built.name == model
+    assert str(d.derive(graph)) == str(d.derive(built))
+    if model != "lstm_stacked":  # the built-in declares its output layer last
+        assert nodes(graph) == nodes(built)
+
+
+@pytest.mark.parametrize("model", ["mgu", "lstm_stacked", "lstm_slices"])
+def test_check_and_codegen_of_recurrent_model_files(model, tmp_path):
+    check = derive_command("check", str(MODELS / f"{model}.bp"), cwd=tmp_path)
+    assert (check.returncode, check.stderr) == (0, ""), check.stdout
+    assert check.stdout.splitlines()[-1].startswith("all ok")
+    code = derive_command("codegen", str(MODELS / f"{model}.bp"), cwd=tmp_path)
+    assert (code.returncode, code.stderr) == (0, "")
+    compile(code.stdout, f"{model}.py", "exec")
+    assert code.stdout == d.to_numpy(d.derive(load(MODELS / f"{model}.bp")))
+
+
+RNN = """\
+sequence x[D, N], t[K, N]
+state h[H, N]
+param W[H, D], U[H, H], b[H, 1], V[K, H]
+h = tanh(W @ x + U @ h[t-1] + b)
+loss = softmax_cross_entropy(V @ h, t)
+"""
+
+
+def rnn_in_python():
+    g = d.Graph("rnn")
+    x, t = g.sequence("x", ("D", "N")), g.sequence("t", ("K", "N"))
+    h_prev = g.state("h", ("H", "N"))
+    W, U, b = g.param("W", ("H", "D")), g.param("U", ("H", "H")), g.param("b", ("H", 1))
+    V = g.param("V", ("K", "H"))
+    h = d.tanh(W @ x + U @ h_prev + b).named("h")
+    g.loss(d.softmax_cross_entropy(V @ h, t))
+    return g
+
+
+@pytest.mark.parametrize("text", [
+    RNN,                                                               # t is a sequence
+    RNN.replace("N]", "t]").replace(", t[K, t]", ", y[K, t]").replace(", t)", ", y)"),  # a size
+])
+def test_h_t_minus_1_is_the_state_whatever_else_is_called_t(text):
+    graph = loads(text, "rnn.bp", "rnn")
+    assert graph.states[0] in nx.ancestors(graph.dag(), graph["h"])
+    if text == RNN:
+        assert str(d.derive(graph)) == str(d.derive(rnn_in_python()))
+
+
+def test_h_t_minus_1_is_the_state_when_a_node_is_called_t():
+    text = RNN.replace("sequence x[D, N], t[K, N]", "sequence x[D, N], label[K, N]")
+    text = text.replace("h = tanh(W @ x + U @ h[t-1] + b)",
+                        "t = W @ x + b\nh = tanh(t + U @ h[t-1])").replace(", t)", ", label)")
+    graph = loads(text, "rnn.bp", "rnn")
+    assert graph["h"].inputs[0].inputs[1].inputs == (graph["U"], graph.states[0])
+
+
+def test_the_rows_of_a_state_one_step_back():
+    text = RNN.replace("U[H, H]", "U[H, H], A[H, 2*H]").replace("state h[H, N]",
+                                                                 "state h[2*H, N]")
+    text = text.replace("h = tanh(W @ x + U @ h[t-1] + b)",
+                        "h = concat(tanh(W @ x + U @ h[t-1][0:H] + b), A @ h[t-1])")
+    text = text.replace("V @ h", "V @ h[H:]")
+    graph = loads(text, "rnn.bp", "rnn")
+    rows = [n for n in graph.nodes if n.inputs == (graph.states[0],) and n.name is None]
+    assert [(n.attrs["start"], n.attrs["stop"]) for n in rows] == [(0, d.dims("H")[0])]
+
+
+def test_lines_end_at_newline_only_and_crlf_is_a_newline():
+    crlf = (HEADER + "y = sigmod(W @ x)\n").replace("\n", "\r\n")
+    with pytest.raises(ModelFileError) as error:
+        loads(crlf, "crlf.bp")
+    assert str(error.value).splitlines() == [
+        "crlf.bp:3:5: unknown function 'sigmod'; did you mean 'sigmoid'?",
+        "    y = sigmod(W @ x)", "        ^"]
+    assert nodes(loads(SEED_MLP.replace("\n", "\r\n"), name="mlp")) == \
+        nodes(seed_mlp_in_python())
+
+
+@pytest.mark.parametrize("column, shown, caret", [
+    (1, "a" * 100 + "…", "^"),                                  # near the start: cut after
+    (150, "…" + "a" * 50 + "b" + "a" * 49 + "…", " " * 51 + "^"),  # in the middle: both sides
+    (300, "…" + "a" * 99 + "b", " " * 100 + "^"),                 # near the end: cut before
+])
+def test_a_long_line_is_quoted_cut_around_the_caret(column, shown, caret):
+    line = "a" * 300
+    line = line[:column - 1] + "b" + line[column:] if column > 1 else line
+    error = ModelFileError("long.bp", 1, column, "here", line)
+    assert str(error).splitlines()[1:] == ["    " + shown, "    " + caret]
+
+
+# --- reading a model file ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda path: path.mkdir(), "it is a folder, not a file"),
+    (lambda path: os.mkfifo(path), "it is a FIFO (named pipe), not a file"),  # never blocks
+    (lambda path: path.symlink_to(path.name), "its symbolic links lead round in a loop"),
+    (lambda path: None, "no such file or directory"),
+])
+def test_a_path_that_is_not_a_readable_file_is_a_derive_error(make, reason, tmp_path):
+    path = tmp_path / "net.bp"
+    make(path)
+    with pytest.raises(d.DeriveError) as error:
+        load(path)
+    assert str(error.value) == f"cannot read model file '{path}': {reason}"
+
+
+def test_bytes_that_are_not_utf8_are_located(tmp_path):
+    (tmp_path / "latin1.bp").write_bytes(HEADER.encode() + b"# caf\xe9\n" + LOSS.encode())
+    run = derive_command("equations", "latin1.bp", cwd=tmp_path)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == ("latin1.bp:3:6: byte 0xe9 is not UTF-8: a model file is UTF-8 text\n"
+                          "    # caf\ufffd\n         ^\n")
+
+
+def test_a_utf8_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
+    (tmp_path / "mlp.bp").write_bytes(b"\xef\xbb\xbf" + SEED_MLP.encode())
+    assert nodes(load(tmp_path / "mlp.bp")) == nodes(seed_mlp_in_python())

@@ -38,3 +38,9 @@ def test_ci_runs_the_readme_test_command():
 def test_the_quickstart_output_shown_is_the_current_output():
     shown = README.split("The first command prints:\n\n```\n", 1)[1].split("```", 1)[0]
     assert shown == str(d.derive(d.models.mlp())) + "\n"
+
+
+def test_the_model_file_shown_is_the_one_the_tests_check():
+    mgu = (ROOT / "tests" / "models" / "mgu.bp").read_text()
+    shown = README.split("`tests/models/lstm_stacked.bp`):\n\n```\n", 1)[1].split("```", 1)[0]
+    assert shown and shown in mgu
