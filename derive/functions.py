@@ -224,7 +224,3 @@ def elementwise(name, f):
     kinks = find_kinks(body, NamedFunction)
     return Function(name, sp.Lambda(U, body), derivative=sp.Lambda(U, slope), kinks=kinks,
                     user=True)
-
-# transitional names for the model-file reader, until it reads the registry
-BUILTINS = {name: e for name, e in registry.CALLABLE.items() if isinstance(e, Function)}
-sigmoid_f, softplus_f = sigmoid.scalar, softplus.scalar

@@ -71,7 +71,7 @@ def test_sigmoid_and_softmax_stay_finite_for_huge_inputs():
 def test_user_function_and_its_derivative_become_readable_code():
     der = d.derive(_with_everything())
     source = d.to_numpy(der)
-    assert "def phi(u):\n    \"\"\"phi(u) = u**3/3 + 2*sigmoid(u)\"\"\"\n" in source
+    assert "def phi(u):\n    \"\"\"phi(u) = u³/3 + 2*sigmoid(u)\"\"\"\n" in source
     assert "return (1/3)*u**3 + 2*sigmoid(u)" in source
     assert "def sigmoid(u):" in source  # phi needs it though no node is a sigmoid
 

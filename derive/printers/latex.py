@@ -101,16 +101,10 @@ class LatexPrinter(Notation, SympyLatexPrinter):
     def _rows(self, arg, start, stop):
         return f"{{{arg}}}_{{[{start}:{stop}]}}"
 
-    def _zeros(self, rows, cols):
-        return "0"
-
     def _reduce_text(self, text, rows, cols):
         if rows and cols:
             return rf"\textstyle\sum {text}"
         return rf"\textstyle\sum_{{\mathrm{{{'rows' if rows else 'cols'}}}}} {text}"
-
-    def _scalar_atom(self, number):
-        return self._scalar(number)
 
     def _scalar(self, expr):
         return SympyLatexPrinter.doprint(self, expr)
@@ -118,8 +112,6 @@ class LatexPrinter(Notation, SympyLatexPrinter):
     def _power(self, text, exp):
         return rf"\left({text}\right)^{{{exp}}}"
 
-    def _call(self, entry, arg, factor=None):
-        return entry.spell("latex", arg, factor)
 
 
 def latex(expr, names=()):

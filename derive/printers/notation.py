@@ -312,11 +312,14 @@ class Notation:
         return expr.name
 
     def _scalar_atom(self, number):
-        """A scalar as a factor: bracketed unless it is a plain number or name."""
-        text = self._scalar(number)
-        plain = (number.is_Integer or number.is_Float or number.is_Symbol) and \
-            not number.could_extract_minus_sign()
-        return text if plain else f"({text})"
+        """A scalar as a factor (numpy brackets what is not a plain number or name)."""
+        return self._scalar(number)
+
+    def _zeros(self, rows, cols):
+        return "0"
+
+    def _call(self, entry, arg, factor=None):
+        return entry.spell(self.target, arg, factor)
 
     def _scaled(self, coeff, body):
         if coeff.could_extract_minus_sign():

@@ -64,6 +64,12 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         rows, cols = (self._print(n) for n in expr.shape)
         return f"np.ones(({rows}, {cols}))"
 
+    def _scalar_atom(self, number):
+        text = self._scalar(number)
+        plain = (number.is_Integer or number.is_Float or number.is_Symbol) and \
+            not number.could_extract_minus_sign()
+        return text if plain else f"({text})"
+
     def _stretched(self, text, expr, stretched):
         if not stretched or expr in self.loose:
             return text

@@ -45,15 +45,9 @@ class TextPrinter(Notation, StrPrinter):
     def _rows(self, arg, start, stop):
         return f"{arg}[{start}:{stop}]"
 
-    def _zeros(self, rows, cols):
-        return "0"
-
     def _reduce_text(self, text, rows, cols):
         axis = "" if rows and cols else "_rows" if rows else "_cols"
         return f"Σ{axis} {text}"
-
-    def _scalar_atom(self, number):
-        return self._scalar(number)
 
     def _scalar(self, expr):
         return StrPrinter.doprint(self, expr)
@@ -61,8 +55,6 @@ class TextPrinter(Notation, StrPrinter):
     def _power(self, text, exp):
         return f"{text}**{exp}"
 
-    def _call(self, entry, arg, factor=None):
-        return entry.spell("text", arg, factor)
 
 
 def text(expr, timing=None, time=T):
