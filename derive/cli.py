@@ -45,6 +45,7 @@ PDFLATEX_SECONDS = 60
 # equations; a larger document fails with "TeX capacity exceeded", after a long wait.
 MAX_TEX_BYTES = 150_000
 SIGPIPE_STATUS = 128 + 13
+HUGE = 10**18                  # no count the command takes is this large
 EXAMPLE = """a model file, mlp.bp:
   input x[D, N], label[K, N]         # shapes of the inputs,
   param W1[H, D], b1[H, 1], W2[K, H] # then of the parameters
@@ -89,8 +90,8 @@ def _check_model_file(path):
 
 
 def output_path(args, *suffixes):
-    """The checked path of `-o`, or None for standard output: it ends in one of `suffixes` and
-    may be written (see `derive.output.claim`)."""
+    """The path of `-o`, or None for standard output: it ends in one of `suffixes` and may be
+    written (`derive.output.claim`, checked before any work so a refusal comes at once)."""
     if args.output is None:
         return None
     path = Path(args.output)
@@ -101,12 +102,12 @@ def output_path(args, *suffixes):
     return path
 
 
-def emit(text, path, suffix):
-    """Print `text`, or write it, marked as derive's, to `path` (already claimed)."""
+def emit(args, path, text):
+    """Print `text`, or write it, marked as derive's, to `path`."""
     if path is None:
         print(text, end="")
     else:
-        write(path, marked(text.encode("utf-8"), suffix))
+        write(path, marked(text.encode("utf-8"), path.suffix), args.force)
 
 
 def equations(args):
@@ -119,7 +120,7 @@ def explain(args):
 
 def codegen(args):
     path = output_path(args, ".py")
-    emit(to_numpy(derive(load_model(args.model))), path, ".py")
+    emit(args, path, to_numpy(derive(load_model(args.model))))
 
 
 def check(args):
@@ -129,8 +130,9 @@ def check(args):
     if args.max_entries:
         print(f"entries: at most {args.max_entries} of each parameter, drawn by the seed")
     sys.stdout.flush()  # before the progress lines on standard error
+    hint = "" if args.max_entries else "; --max-entries K checks fewer"
     report = gradcheck(der, sizes, seed=args.seed, max_entries=args.max_entries,
-                       progress=Progress(sys.stderr))
+                       progress=Progress(sys.stderr, hint))
     print(report)
     return 0 if report.ok else 1
 
@@ -140,13 +142,14 @@ def _sizes(der, pairs):
     given = {}
     for pair in pairs:
         name, _, digits = pair.partition("=")
-        try:
-            size = _positive(digits)
-        except argparse.ArgumentTypeError as exc:
-            raise DeriveError(f"--dim takes NAME=SIZE, got {quoted(pair)}: {exc}") from None
-        if not name or name in given:
-            raise DeriveError(f"--dim {quoted(pair)}: " + ("a name is missing" if not name else
-                                                            f"{name} is given twice"))
+        size = _decimal(digits)
+        if not (name and size):
+            raise DeriveError(f"--dim takes NAME=SIZE with a positive size, got {quoted(pair)}")
+        if size > MAX_NUMBERS:
+            raise DeriveError(f"--dim {quoted(pair)}: a size above {MAX_NUMBERS:,} is more than "
+                              "a gradient check takes")
+        if name in given:
+            raise DeriveError(f"--dim {quoted(name)} is given twice")
         given[name] = size
     needed = needed_dims(der)
     unknown = [name for name in given if name not in needed]
@@ -175,10 +178,10 @@ def _numbers(der, sizes):
 
 class Progress:
     """Tells how far a long check is, on `stream`: nothing for `delay` seconds, then a line
-    rewritten in place on a terminal (or a new line every 10 s in a log)."""
+    (ending with `hint`) rewritten in place on a terminal, or a new one every 10 s in a log."""
 
-    def __init__(self, stream, delay=2.0):
-        self.stream, self.terminal = stream, stream.isatty()
+    def __init__(self, stream, hint="", delay=2.0):
+        self.stream, self.hint, self.terminal = stream, hint, stream.isatty()
         self.every = 0.5 if self.terminal else 10.0
         self.due, self.shown = time.monotonic() + delay, False
 
@@ -187,7 +190,7 @@ class Progress:
         if time.monotonic() < self.due and not (finished and self.shown):
             return
         self.due, self.shown = time.monotonic() + self.every, True
-        line = f"checked {done:,} of {total:,} entries ({done / total:.0%})"
+        line = f"checked {done:,} of {total:,} entries ({done / total:.0%}){self.hint}"
         start, end = "\r" if self.terminal else "", "" if self.terminal and not finished else "\n"
         self.stream.write(f"{start}{line}{end}")
         self.stream.flush()
@@ -202,9 +205,9 @@ def latex(args):
         claim(pdf_path, args.force)
     tex = to_latex(derive(load_model(args.model)), standalone=True)
     pdf = compile_pdf(tex) if pdf_path else None  # a failure leaves both files as they were
-    emit(tex, path, ".tex")
+    emit(args, path, tex)
     if pdf_path:
-        write(pdf_path, pdf)
+        write(pdf_path, pdf, args.force)
 
 
 def compile_pdf(tex):
@@ -231,16 +234,17 @@ def compile_pdf(tex):
                               "is too large for TeX; write the .tex without --pdf") from None
         pdf = Path(scratch) / "equations.pdf"
         if run.returncode != 0 or not pdf.is_file():
-            raise DeriveError(_tex_failure(run.stdout))
+            raise DeriveError(_tex_failure(run))
         return pdf.read_bytes()
 
 
-def _tex_failure(log):
+def _tex_failure(run):
     """What went wrong, from pdflatex's output: its first error line."""
-    error = next((line for line in log.splitlines() if line.startswith("!")), "no error line")
+    error = next((line[1:].strip() for line in run.stdout.splitlines() if line.startswith("!")),
+                 f"exit status {run.returncode}")
     if "TeX capacity exceeded" in error:
-        return f"the document is too large for TeX ({error[1:].strip()})"
-    return f"pdflatex failed: {error[1:].strip()[:200]}"
+        return f"the document is too large for TeX ({error})"
+    return f"pdflatex failed: {error[:200]}"
 
 
 def draw_command(args):
@@ -249,9 +253,9 @@ def draw_command(args):
     if path is None:
         print(picture.dot, end="")
     else:
-        format = PICTURES[path.suffix]
-        data = picture.render(format) if format else picture.dot.encode()
-        write(path, marked(data, path.suffix))
+        kind = PICTURES[path.suffix]
+        data = picture.render(kind) if kind else picture.dot.encode()
+        write(path, marked(data, path.suffix), args.force)
 
 
 PICTURES = {".svg": "svg", ".png": "png", ".dot": None}  # suffix -> Graphviz format
@@ -271,12 +275,21 @@ def _natural(text):
 
 
 def _integer(text, least):
-    """An argparse type: a decimal integer from `least` (0 or 1) up to 10^18 (a longer one
-    would only be slow to read)."""
-    if text.isascii() and text.isdigit() and len(text.lstrip("0")) <= 18 and int(text) >= least:
-        return int(text)
-    kind = "a positive" if least else "a non-negative"
-    raise argparse.ArgumentTypeError(f"expected {kind} integer below 10^18, got {quoted(text)}")
+    """An argparse type: a decimal integer from `least` (0 or 1) to below 10^18."""
+    value = _decimal(text)
+    if value is None or not least <= value < HUGE:
+        kind = "a positive" if least else "a non-negative"
+        raise argparse.ArgumentTypeError(f"expected {kind} integer below 10^18, got "
+                                         f"{quoted(text)}")
+    return value
+
+
+def _decimal(text):
+    """`text` as a decimal integer (HUGE if it is at least that: Python takes long to read a
+    number of thousands of digits), or None if it is not one."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    return int(text) if len(text.lstrip("0")) < len(str(HUGE)) else HUGE
 
 
 def _command(sub, name, run, help, output=None):
@@ -336,10 +349,11 @@ def _version():
 def main(argv=None):
     """Run the command; its exit status (see the module's docstring)."""
     try:
-        args = parser().parse_args(argv)
-        status = args.run(args) or 0
-        sys.stdout.flush()  # a closed pipe shows here, not at exit
-        return status
+        try:
+            args = parser().parse_args(argv)
+            return args.run(args) or 0
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not at exit (after --help too)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return SIGPIPE_STATUS

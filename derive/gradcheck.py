@@ -119,7 +119,7 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
         except KinkCrossed:
             continue
     else:
-        raise ValueError(f"gradcheck: every one of {redraws + 1} draws put a kink within a step "
+        raise DeriveError(f"gradcheck: every one of {redraws + 1} draws put a kink within a step "
                          f"of {eps}; pass inputs away from the kinks")
     grads = module.backward(params, cache)
     tiny = resolution(loss, eps) / tolerance

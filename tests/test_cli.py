@@ -76,9 +76,10 @@ def test_draw_to_a_picture_and_never_over_another_kind_of_file(tmp_path, suffix,
     assert derive_command("draw", "gru", "-o", str(picture)).returncode == 0  # its own kind
     notes = tmp_path / f"notes{suffix}"
     notes.write_text("my notes")
-    run = derive_command("draw", "gru", "-o", str(notes))
+    run = derive_command("draw", "gru", "-o", notes.name, cwd=tmp_path)
     assert run.returncode == 2
-    assert f"refusing to overwrite a file that is not a {suffix} picture" in run.stderr
+    assert run.stderr == (f"derive: error: 'notes{suffix}' exists and derive did not write it; "
+                          "refusing to replace it (choose another name, or --force to replace it)\n")
     assert notes.read_text() == "my notes"
 
 
