@@ -142,21 +142,24 @@ def twin(graph):
     return loss
 
 
-def finite_at_the_checked_point(graph, dims):
-    """Whether the loss is finite where the check looks (log of a negative is not a bug)."""
+def moderate_at_the_checked_point(graph, dims):
+    """Whether the check can judge this point: a finite loss (log of a negative is not a bug)
+    and activations below 10⁴ (exp of exp of exp reaches 10¹³², where float64 differences
+    resolve no gradient to 10⁻⁶, though derive still matches autograd there)."""
     der = d.derive(graph)
     module = d.compile_numpy(der)
     inputs = random_inputs(der, dims, np.random.default_rng([0, 0]))
     with np.errstate(all="ignore"):
         loss, cache = module.forward(module.init_params(dims, seed=0), inputs)
-    return bool(np.isfinite(loss)) and abs(loss) < 1e8
+    largest = max(float(np.max(np.abs(np.asarray(v)))) for k, v in cache.items() if k != "dims")
+    return bool(np.isfinite(loss)) and abs(loss) < 1e8 and largest < 1e4
 
 
 def check(program, recurrent):
     steps, target = program
     graph = Program(steps, target, recurrent).graph
     dims = {**DIMS, "T": 3} if recurrent else DIMS
-    assume(finite_at_the_checked_point(graph, dims))
+    assume(moderate_at_the_checked_point(graph, dims))
     check_grads(graph, twin(graph), dims=dims)
 
 
