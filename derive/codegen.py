@@ -14,17 +14,16 @@ import sympy as sp
 from .algebra import Helper
 from .derivation import derive
 from .display import code_comments, joined
-from .naming import Delta
 from .functions import U, elementwise, relu, sigmoid, softplus
 from .graph import Graph
 from .losses import softmax_cross_entropy, squared_error
-from .naming import dims
 from .namer import ModuleNames, registered_helpers, template_names, user_functions
-from .rules import concat, split
-from .printers.numpy_code import NumpyCodePrinter, numpy_code
+from .naming import Delta, dims
 from .printers.notation import Verbatim
+from .printers.numpy_code import NumpyCodePrinter, numpy_code
 from .printers.text import text
 from .rendering import render
+from .rules import concat, split
 
 
 @dataclass(frozen=True)
@@ -107,6 +106,7 @@ def render_module(der, names):
     states = [State(initial, names.value(s), names.value(carrier), names.delta(s))
               for s, (carrier, initial) in der.states.items()]
     gradients = [Array(p, names.delta(p)) for p in der.params]
+    checks = _checks(der, names)
     return render(
         "recurrent.py.j2" if der.recurrent else "module.py.j2",
         graph=der.graph.name,
@@ -115,8 +115,9 @@ def render_module(der, names):
         shapes=_shapes(der), compound=_compound(der),
         params=arrays(der.params), inputs=[*der.inputs, *(s.initial for s in states)],
         loss=names.value(der.loss),
-        helpers=_helpers(der, names, forward_printer.helpers | backward_printer.helpers),
-        checks=_checks(der, names),
+        helpers=_helpers(der, names, forward_printer.helpers | backward_printer.helpers
+                         | {helper for helper, _ in checks}),
+        checks=[(helper.name, array) for helper, array in checks],
         forward_dims=dims(forward_printer), backward_dims=dims(backward_printer),
         forward_params=arrays(p for p in der.params if p in forward_reads),
         backward_params=arrays(p for p in der.params if p in backward_reads),
@@ -155,7 +156,7 @@ def _checks(der, names):
             if source.kind == "input" and source.name in der.shapes:
                 checks[(helper.name, source.name)] = (helper, Array(source.name,
                                                                     names.value(source.name)))
-    return [(helper.name, array) for helper, array in checks.values()]
+    return list(checks.values())
 
 
 def _literal(shape):
@@ -171,7 +172,6 @@ def _helpers(der, names, called):
     """The helper functions the code calls, and those they call: derive's, then the user's,
     each in a fixed order."""
     own = [h for h in called if isinstance(h, Helper)]
-    own += [op.checks[k] for op in {n.op for n in der.graph.nodes if n.op} for k in op.checks]
     users = [f for f in user_functions(der) if f in called]
     for f in users:
         printer = NumpyCodePrinter(names)
