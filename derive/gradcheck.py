@@ -93,12 +93,10 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     `max_entries` checks only that many entries of each parameter, drawn by `seed`;
     `progress(done, total)` is called after each entry checked.
     """
-    # --- arguments, sampled entries and progress (for derive.cli) ---
     dims = checked_sizes(der, dims)
     seed = _count("seed", seed, zero=True)
     if max_entries is not None:
         max_entries = _count("max_entries", max_entries)
-    # ---
     module = compile_numpy(der)
     kinks = _kinks(der)
     for attempt in range(redraws + 1):
@@ -110,7 +108,7 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
         sides = _sides(kinks, cache)
         # the initial states of a recurrent net have gradients too
         wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
-        chosen = {name: _chosen_entries(value.shape, max_entries, [seed, k])  # (derive.cli)
+        chosen = {name: _chosen_entries(value.shape, max_entries, [seed, k])
                   for k, (name, value) in enumerate(wrt.items())}
         tick = _ticker(progress, sum(entries[0].size for entries in chosen.values()))
         try:
@@ -186,7 +184,7 @@ def _size(shape, dims):
     return tuple(int(d) if d.is_Integer else int(dims[str(d)]) for d in shape)
 
 
-# --- argument checks, sampled entries and progress (for derive.cli) ---
+# --- argument checks, sampled entries and progress ---
 
 def needed_dims(der):
     """The names of the sizes a check of `der` needs: its dimensions, and T (the number of
