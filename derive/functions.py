@@ -38,7 +38,8 @@ class NamedFunction(sp.Function):
 
     def _eval_evalf(self, prec):
         # by its definition: sympy would look its name up in mpmath (phi is a constant there)
-        return sp.sympify(self.entry.definition(self.args[0]))._eval_evalf(prec)
+        value = self.entry.definition(self.args[0])
+        return (value if isinstance(value, sp.Basic) else sp.Float(value))._eval_evalf(prec)
 
 
 def elementary(expr):
