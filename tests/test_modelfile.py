@@ -716,7 +716,7 @@ broken.bp:3:14: character U+202E (RIGHT-TO-LEFT OVERRIDE) {NOT_EVEN_IN_A_COMMENT
     y = W @ x  # \ufffd
                  ^"""),
     # recurrence
-    "state never read": (f"state h[K, N]\nh = sigmoid(W @ x + b)\nloss = squared_error(h, t)", """\
+    "state never read": ("state h[K, N]\nh = sigmoid(W @ x + b)\nloss = squared_error(h, t)", """\
 broken.bp:3:7: state 'h' does not affect the loss: nothing on the way to it reads h[t-1]
     state h[K, N]
           ^"""),

@@ -12,7 +12,7 @@ from functools import cmp_to_key
 import sympy as sp
 from sympy import Integer, MatMul, MatrixSymbol, OneMatrix, Symbol
 
-from ..algebra import Place, Spelled
+from ..algebra import Place
 from ..functions import NamedFunction
 from ..naming import Delta
 from ..registry import CALLABLE
