@@ -3,9 +3,12 @@
 from . import registry
 from .registry import Rule, Signature, register
 from .rules import concat, split
-from .functions import (elementwise, exp, function, identity, log, relu, scaled_tanh, sigmoid,
-                        softplus, tanh)
-from .losses import softmax_cross_entropy, squared_error
+from .functions import (abs, elementwise, exp, function, identity, log, relu, scaled_tanh,
+                        sigmoid, softplus, sqrt, tanh)
+from .losses import binary_cross_entropy, softmax_cross_entropy, squared_error
+from .softmax import log_softmax, softmax
+from .reductions import averaging as mean, summing as sum  # noqa: A001 (d.sum, d.mean)
+from .extrema import maximum, minimum
 from .graph import Graph, Node
 from .derivation import Derivation, derive
 from .walker import Term
@@ -23,6 +26,7 @@ __all__ = [
     "Derivation", "DeriveError", "Graph", "GraphError", "ModelFileError", "Node", "Rule",
     "ShapeError", "Signature", "Term", "compile_numpy", "concat", "derive", "dims", "draw",
     "elementwise", "exp", "function", "gradcheck", "identity", "load_model", "log", "models",
-    "register", "registry", "relu", "scaled_tanh", "sigmoid", "softmax_cross_entropy",
+    "register", "registry", "relu", "abs", "sqrt", "binary_cross_entropy", "log_softmax",
+    "softmax", "mean", "sum", "maximum", "minimum", "scaled_tanh", "sigmoid", "softmax_cross_entropy",
     "softplus", "split", "squared_error", "tanh", "to_numpy",
 ]

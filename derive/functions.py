@@ -165,6 +165,37 @@ identity = function("identity", lambda u: u, through_output=lambda y, shape: one
                     numpy="{0}", latex=r"\operatorname{{id}}\left({0}\right)",
                     reference=lambda xp, u: u)
 
+sqrt = function("sqrt", sp.sqrt,
+                through_output=lambda y, shape: apply(lambda u: 1 / (2 * u), y),
+                numpy="np.sqrt({0})", latex=r"\sqrt{{{0}}}", reference=lambda xp, u: xp.sqrt(u))
+abs = function("abs", sp.Abs, derivative=lambda u: sp.sign(u), kinks=(U,),
+               numpy="np.abs({0})", text="|{0}|", latex=r"\left|{0}\right|",
+               reference=lambda xp, u: xp.abs(u))
+reciprocal = function(  # a / b is a ⊙ (1/b): rule 3 and this, rule 4
+    "reciprocal", lambda u: 1 / u,
+    through_output=lambda y, shape: -sp.HadamardPower(y, 2),
+    numpy="(1 / {factor})", text="1/{factor}", latex=r"\frac{{1}}{{{0}}}",
+    reference=lambda xp, u: 1 / u)
+
+
+def power(node, p):
+    """x ** p for a number p: f(u) = u^p, f′ = p u^(p−1)."""
+    p = sp.nsimplify(p, rational=True)
+    text = str(p).translate(_SUPERSCRIPTS) if p.is_Integer and p > 0 else f"^({p})"
+    f = Function("power", lambda u: u**p, derivative=lambda u: p * u ** (p - 1),
+                 text=f"{{factor}}{text}", latex=f"{{factor}}^{{{{{_tex(p)}}}}}",
+                 numpy=f"({{factor}}**({NumPyPrinter().doprint(p)}))",
+                 reference=lambda xp, u: u ** float(p))
+    return f(node)
+
+
+_SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _tex(number):
+    """A constant's LaTeX, its braces kept through str.format."""
+    return sp.latex(number).replace("{", "{{").replace("}", "}}")
+
 # The functions a user's formula may call by name besides sympy's own (model files).
 FORMULA = {"sigmoid": sigmoid.scalar, "softplus": softplus.scalar, "relu": relu.scalar}
 
@@ -174,10 +205,7 @@ def _scaled_tanh(node, a, b):
     a, b = sp.nsimplify(a), sp.nsimplify(b)
     if a == 0 or b == 0:
         raise ValueError("scaled_tanh needs nonzero a and b")
-    code = NumPyPrinter()  # its constants are part of its spelling
-
-    def tex(number):
-        return sp.latex(number).replace("{", "{{").replace("}", "}}")
+    code, tex = NumPyPrinter(), _tex  # its constants are part of its spelling
 
     f = Function("scaled_tanh", lambda u: a * sp.tanh(b * u), scalar=None,
                  through_output=lambda y, shape: b * (a * ones(*shape)

@@ -27,9 +27,10 @@ import sympy as sp
 from .codegen import compile_numpy, module_names
 from .derivation import Derivation
 from .errors import DeriveError
-from .functions import U, NamedFunction
+from .functions import elementary
 from .graph import Graph
 from .printers.numpy_code import NumpyCodePrinter
+from .registry import KINK_ARGUMENTS
 
 
 @dataclass
@@ -84,6 +85,10 @@ class KinkCrossed(Exception):
     """A step of the check crossed a kink: the finite difference there means nothing."""
 
 
+class KinkedEverywhere(DeriveError):
+    """Every draw put a kink within a step: differences cannot judge these gradients."""
+
+
 def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=20,
               max_entries=None, progress=None):
     """Compare `backward` with central differences for every entry of every parameter.
@@ -119,7 +124,7 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
         except KinkCrossed:
             continue
     else:
-        raise DeriveError(f"gradcheck: every one of {redraws + 1} draws put a kink within a step "
+        raise KinkedEverywhere(f"gradcheck: every one of {redraws + 1} draws put a kink within a step "
                          f"of {eps}; pass inputs away from the kinks")
     grads = module.backward(params, cache)
     tiny = resolution(loss, eps / 4) / tolerance  # the smallest step resolves least
@@ -156,28 +161,30 @@ def _differences(module, params, data, value, eps, kinks, sides, entries, tick):
 
 
 def _kinks(der):
-    """(cache key, g) for every kink an operation declares: where g of the cached input changes
-    sign, the slope jumps. Inputs of kinked operations are cached: their rules read them."""
+    """(cache keys, g) for every kink an operation declares: where g of the cached inputs
+    changes sign, the slope jumps. Inputs of kinked operations are cached: their rules read
+    them."""
     names, kept = module_names(der), {node: name for name, node in der.nodes.items()}
     kinks = []
     for node in der.graph.nodes:
-        for index, g in (node.op.kinks(node) if node.op and node.op.kinks else ()):
-            source = node.inputs[index]
-            if source in kept:
-                kinks.append((names.value(kept[source]), _numeric(g)))
+        for indices, g in (node.op.kinks(node) if node.op and node.op.kinks else ()):
+            sources = [node.inputs[k] for k in indices]
+            if all(s in kept for s in sources):
+                kinks.append(([names.value(kept[s]) for s in sources],
+                              _numeric(g, KINK_ARGUMENTS[:len(indices)])))
     return kinks
 
 
-def _numeric(g):
-    """g(u) as a numpy function (derive's named functions by their definitions)."""
-    elementary = g.replace(lambda e: isinstance(e, NamedFunction),
-                           lambda e: e.entry.definition(e.args[0]))
-    return sp.lambdify(U, elementary, modules=[{"np": np}], printer=NumpyCodePrinter())
+def _numeric(g, arguments):
+    """g as a numpy function of its arguments (derive's named functions by their definitions)."""
+    return sp.lambdify(arguments, elementary(g), modules=[{"np": np}],
+                       printer=NumpyCodePrinter())
 
 
 def _sides(kinks, cache):
     """Which side of each kink every entry is on."""
-    return [np.sign(g(np.asarray(cache[key]))) for key, g in kinks if key in cache]
+    return [np.sign(g(*(np.asarray(cache[k]) for k in keys))) for keys, g in kinks
+            if all(k in cache for k in keys)]
 
 
 def _size(shape, dims):

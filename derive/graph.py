@@ -59,6 +59,8 @@ class Node:
             return self.name
         if self.kind == "apply":
             return f"{self.attrs['function'].name}({self.inputs[0]})"
+        if self.kind == "transpose":
+            return f"{self.inputs[0]}ᵀ"
         if self.kind == "scale":
             return f"({self.attrs['factor']}·{self.inputs[0]})"
         if self.kind == "add":
@@ -121,6 +123,14 @@ class Node:
 
     def __pow__(self, other):
         return self._operator("**", self, other)
+
+    @property
+    def T(self):
+        """xᵀ, the transpose."""
+        return self._operator("T", self)
+
+    def __rpow__(self, other):
+        return self._operator("**", other, self)
 
     def __getitem__(self, rows):
         """z[start:stop], a block of rows; bounds may be dimensions (z[H:2*H])."""

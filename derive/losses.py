@@ -7,44 +7,14 @@ gets its δ too (δlabel = −(out − label); for cross-entropy δt = −log so
 import numpy as np
 import sympy as sp
 
-from .algebra import Helper, Spelled, ones, scale_by, sum_all
+from .algebra import Helper, ones, scale_by, sum_all
+from .functions import apply, sigmoid, softplus
 from .registry import Rule, Signature, register
 from .rules import scalar_loss
+from .softmax import LogSoftmax, Softmax, log_softmax_numbers
 
 REDUCTIONS = ("sum", "mean")
 _REDUCE = {"reduce": REDUCTIONS}
-
-
-def _column_logsumexp(z, j):
-    return sp.log(sum(sp.exp(z[k, j]) for k in range(z.shape[0])))
-
-
-class LogSoftmax(Spelled):
-    """log softmax of each column: z_kj − log Σ_k' exp(z_k'j)."""
-
-    text = "log_softmax({0})"
-    latex = r"\log\operatorname{{softmax}}\left({0}\right)"
-    numpy = "log_softmax({0})"
-    helper = Helper("log_softmax", "log softmax of each column, shifted by the column maximum "
-                    "so exp cannot overflow.",
-                    ("shifted = u - np.max(u, axis=0, keepdims=True)",
-                     "shifted - np.log(np.sum(np.exp(shifted), axis=0, keepdims=True))"))
-
-    def _entry(self, i, j, **kwargs):
-        return self.args[0][i, j] - _column_logsumexp(self.args[0], j)
-
-
-class Softmax(Spelled):
-    """softmax of each column: y_kj = exp(z_kj) / Σ_k' exp(z_k'j)."""
-
-    text = "softmax({0})"
-    latex = r"\operatorname{{softmax}}\left({0}\right)"
-    numpy = "softmax({0})"
-    helper = Helper("softmax", "softmax of each column.", ("np.exp(log_softmax(u))",),
-                    needs=("log_softmax",))
-
-    def _entry(self, i, j, **kwargs):
-        return sp.exp(self.args[0][i, j] - _column_logsumexp(self.args[0], j))
 
 
 def _mean(node, expr, batch):
@@ -65,11 +35,6 @@ def squared_error(node, delta, y, out, label):
 
 def _mean_of(node, total, example):
     return total / example.shape[-1] if node.attrs["reduce"] == "mean" else total
-
-
-def _log_softmax(xp, z):
-    shifted = z - xp.max(z, axis=0, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=0, keepdims=True))
 
 
 def one_hot(rng, shape):
@@ -98,7 +63,7 @@ def _given_distributions(node):
               node, -sum_all(sp.hadamard_product(t, LogSoftmax(z))), z.shape[1]),
           signature=Signature(2, options=_REDUCE, names=("z", "t")), samples={1: one_hot}, checks={1: DISTRIBUTIONS},
           reference=lambda xp, at, node, z, t: _mean_of(
-              node, -xp.sum(t * _log_softmax(xp, z)), z))
+              node, -xp.sum(t * log_softmax_numbers(xp, z)), z))
 def softmax_cross_entropy(node, delta, y, z, t):
     """E = −Σ t ⊙ log softmax(z):  δz = softmax(z) ⊙ 1(1ᵀt) − t, which is softmax(z) − t for
     targets known to be distributions;  δt = −log softmax(z) (÷ N for the mean)."""
@@ -108,3 +73,21 @@ def softmax_cross_entropy(node, delta, y, z, t):
         probabilities = sp.hadamard_product(probabilities, ones(rows, rows) * t)
     return (scale_by(delta, _mean(node, probabilities - t, z.shape[1])),
             scale_by(delta, _mean(node, -LogSoftmax(z), z.shape[1])))
+
+
+def _uniform(rng, shape):
+    """Targets of binary cross-entropy: probabilities in [0, 1]."""
+    return rng.uniform(size=shape)
+
+
+@register("binary_cross_entropy", Rule.LOSS, scalar_loss,
+          lambda node, z, t: _mean(
+              node, sum_all(apply(softplus.scalar, z) - sp.hadamard_product(t, z)), z.shape[1]),
+          signature=Signature(2, options=_REDUCE, names=("z", "t")), samples={1: _uniform},
+          reference=lambda xp, at, node, z, t: _mean_of(
+              node, xp.sum(xp.logaddexp(0.0, z) - t * z), z))
+def binary_cross_entropy(node, delta, y, z, t):
+    """E = −Σ [t log σ(z) + (1 − t) log(1 − σ(z))] = Σ softplus(z) − t z, on logits z:
+    δz = σ(z) − t,  δt = −z (÷ N for the mean)."""
+    return (scale_by(delta, _mean(node, apply(sigmoid.scalar, z) - t, z.shape[1])),
+            scale_by(delta, _mean(node, -z, z.shape[1])))

@@ -52,8 +52,9 @@ FORMULA_CALLS = {"exp": sp.exp, "log": sp.log, "sin": sp.sin, "cos": sp.cos, "ta
                  "sqrt": sp.sqrt, **FORMULA}
 # ast operator -> (value op value, and number op node through the node's reflected method).
 _OPERATORS = {ast.Add: (operator.add, Node.__radd__), ast.Sub: (operator.sub, Node.__rsub__),
-              ast.Mult: (operator.mul, Node.__rmul__), ast.Div: (operator.truediv, None),
-              ast.MatMult: (operator.matmul, None), ast.Pow: (operator.pow, None)}
+              ast.Mult: (operator.mul, Node.__rmul__),
+              ast.Div: (operator.truediv, Node.__rtruediv__),
+              ast.MatMult: (operator.matmul, None), ast.Pow: (operator.pow, Node.__rpow__)}
 _DIMENSION_OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
 _REFUSED = {ast.Lambda: "lambda", ast.Subscript: "subscripting", ast.Compare: "a comparison",
             ast.BoolOp: "and/or", ast.IfExp: "if/else", ast.NamedExpr: "':='",
@@ -149,6 +150,11 @@ class Walker:
             return value
         if isinstance(node, ast.Subscript) and self.formula is None:
             return self._subscript(node)
+        if isinstance(node, ast.Attribute) and node.attr == "T" and self.formula is None:
+            value = self.value(node.value)
+            if not isinstance(value, Node):
+                raise self.line.error(node, "'.T' transposes a node, not a number")
+            return value.T
         raise self._refuse(node)
 
     # --- names and numbers ------------------------------------------------------------------
@@ -227,16 +233,12 @@ class Walker:
         is_node = isinstance(left, Node), isinstance(right, Node)
         if op not in _OPERATORS:
             raise self.line.error(node, f"operator '{symbol}' is not allowed in a model file")
-        if op is ast.Pow and self.formula is None:
-            raise self.line.error(node, "'**' is only allowed in a function's formula, like "
-                                        "phi(u) = u**2")
-        if op is ast.Pow and left.is_Number and right.is_Number and abs(right) > 100:
+        if op is ast.Pow and not any(is_node) and left.is_Number and right.is_Number \
+                and abs(right) > 100:
             raise self.line.error(node, "a number's exponent may be at most 100")  # 9**9**9
         if op is ast.MatMult and not all(is_node):
             raise self.line.error(node, "'@' multiplies two nodes; scale by a number with '*'")
-        if op is ast.Div and is_node[1]:
-            raise self.line.error(node, "'/' divides by a number, not by a node")
-        if op is ast.Div and right.is_zero:
+        if op is ast.Div and not is_node[1] and right.is_zero:
             raise self.line.error(node, "division by zero")
         forward, reflected = _OPERATORS[op]
         with self.line.blame(node):

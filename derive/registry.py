@@ -48,6 +48,10 @@ class Rule(Enum):
         return self.words if self is Rule.LOSS else f"rule {self.value} ({self.words})"
 
 
+class OptionError(GraphError, ValueError):
+    """An option given a value it does not take (reduce="median", axis=2)."""
+
+
 @dataclass(frozen=True)
 class Signature:
     """How an operation is called: `nodes` leading node arguments (None: two or more), then
@@ -66,7 +70,8 @@ class Signature:
         else:
             nodes = "a, b, …" if self.nodes is None else "z" if self.nodes == 1 else \
                 ", ".join("abcdefgh"[:self.nodes])
-        parts = [nodes, *self.numbers, *(f'{k}="{v[0]}"' for k, v in self.options.items())]
+        parts = [nodes, *self.numbers, *(f"{k}={v[0]!r}".replace("'", '"')
+                                         for k, v in self.options.items())]
         return f"{name}({', '.join(parts)})"
 
     def bind(self, name, args, kwargs):
@@ -97,9 +102,10 @@ class Signature:
             given[key] = value
         options = {k: v[0] for k, v in self.options.items()}
         for key, value in given.items():
-            if value not in self.options[key]:
-                allowed = " or ".join(f'"{v}"' for v in self.options[key])
-                raise ValueError(f"{name}: {key} must be {allowed}, got {value!r}")
+            if not any(value is v or (type(value) is type(v) and value == v)
+                       for v in self.options[key]):
+                allowed = " or ".join(repr(v) for v in self.options[key])
+                raise OptionError(f"{name}: {key} must be {allowed}, got {value!r}")
             options[key] = value
         for node in nodes[1:]:
             if node.graph is not nodes[0].graph:
@@ -125,7 +131,8 @@ class Op:
     backward: Callable                   # the rule: (node, δ, y, *xs) -> a term per input
     signature: Optional[Signature] = None  # None: made by an operator (@, +, *), not by name
     attributes: Callable = None          # (numbers, options) -> the node's attrs
-    kinks: Optional[Callable] = None     # (node) -> [(input index, u ↦ g(u))]: sign(g) is
+    kinks: Optional[Callable] = None     # (node) -> [(input indices, g)]: g a sympy expression
+                                         # of KINK_ARGUMENTS, one per index, whose sign is
                                          # constant between kinks
     samples: dict = field(default_factory=dict)  # input index -> (rng, shape) -> array
     checks: dict = field(default_factory=dict)   # input index -> helper that validates an
@@ -160,6 +167,8 @@ class Builder:
     def __repr__(self):
         return f"Builder({self.name})"
 
+
+KINK_ARGUMENTS = sp.symbols("u0:4", real=True)  # what a kink's g is written in
 
 OPS: dict[str, Op] = {}          # every operation, by name
 CALLABLE: dict[str, object] = {}  # what the API and model files call by name: ops, functions

@@ -11,10 +11,10 @@ import operator
 import sympy as sp
 
 from .algebra import Place, Rows, Stack, broadcast, ones, unbroadcast
-from .errors import ShapeError
-from .functions import apply
+from .errors import GraphError, ShapeError
+from .functions import U, apply, power, reciprocal
 from .graph import OPERATORS, Node, number
-from .registry import Builder, Rule, Signature, add, op_named, register
+from .registry import KINK_ARGUMENTS, Builder, Rule, Signature, add, op_named, register
 
 
 def _fmt(shape):
@@ -150,7 +150,7 @@ def scaling(node, delta, y, x):
 # --- rule 4: function application -------------------------------------------------------
 
 def _function_kinks(node):
-    return [(0, g) for g in node.attrs["function"].kinks]
+    return [((0,), g.subs(U, KINK_ARGUMENTS[0])) for g in node.attrs["function"].kinks]
 
 
 @register("apply", Rule.FUNCTION_APPLICATION, one_input,
@@ -190,13 +190,35 @@ def _times(node, other):
     return _make("scale", (node,), factor=number(other, "*"))
 
 
-def _divided(node, other):
-    if not isinstance(node, Node) or isinstance(other, Node):
-        raise TypeError(f"{node} / {other}: a node can be divided by a number only")
-    divisor = number(other, "/")
+def _divided(a, b):
+    """a / b: a times b's reciprocal (rules 3 and 4), or a scaled by 1/b for a number b."""
+    if isinstance(b, Node):
+        over = reciprocal(b)
+        return _times(over, a) if not isinstance(a, Node) else _times(a, a.operand(over, "/"))
+    divisor = number(b, "/")
     if divisor == 0:
-        raise ZeroDivisionError(f"{node} / 0: division of a node by zero")
-    return _make("scale", (node,), factor=1 / divisor)
+        raise ZeroDivisionError(f"{a} / 0: division of a node by zero")
+    return _make("scale", (a,), factor=1 / divisor)
+
+
+def _power(x, p):
+    """x ** p for a number p (rule 4); a node's power of a node is not an operation."""
+    if not isinstance(x, Node) or isinstance(p, Node):
+        raise GraphError(f"{x} ** {p}: a node can be raised to a number only (a power of a node "
+                         "by a node, or of a number by a node, is not one of derive's operations)")
+    exponent = number(p, "**")
+    if exponent == 0:
+        raise GraphError(f"{x} ** 0 is 1 whatever {x} is: write the constant instead")
+    return x if exponent == 1 else power(x, exponent)
+
+
+# --- transposition: rule 5 with a permutation, xᵀ = P vec(x) -------------------------------
+
+@register("transpose", Rule.WEIGHT_MATRIX, lambda node, shape: (shape[1], shape[0]),
+          lambda node, x: x.T, reference=lambda xp, at, node, x: x.T)
+def transposing(node, delta, y, x):
+    """y = xᵀ:  δx = (δy)ᵀ."""
+    return (delta.T,)
 
 
 OPERATORS.update({
@@ -204,6 +226,8 @@ OPERATORS.update({
     "+": _plus,
     "*": _times,
     "/": _divided,
+    "**": _power,
+    "T": lambda x: _make("transpose", (x,)),
     "[]": lambda z, start, stop: _make("slice", (z,), start=start, stop=stop),
 })
 

@@ -447,18 +447,19 @@ broken.bp:3:5: 'True' is not a finite real number
     y = True * x
         ^"""),
     # operators
-    "power of a node": ("y = (W @ x) ** 2", """\
-broken.bp:3:13: '**' is only allowed in a function's formula, like phi(u) = u**2
-    y = (W @ x) ** 2
-                ^"""),
+    "power of a node by a node": ("y = x ** x", """\
+broken.bp:3:7: x ** x: a node can be raised to a number only (a power of a node by a node, \
+or of a number by a node, is not one of derive's operations)
+    y = x ** x
+          ^"""),
     "floor division": ("y = W @ x // 2", """\
 broken.bp:3:11: operator '//' is not allowed in a model file
     y = W @ x // 2
               ^"""),
-    "division by a node": ("y = 1 / x", """\
-broken.bp:3:7: '/' divides by a number, not by a node
-    y = 1 / x
-          ^"""),
+    "transpose of a number": ("y = (2).T", """\
+broken.bp:3:8: '.T' transposes a node, not a number
+    y = (2).T
+           ^"""),
     "division by zero": ("y = x / (1 - 1)", """\
 broken.bp:3:7: division by zero
     y = x / (1 - 1)

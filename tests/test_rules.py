@@ -14,6 +14,11 @@ def softplus(z):
     return anp.logaddexp(0.0, z)
 
 
+def log_softmax(z):
+    shifted = z - anp.max(z, axis=0, keepdims=True)
+    return shifted - anp.log(anp.sum(anp.exp(shifted), axis=0, keepdims=True))
+
+
 phi = d.elementwise("phi", lambda u: u**3 / 3 + sp.sin(u))
 (K,) = d.dims("K")
 
@@ -64,6 +69,37 @@ ROWS = [
     ("stack and slice", lambda o, t: d.squared_error(
         d.concat(o.a, o.b)[K:2 * K] * d.concat(o.a, o.b)[0:K] + d.split(d.concat(o.b, o.a), 2)[0], t),
      lambda o, t: squared_error(o.b * o.a + o.b, t)),
+    ("transpose", lambda o, t: d.squared_error(o.b @ (o.a.T @ o.b).T, t),
+     lambda o, t: squared_error(o.b @ (o.a.T @ o.b).T, t)),
+    ("divide", lambda o, t: d.squared_error(o.a / d.exp(o.b) + 2 / d.exp(o.a) - o.a / 4, t),
+     lambda o, t: squared_error(o.a / anp.exp(o.b) + 2 / anp.exp(o.a) - o.a / 4, t)),
+    ("power", lambda o, t: d.squared_error(o.a ** 3 + d.exp(o.b) ** 0.5 - d.exp(o.a) ** -2, t),
+     lambda o, t: squared_error(o.a ** 3 + anp.exp(o.b) ** 0.5 - anp.exp(o.a) ** -2, t)),
+    ("sqrt", lambda o, t: d.squared_error(d.sqrt(d.exp(o.a)), t),
+     lambda o, t: squared_error(anp.sqrt(anp.exp(o.a)), t)),
+    ("abs", lambda o, t: d.squared_error(d.abs(o.a), t),
+     lambda o, t: squared_error(anp.abs(o.a), t)),
+    ("maximum and minimum", lambda o, t: d.squared_error(
+        d.maximum(o.a, o.b) + d.minimum(o.a, o.c) + d.maximum(o.a, o.s), t),
+     lambda o, t: squared_error(anp.maximum(o.a, o.b) + anp.minimum(o.a, o.c)
+                                + anp.maximum(o.a, o.s), t)),
+    ("sum and mean", lambda o, t: d.squared_error(
+        d.sum(o.a, axis=0) + d.mean(o.a, axis=1) + d.sum(o.a * o.b) - d.mean(o.b), t),
+     lambda o, t: squared_error(
+         anp.sum(o.a, axis=0, keepdims=True) + anp.mean(o.a, axis=1, keepdims=True)
+         + anp.sum(o.a * o.b) - anp.mean(o.b), t)),
+    ("softmax", lambda o, t: d.squared_error(d.softmax(o.a) * o.b, t),
+     lambda o, t: squared_error(anp.exp(log_softmax(o.a)) * o.b, t)),
+    ("log softmax", lambda o, t: d.squared_error(d.log_softmax(o.a) * o.b, t),
+     lambda o, t: squared_error(log_softmax(o.a) * o.b, t)),
+    ("binary cross-entropy", lambda o, t: d.binary_cross_entropy(o.a, t),
+     lambda o, t: anp.sum(softplus(o.a) - t * o.a)),
+    ("binary cross-entropy mean onto an activation", lambda o, t: d.binary_cross_entropy(
+        o.a, d.sigmoid(o.b), reduce="mean") + d.squared_error(o.b, t),
+     lambda o, t: anp.sum(softplus(o.a) - sigmoid(o.b) * o.a) / t.shape[1]
+     + squared_error(o.b, t)),
+    ("loss plus a penalty", lambda o, t: d.squared_error(o.a, t) + 1e-3 * d.sum(o.b * o.b),
+     lambda o, t: squared_error(o.a, t) + 1e-3 * anp.sum(o.b * o.b)),
     ("squared error mean", lambda o, t: d.squared_error(o.a, t, reduce="mean"),
      lambda o, t: squared_error(o.a, t) / t.shape[1]),
     ("softmax cross-entropy", lambda o, t: d.softmax_cross_entropy(o.a, t),

@@ -78,7 +78,7 @@ def test_cross_entropy_refuses_input_targets_whose_columns_do_not_sum_to_1():
 PIECEWISE = [
     ("max", lambda u: sp.Max(u, 0) + sp.Max(u, -1) / 2, lambda v: anp.maximum(v, 0) + anp.maximum(v, -1) / 2),
     ("min", lambda u: sp.Min(u, sp.Rational(1, 2)), lambda v: anp.minimum(v, 0.5)),
-    ("abs", lambda u: sp.Abs(u) * u, lambda v: anp.abs(v) * v),
+    ("absolute", lambda u: sp.Abs(u) * u, lambda v: anp.abs(v) * v),
     ("sign", lambda u: u**2 * sp.sign(u), lambda v: v**2 * anp.sign(v)),
     ("piecewise", lambda u: sp.Piecewise((u**2, u > 0), (u / 2, True)),
      lambda v: anp.where(v > 0, v**2, v / 2)),

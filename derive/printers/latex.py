@@ -84,10 +84,15 @@ class LatexPrinter(Notation, SympyLatexPrinter):
         return r"\delta " + self.stamp(*self._timed_delta(expr.node_name))
 
     def _print_Transpose(self, expr):
-        return f"{self._operand(expr.arg)}^\\top"
+        return f"{self._base(expr.arg)}^\\top"
 
     def _print_HadamardPower(self, expr):
-        return f"{self._operand(expr.base)}^{{{self._print(expr.exp)}}}"
+        return f"{self._base(expr.base)}^{{{self._print(expr.exp)}}}"
+
+    def _base(self, expr):
+        """A superscript's base: braced when it has a superscript of its own (x^⊤^⊤)."""
+        text = self._operand(expr)
+        return f"{{{text}}}" if type(expr).__name__ in ("Transpose", "HadamardPower") else text
 
     def _print_OneMatrix(self, expr):
         return r"\mathbf{1}"

@@ -242,6 +242,9 @@ class Notation:
                                                    not isinstance(a, MatrixSymbol)))
         return self.hadamard.join(self._operand(a, "HadamardProduct") for a in ordered)
 
+    def _print_Identity(self, expr):
+        return self._print(OneMatrix(*expr.shape))  # only ever 1×1: a scalar's δE = 1
+
     def _print_MatrixElement(self, expr):
         return self._print(expr.parent)  # only ever the 1×1 δ of a scalar node
 
