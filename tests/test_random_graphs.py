@@ -100,6 +100,8 @@ class Program:
             rows, cols = node.shape
             if (rows, cols) == (1, 1):
                 self.penalties.append(node)
+            elif cols == 1:  # a column (a mean over each row): broadcast back across N
+                self.absorb(self.pool[0] + node)
             elif rows == H:
                 self.pool.append(node)
             else:  # another number of rows: mapped back to H by a weight of its own
