@@ -12,6 +12,7 @@ DERIVE_FUZZ=10000 python -m pytest tests/test_random_graphs.py   # 10,000 graphs
 
 import os
 
+import autograd
 import autograd.numpy as anp
 import networkx as nx
 import numpy as np
@@ -149,16 +150,20 @@ def twin(graph):
 
 
 def moderate_at_the_checked_point(graph, dims):
-    """Whether the check can judge this point: a finite loss (log of a negative is not a bug)
-    and activations below 10⁴ (exp of exp of exp reaches 10¹³², where float64 differences
-    resolve no gradient to 10⁻⁶, though derive still matches autograd there)."""
+    """Whether the check can judge this point: a finite loss (log of a negative is not a bug),
+    activations below 10⁴ (exp of exp of exp reaches 10¹³², where float64 differences
+    resolve no gradient to 10⁻⁶, though derive still matches autograd there), and a finite
+    gradient by autograd (√u at u = 0, after a relu, has none)."""
     der = d.derive(graph)
     module = d.compile_numpy(der)
+    params = module.init_params(dims, seed=0)
     inputs = random_inputs(der, dims, np.random.default_rng([0, 0]))
     with np.errstate(all="ignore"):
-        loss, cache = module.forward(module.init_params(dims, seed=0), inputs)
+        loss, cache = module.forward(params, inputs)
+        oracle = autograd.grad(twin(graph))(params, inputs)
     largest = max(float(np.max(np.abs(np.asarray(v)))) for k, v in cache.items() if k != "dims")
-    return bool(np.isfinite(loss)) and abs(loss) < 1e8 and largest < 1e4
+    return bool(np.isfinite(loss)) and abs(loss) < 1e8 and largest < 1e4 and \
+        all(np.isfinite(g).all() for g in oracle.values())
 
 
 def check(program, recurrent):
@@ -222,3 +227,9 @@ def test_a_recurrent_program_with_gradients_of_a_hundred_beside_a_tenth():
     check(([("concat", 1, 0, 0, 0), ("concat", 2, 0, 0, 0), ("concat", 0, 0, 0, 0),
             ("split", 0, 0, 0, 0), ("+", 0, 47, 0, 1), ("concat", 0, 0, 0, 0),
             ("/", 75, 0, 3, 0)], 0), recurrent=True)
+
+
+def test_a_square_root_of_a_rectified_unit_is_not_judged_at_zero():
+    """√relu(u) has no derivative where relu gives 0: such points are left out, not passed."""
+    graph = Program([("relu", 0, 0, 0, 0), ("sqrt", 1, 0, 0, 0)], 0).graph
+    assert not moderate_at_the_checked_point(graph, DIMS)
