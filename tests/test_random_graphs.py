@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import derive as d
 from derive.gradcheck import KinkedEverywhere, random_inputs
 from derive.graph import OPERATORS
-from helpers import check_grads
+from helpers import CentralDifferencesDisagree, check_grads
 
 COUNT = int(os.environ.get("DERIVE_FUZZ", "40"))
 DIMS = {"D": 3, "H": 4, "N": 3}
@@ -172,7 +172,10 @@ def check(program, recurrent):
     dims = {**DIMS, "T": 3} if recurrent else DIMS
     assume(moderate_at_the_checked_point(graph, dims))
     try:
-        check_grads(graph, twin(graph), dims=dims)
+        try:
+            check_grads(graph, twin(graph), dims=dims)
+        except CentralDifferencesDisagree:  # near a pole (1/u, u ≈ 0) a step of 10⁻³ is too
+            check_grads(graph, twin(graph), dims=dims, eps=1e-4)  # coarse; the tolerance stays
     except KinkedEverywhere:  # maximum(a, a): a tie at every entry, nothing to difference
         reject()
 
@@ -233,3 +236,10 @@ def test_a_square_root_of_a_rectified_unit_is_not_judged_at_zero():
     """√relu(u) has no derivative where relu gives 0: such points are left out, not passed."""
     graph = Program([("relu", 0, 0, 0, 0), ("sqrt", 1, 0, 0, 0)], 0).graph
     assert not moderate_at_the_checked_point(graph, DIMS)
+
+
+def test_a_quotient_near_its_pole():
+    """Found by a 10,000-graph run: gradients of 10⁶ beside a pole of 1/u; derive agreed with
+    autograd to 3e-14, differences needed a step of 10⁻⁴ to resolve them."""
+    check(([("abs", 0, 0, 0, 0), ("mean", 22, 0, 0, 77), ("abs", 0, 0, 0, 0),
+            ("/", 0, 23, 0, 1)], 0), recurrent=True)
