@@ -160,7 +160,9 @@ def moderate_at_the_checked_point(graph, dims):
     inputs = random_inputs(der, dims, np.random.default_rng([0, 0]))
     with np.errstate(all="ignore"):
         loss, cache = module.forward(params, inputs)
-        oracle = autograd.grad(twin(graph))(params, inputs)
+        oracle = {**autograd.grad(twin(graph))(params, inputs),
+                  **{k: v for k, v in autograd.grad(twin(graph), 1)(params, inputs).items()
+                     if k in {s.attrs["initial"] for s in graph.states}}}
     largest = max(float(np.max(np.abs(np.asarray(v)))) for k, v in cache.items() if k != "dims")
     return bool(np.isfinite(loss)) and abs(loss) < 1e8 and largest < 1e4 and \
         all(np.isfinite(g).all() for g in oracle.values())
