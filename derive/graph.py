@@ -13,8 +13,6 @@ import sympy as sp
 from .errors import GraphError, ShapeError
 from .naming import check_identifier, dimension
 
-LEAVES = ("input", "param", "state")
-
 # What Python's operators on nodes make: filled in by the rules that define them (`rules`), so
 # this module, which they build on, does not import them.
 OPERATORS = {}
