@@ -14,8 +14,10 @@ import os
 
 import autograd
 import autograd.numpy as anp
+from autograd.tracer import getval
 import networkx as nx
 import numpy as np
+import pytest
 import sympy as sp
 from hypothesis import HealthCheck, assume, given, reject, settings
 from hypothesis import strategies as st
@@ -245,3 +247,23 @@ def test_a_quotient_near_its_pole():
     autograd to 3e-14, differences needed a step of 10⁻⁴ to resolve them."""
     check(([("abs", 0, 0, 0, 0), ("mean", 22, 0, 0, 77), ("abs", 0, 0, 0, 0),
             ("/", 0, 23, 0, 1)], 0), recurrent=True)
+
+
+def test_a_quotient_of_a_node_by_itself():
+    """Found by a 10,000-graph run: t1/t1 is 1 whatever W, so δW = 0 in exact arithmetic; in
+    float64 both derive and autograd leave 2e-14 of the terms' roundoff (terms near 10²), which
+    autograd itself moves by as W moves by an ulp: indistinguishable from 0, not a mismatch."""
+    check(([("/", 0, 0, 0, 1), ("concat", 1, 1, 0, 0)], 0), recurrent=False)
+
+
+def test_the_roundoff_floor_does_not_hide_a_wrong_gradient_that_should_be_zero():
+    """The same graph against a twin of the same loss whose gradient in W is 10⁻⁸ everywhere
+    (W − W held constant, added to the loss): derive's δW ≈ 0 is then wrong, and the
+    comparison with autograd says so."""
+    graph = Program([("/", 0, 0, 0, 1), ("concat", 1, 1, 0, 0)], 0).graph
+    honest = twin(graph)
+
+    def slightly_different(p, i):
+        return honest(p, i) + 1e-8 * anp.sum(p["W"] - getval(p["W"]))
+    with pytest.raises(AssertionError, match="autograd disagrees on W"):
+        check_grads(graph, slightly_different, dims=DIMS)
