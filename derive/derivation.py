@@ -127,6 +127,7 @@ def derive(graph):
     kept = [n for n in order if n not in folded]
     forward_expr = {n: e.xreplace(rename)
                     for n, e in forward_expressions(order, folded, symbols).items()}
+    rename.update({symbols[n]: forward_expr[n] for n in folded if n.op.view})  # Kᵀ where read
     resolved = fold_deltas(order, folded, terms, names)
     resolved = {n: [renamed(t, rename) for t in resolved[n]] for n in kept if n in resolved}
     for n in kept:

@@ -24,8 +24,9 @@ def provisional_names(order, loss):
 
 
 def foldable(order, loss, terms, symbols, names):
-    """Unnamed nodes used once whose value no term reads and whose δ is cheap to write out:
-    it feeds at most one term, or it is just another node's δ (δt = δz through a sum).
+    """Unnamed nodes used once whose value no term reads (or is a view, Kᵀ, written out where
+    it is read) and whose δ is cheap to write out: it feeds at most one term, or it is just
+    another node's δ (δt = δz through a sum).
 
     Decided from the loss backwards, so `resolved` holds what a folded consumer's δ becomes
     and an alias of an alias of a long expression is not mistaken for a cheap one."""
@@ -42,7 +43,7 @@ def foldable(order, loss, terms, symbols, names):
     folded, resolved = set(), {}
     for n in reversed(order):
         if not (n.name is None and n is not loss and not n.is_leaf and uses[n] == 1
-                and symbols[n] not in read):
+                and (symbols[n] not in read or n.op.view)):
             continue
         delta = delta_symbol(names[n], n.shape)
         own = [t.expr.xreplace(resolved) for t in terms.get(n, ())]
@@ -95,5 +96,11 @@ def renamed(term, rename):
     """The term (and the terms it carries) with provisional symbols given their final names."""
     if term is None:
         return None
-    return Term(term.expr.xreplace(rename), term.rule, term.consumer,
+    return Term(_untransposed(term.expr.xreplace(rename)), term.rule, term.consumer,
                 renamed(term.upstream, rename))
+
+
+def _untransposed(expr):
+    """(xᵀ)ᵀ written as x, where a folded Kᵀ meets a rule's own transpose."""
+    return expr.replace(lambda e: isinstance(e, sp.Transpose) and isinstance(e.arg, sp.Transpose),
+                        lambda e: e.arg.arg)

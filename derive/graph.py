@@ -160,6 +160,8 @@ def dimension_bound(value):
 
 def number(value, op):
     """A finite real constant from a Python or sympy number, kept exact where it can be."""
+    if isinstance(value, sp.Expr) and value.free_symbols:
+        return _dimension_number(value, op)
     if isinstance(value, bool) or not isinstance(value, (numbers.Number, sp.Number)):
         raise TypeError(f"operator {op}: expected a node or a number, got {value!r}")
     try:
@@ -169,6 +171,19 @@ def number(value, op):
     if not (exact.is_finite and exact.is_real) or abs(float(exact)) == float("inf"):
         raise ValueError(f"operator {op}: the constant {value!r} is not a finite real number")
     return exact
+
+
+def _dimension_number(value, op):
+    """A constant written with dimensions, such as 1/sqrt(d_k): real and non-zero for every
+    size, and evaluated by the generated code from the sizes it is given."""
+    stray = sorted(str(s) for s in value.free_symbols if not (s.is_integer and s.is_positive))
+    if stray:
+        raise TypeError(f"operator {op}: {value} is not a number: {', '.join(stray)} "
+                        "is not a dimension (make dimensions with d.dims)")
+    if not (value.is_real and value.is_finite and value.is_nonzero):
+        raise ValueError(f"operator {op}: {value} is not a finite non-zero real number for "
+                         "every size of its dimensions")
+    return value
 
 
 class Graph:

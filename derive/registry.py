@@ -137,9 +137,12 @@ class Op:
     samples: dict = field(default_factory=dict)  # input index -> (rng, shape) -> array
     checks: dict = field(default_factory=dict)   # input index -> helper that validates an
                                                  # input array fed there (name, value)
+    view: bool = False                   # its value is its input rearranged (xᵀ): written out
+                                         # wherever it is read, never stored
     reference: Optional[Callable] = None  # (xp, at, node, *arrays) -> the value in numbers,
                                           # for checks that know nothing of the rule (`at`
-                                          # gives a dimension expression's size)
+                                          # gives the value of an expression of
+                                          # dimensions: a size, or 1/sqrt(d_k))
 
     def __call__(self, *args, **kwargs):
         """Make this operation's node: op(a, b, …, numbers…, option=value)."""

@@ -141,7 +141,7 @@ def elementwise_multiplication(node, delta, y, a, b):
 
 @register("scale", Rule.ELEMENTWISE_MULTIPLICATION, one_input,
           lambda node, x: node.attrs["factor"] * x,
-          reference=lambda xp, at, node, x: float(node.attrs["factor"]) * x)
+          reference=lambda xp, at, node, x: at(node.attrs["factor"]) * x)
 def scaling(node, delta, y, x):
     """z = c x:  δx = c δz."""
     return (node.attrs["factor"] * delta,)
@@ -194,7 +194,9 @@ def _divided(a, b):
     """a / b: a times b's reciprocal (rules 3 and 4), or a scaled by 1/b for a number b."""
     if isinstance(b, Node):
         over = reciprocal(b)
-        return _times(over, a) if not isinstance(a, Node) else _times(a, a.operand(over, "/"))
+        if isinstance(a, Node):
+            return _times(a, a.operand(over, "/"))
+        return over if number(a, "/") == 1 else _times(over, a)  # 1/b is b's reciprocal
     divisor = number(b, "/")
     if divisor == 0:
         raise ZeroDivisionError(f"{a} / 0: division of a node by zero")
@@ -215,7 +217,7 @@ def _power(x, p):
 # --- transposition: rule 5 with a permutation, xᵀ = P vec(x) -------------------------------
 
 @register("transpose", Rule.WEIGHT_MATRIX, lambda node, shape: (shape[1], shape[0]),
-          lambda node, x: x.T, reference=lambda xp, at, node, x: x.T)
+          lambda node, x: x.T, view=True, reference=lambda xp, at, node, x: x.T)
 def transposing(node, delta, y, x):
     """y = xᵀ:  δx = (δy)ᵀ."""
     return (delta.T,)

@@ -116,8 +116,9 @@ def twin(graph):
     a recurrent graph is unrolled over the steps of its sequences."""
     symbols = {sp.Symbol(k, integer=True, positive=True): v for k, v in DIMS.items()}
 
-    def at(expr):
-        return int(sp.sympify(expr).subs(symbols))
+    def at(expr):  # a size, or a constant written with sizes (1/sqrt(d_k))
+        value = sp.sympify(expr).subs(symbols)
+        return int(value) if value.is_integer else float(value)
 
     dag = graph.dag()
     needed = [n for n in graph.nodes if n is graph.loss_node or
