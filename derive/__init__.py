@@ -9,6 +9,7 @@ from .losses import binary_cross_entropy, softmax_cross_entropy, squared_error
 from .softmax import log_softmax, softmax
 from .reductions import averaging as mean, summing as sum  # noqa: A001 (d.sum, d.mean)
 from .extrema import maximum, minimum
+from .normalization import layer_norm
 from .graph import Graph, Node
 from .derivation import Derivation, derive
 from .walker import Term
@@ -25,7 +26,7 @@ from .naming import dims
 __all__ = [
     "Derivation", "DeriveError", "Graph", "GraphError", "ModelFileError", "Node", "Rule",
     "ShapeError", "Signature", "Term", "compile_numpy", "concat", "derive", "dims", "draw",
-    "elementwise", "exp", "function", "gradcheck", "identity", "load_model", "log", "models",
+    "elementwise", "exp", "function", "gradcheck", "identity", "layer_norm", "load_model", "log", "models",
     "register", "registry", "relu", "abs", "sqrt", "binary_cross_entropy", "log_softmax",
     "softmax", "mean", "sum", "maximum", "minimum", "scaled_tanh", "sigmoid", "softmax_cross_entropy",
     "softplus", "split", "squared_error", "tanh", "to_numpy",

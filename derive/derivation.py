@@ -35,6 +35,7 @@ class Derivation:
     terms: dict = field(repr=False)    # name -> [Term] that sum to its δ or gradient
     nodes: dict = field(repr=False)    # name -> Node
     places: dict = field(repr=False)   # Node -> its name, or (folded) its forward expression
+    compact: dict = field(default_factory=dict, repr=False)  # name -> Compact: a textbook δ
 
     @property
     def inputs(self):
@@ -86,6 +87,30 @@ class Derivation:
         return sum(sum(1 for _ in sp.preorder_traversal(e)) for e in exprs)
 
 
+@dataclass(frozen=True)
+class Compact:
+    """δ of a node in a textbook's compact form, equal to the rule-by-rule one: `terms` add
+    up to it (the form, then any terms from outside the block that has it)."""
+
+    title: str
+    terms: list
+
+
+def _compact_forms(graph, kept, resolved, final):
+    """For each compact form a builder declared whose node has a δ, that δ in compact form."""
+    out = {}
+    for form in graph.compact_forms:
+        terms = resolved.get(form.of, ())
+        inside = [t for t in terms if t.consumer in form.through]
+        if not inside or not {form.of, *form.reads} <= kept:
+            continue
+        written = form.write(lambda n: sp.MatrixSymbol(final[n], *n.shape),
+                             lambda n: delta_symbol(final[n], n.shape))
+        outside = [t.expr for t in terms if t.consumer not in form.through]
+        out[final[form.of]] = Compact(form.title, [written, *outside])
+    return out
+
+
 def _symbols(shape):
     return {s for d in shape for s in d.free_symbols}
 
@@ -116,7 +141,8 @@ def derive(graph):
         if state in trainable:
             terms[carrier].append(Term(Next(delta_symbol(names[state], state.shape)),
                                        Rule.SPLITTING, state))
-    folded = foldable(order, loss, terms, symbols, names)
+    keep = {n for form in graph.compact_forms for n in form.reads}
+    folded = foldable(order, loss, terms, symbols, names, keep)
     final = final_names(order, folded, names)
     rename = {}
     for n in order:
@@ -148,4 +174,5 @@ def derive(graph):
         gradients={final[n]: total(n) for n in kept if n.kind == "param"},
         terms={final[n]: resolved[n] for n in reversed(kept) if resolved.get(n)},
         nodes={final[n]: n for n in kept},
-        places={n: final[n] if n in final else forward_expr[n] for n in order})
+        places={n: final[n] if n in final else forward_expr[n] for n in order},
+        compact=_compact_forms(graph, set(kept), resolved, final))

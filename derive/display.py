@@ -159,8 +159,16 @@ def text_equations(der):
             lines.append(f"{lhs} = {rhs}")
             continue
         backward.append((f"{lhs} = {rhs}", text_why(der, [t for t, _ in row.terms], printer)))
+        if row.lhs in der.compact:
+            compact = der.compact[row.lhs]
+            backward.append((f"{lhs} = {joined(printer, compact.terms)}", compact_words(compact)))
     width = max((len(eq) for eq, _ in backward), default=0)
     return lines + [f"{eq:<{width}}   # {words}" for eq, words in backward]
+
+
+def compact_words(compact):
+    """What a compact form's line says of itself: 'layer norm, compact form'."""
+    return f"{compact.title}, compact form"
 
 
 def code_comments(der):

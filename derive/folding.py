@@ -23,7 +23,7 @@ def provisional_names(order, loss):
     return names
 
 
-def foldable(order, loss, terms, symbols, names):
+def foldable(order, loss, terms, symbols, names, keep=frozenset()):
     """Unnamed nodes used once whose value no term reads (or is a view, Kᵀ, written out where
     it is read) and whose δ is cheap to write out: it feeds at most one term, or it is just
     another node's δ (δt = δz through a sum).
@@ -43,7 +43,7 @@ def foldable(order, loss, terms, symbols, names):
     folded, resolved = set(), {}
     for n in reversed(order):
         if not (n.name is None and n is not loss and not n.is_leaf and uses[n] == 1
-                and (symbols[n] not in read or n.op.view)):
+                and n not in keep and (symbols[n] not in read or n.op.view)):
             continue
         delta = delta_symbol(names[n], n.shape)
         own = [t.expr.xreplace(resolved) for t in terms.get(n, ())]

@@ -195,6 +195,7 @@ class Graph:
         self.by_name = {}
         self.loss_node = None
         self.initial_values = {}  # h0 -> the state h_prev it starts
+        self.compact_forms = []   # textbook δs a builder knows (registry.CompactForm)
 
     def __getitem__(self, name):
         try:

@@ -222,6 +222,8 @@ class Walker:
             raise self.line.error(node, f"'{node.id}' is a function; call it as "
                                         f"{scope.calls[node.id].usage}")
         if node.id in scope.defined:
+            if scope.defined[node.id].what == "a dimension":  # a number: S / sqrt(d_k)
+                return dimension(node.id)
             raise self.line.error(node, f"'{node.id}' is {scope.defined[node.id].what}, not a "
                                         "node")
         raise self.line.error(node, unknown("name", node.id, scope.graph.by_name))
@@ -265,16 +267,20 @@ class Walker:
             count = len(node.args) - numbers
             if count < 2:
                 raise self.line.error(node, f"{name} takes two or more nodes: {call.usage}")
-        if len(node.args) != count + numbers:
-            total = count + numbers
-            raise self.line.error(node, f"{name} takes {total} argument{'s' * (total > 1)}, "
+        total, fewest = count + numbers, count + numbers - len(call.form.defaults)
+        if not fewest <= len(node.args) <= total:
+            counted = f"{fewest} to {total}" if fewest < total else total
+            raise self.line.error(node, f"{name} takes {counted} argument{'s' * (total > 1)}, "
                                         f"got {len(node.args)}: {call.usage}")
         values = [self.value(a) for a in node.args]
+        if name in FORMULA_CALLS and len(values) == 1 and not isinstance(values[0], Node) \
+                and not node.keywords:  # a function of a number is a number: sqrt(d_k)
+            return self._checked(FORMULA_CALLS[name](values[0]), node)
         for k, (arg, value) in enumerate(zip(node.args, values)):
             if isinstance(value, Node) != (k < count):
                 kind = "a node" if k < count else "a number"
                 raise self.line.error(arg, f"argument {k + 1} of {call.usage} must be {kind}")
-        options = self._options(node, name, call)
+        options = self._options(node, name, call, values[count:])
         with self.line.blame(node):
             return call.build(*values[:count], *map(_python_number, values[count:]),
                               **options)
@@ -289,12 +295,19 @@ class Walker:
         with self.line.blame(node):
             return self._checked(FORMULA_CALLS[name](value), node)
 
-    def _options(self, node, name, call):
-        """The keyword arguments of a call, each given once and with an allowed value."""
+    def _options(self, node, name, call, numbers):
+        """The keyword arguments of a call, each given once: options with an allowed value,
+        numbers left out of the positional ones (layer_norm(z, eps=1e-3))."""
         options = {}
         for keyword in node.keywords:
             if keyword.arg is None:
                 raise self.line.error(keyword, "'**' unpacking is not allowed in a model file")
+            if keyword.arg in call.form.numbers[len(numbers):] and keyword.arg not in options:
+                value = self.value(keyword.value)
+                if isinstance(value, Node):
+                    raise self.line.error(keyword.value, f"{keyword.arg} must be a number")
+                options[keyword.arg] = _python_number(value)
+                continue
             if keyword.arg not in call.form.options:
                 raise self.line.error(keyword, f"{name} has no keyword '{keyword.arg}': "
                                                f"{call.usage}")

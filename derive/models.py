@@ -1,10 +1,14 @@
 """Built-in example networks, each a function returning its Graph."""
 
+import sympy as sp
+
 from . import functions as f
 from .graph import Graph
 from .rules import concat, split
 from .naming import dims
 from .losses import softmax_cross_entropy, squared_error
+from .normalization import layer_norm
+from .softmax import softmax
 
 
 def mlp():
@@ -126,6 +130,81 @@ def gru():
     return _output_layer(g, h)
 
 
+def _normalised(g, x, suffix):
+    """γ ⊙ layer_norm(x) + β, with the gain γ and bias β of its own (one per row)."""
+    rows = x.shape[0]
+    x_hat = layer_norm(x).named(f"{x.name}_hat")
+    centred, scale = x_hat.inputs
+    centred.named(f"{x.name}_c"), scale.named(f"s{suffix}")  # x − μ, and 1/√(σ² + ε)
+    gamma, beta = g.param(f"gamma{suffix}", (rows, 1)), g.param(f"beta{suffix}", (rows, 1))
+    return gamma * x_hat + beta
+
+
+def layer_norm_mlp():
+    """An MLP whose hidden layer is normalised over each column before its relu:
+    z = W1 x + b1, a = γ ⊙ layer_norm(z) + β, h = relu(a), out = W2 h + b2."""
+    g = Graph("layer_norm_mlp")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("K", "N"))
+    W1, b1 = g.param("W1", ("H", "D")), g.param("b1", ("H", 1))
+    W2, b2 = g.param("W2", ("K", "H")), g.param("b2", ("K", 1))
+    z = (W1 @ x + b1).named("z")
+    h = f.relu(_normalised(g, z, "").named("a")).named("h")
+    out = (W2 @ h + b2).named("out")
+    g.loss(squared_error(out, label).named("E"))
+    return g
+
+
+def attention_layer(g, X, mask=None):
+    """Single-head self-attention over the columns (tokens) of X (D×T): Q = W_q X,
+    K = W_k X, V = W_v X, S = Kᵀ Q, Z = S/√d_k (+ mask), A = softmax(Z), Y = V A. Column j of A is
+    query j's weights over the keys; a mask of 0 and −∞ hides keys from queries."""
+    D, d_k = X.shape[0], dims("d_k")[0]
+    Q = (g.param("W_q", (d_k, D)) @ X).named("Q")
+    K = (g.param("W_k", (d_k, D)) @ X).named("K")
+    V = (g.param("W_v", (D, D)) @ X).named("V")
+    S = (K.T @ Q).named("S")
+    Z = (S / sp.sqrt(d_k) if mask is None else S / sp.sqrt(d_k) + mask).named("Z")
+    A = softmax(Z).named("A")
+    return (V @ A).named("Y")
+
+
+def attention():
+    """Self-attention on one sequence X (D×T, tokens as columns), squared error to a target."""
+    g = Graph("attention")
+    X, label = g.input("X", ("D", "T")), g.input("label", ("D", "T"))
+    g.loss(squared_error(attention_layer(g, X), label).named("E"))
+    return g
+
+
+def transformer_layer(g, X, mask=None):
+    """A post-norm transformer block on X (D×T): self-attention with a residual and layer
+    norm, then a position-wise relu feed-forward layer (width D_ff) with its own residual and
+    layer norm."""
+    D = X.shape[0]
+    R1 = (X + attention_layer(g, X, mask)).named("R1")
+    H1 = _normalised(g, R1, "1").named("H1")
+    W1, b1 = g.param("W1", ("D_ff", D)), g.param("b1", ("D_ff", 1))
+    W2, b2 = g.param("W2", (D, "D_ff")), g.param("b2", (D, 1))
+    F = f.relu((W1 @ H1 + b1).named("U")).named("F")
+    R2 = (H1 + W2 @ F + b2).named("R2")
+    return _normalised(g, R2, "2").named("H2")
+
+
+def transformer_block(causal=False):
+    """One transformer block on X (D×T), squared error to a target; `causal` adds an input
+    mask (T×T, 0 where key i ≤ query j, −∞ elsewhere) before the softmax, as decoders do."""
+    g = Graph("causal_transformer_block" if causal else "transformer_block")
+    X, label = g.input("X", ("D", "T")), g.input("label", ("D", "T"))
+    mask = g.input("mask", ("T", "T")) if causal else None
+    g.loss(squared_error(transformer_layer(g, X, mask), label).named("E"))
+    return g
+
+
+def causal_transformer_block():
+    """A decoder's transformer block: each token attends to itself and the tokens before it."""
+    return transformer_block(causal=True)
+
+
 BUILTIN = {
     "mlp": mlp,
     "softmax-classifier": softmax_classifier,
@@ -135,7 +214,11 @@ BUILTIN = {
     "lstm-peephole": lstm_peephole,
     "gru": gru,
     "lstm-stacked": lstm_stacked,
+    "layer-norm-mlp": layer_norm_mlp,
+    "attention": attention,
+    "transformer-block": transformer_block,
+    "causal-transformer-block": causal_transformer_block,
 }
 
 # Sizes that make each example small enough to check by finite differences.
-EXAMPLE_DIMS = {"D": 3, "H": 4, "K": 2, "N": 5, "T": 4}
+EXAMPLE_DIMS = {"D": 3, "H": 4, "K": 2, "N": 5, "T": 4, "d_k": 2, "D_ff": 6}

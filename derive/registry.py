@@ -55,13 +55,15 @@ class OptionError(GraphError, ValueError):
 @dataclass(frozen=True)
 class Signature:
     """How an operation is called: `nodes` leading node arguments (None: two or more), then
-    the number arguments named in `numbers`, then keyword `options`, each with its allowed
-    values (the first is the default)."""
+    the number arguments named in `numbers` (the last ones may have `defaults`, and any may be
+    given by keyword), then keyword `options`, each with its allowed values (the first is the
+    default)."""
 
     nodes: Optional[int] = 1
     numbers: tuple = ()
     options: dict = field(default_factory=dict)
     names: tuple = ()        # what usage calls the node arguments: ("out", "label")
+    defaults: tuple = ()     # of the last numbers: layer_norm(x, eps=1e-05)
 
     def usage(self, name):
         """How to call it: squared_error(out, label, reduce="sum")."""
@@ -70,8 +72,10 @@ class Signature:
         else:
             nodes = "a, b, …" if self.nodes is None else "z" if self.nodes == 1 else \
                 ", ".join("abcdefgh"[:self.nodes])
-        parts = [nodes, *self.numbers, *(f"{k}={v[0]!r}".replace("'", '"')
-                                         for k, v in self.options.items())]
+        required = len(self.numbers) - len(self.defaults)
+        parts = [nodes, *self.numbers[:required],
+                 *(f"{k}={v!r}" for k, v in zip(self.numbers[required:], self.defaults)),
+                 *(f"{k}={v[0]!r}".replace("'", '"') for k, v in self.options.items())]
         return f"{name}({', '.join(parts)})"
 
     def bind(self, name, args, kwargs):
@@ -80,10 +84,17 @@ class Signature:
         count = self.nodes if self.nodes is not None else \
             next((k for k, a in enumerate(args) if not isinstance(a, Node)), len(args))
         nodes, rest = args[:count], args[count:]
-        values, extra = rest[:len(self.numbers)], rest[len(self.numbers):]
+        values, extra = list(rest[:len(self.numbers)]), rest[len(self.numbers):]
+        kwargs = dict(kwargs)
+        defaults = dict(zip(self.numbers[len(self.numbers) - len(self.defaults):],
+                            self.defaults))
+        for key in self.numbers[len(values):]:  # numbers left out: by keyword, or defaults
+            values.append(kwargs.pop(key, defaults.get(key)))
         if (self.nodes is None and count < 2) or len(nodes) < count or \
-                len(values) < len(self.numbers) or len(extra) > len(self.options):
+                any(v is None for v in values) or len(extra) > len(self.options):
             raise TypeError(f"{name} takes {self._count()}: {self.usage(name)}")
+        for key in set(kwargs) & set(self.numbers):
+            raise TypeError(f"{name} got {key!r} twice: {self.usage(name)}")
         for k, node in enumerate(nodes):
             if not isinstance(node, Node):
                 raise TypeError(f"argument {k + 1} of {self.usage(name)} must be a derive node, "
@@ -117,7 +128,8 @@ class Signature:
         if self.nodes is None:
             return "two or more nodes"
         total = self.nodes + len(self.numbers)
-        return f"{total} argument{'s' * (total != 1)}"
+        fewest = total - len(self.defaults)
+        return f"{f'{fewest} to ' if fewest < total else ''}{total} argument{'s' * (total != 1)}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -154,6 +166,20 @@ class Op:
 
     def __repr__(self):
         return f"Op({self.name})"
+
+
+@dataclass(frozen=True, eq=False)
+class CompactForm:
+    """A textbook δ that the rules' terms add up to, shown beside the rule-by-rule one (layer
+    norm's δx = s ⊙ (δx̂ − mean δx̂ − x̂ ⊙ mean(δx̂ ⊙ x̂))): the terms node `of` gets through
+    the nodes `through` sum to `write(value, delta)`, where `value(node)` and `delta(node)` are
+    a node's symbol and its δ's. The nodes in `reads` keep their own names (never folded)."""
+
+    title: str
+    of: Node
+    through: frozenset
+    reads: tuple
+    write: Callable
 
 
 class Builder:
