@@ -1,6 +1,6 @@
 """LaTeX for a derivation: the same rows as the text equations, in an `align` environment."""
 
-from .display import compact_words, displayed_time, joined, reason, rows, sides, timing
+from .display import displayed_time, joined, reason, rows, sides, timing
 from .printers.latex import LatexPrinter
 from .registry import Rule
 from .rendering import render
@@ -35,8 +35,8 @@ def to_latex(der, standalone=False, tags=True, environment="align"):
                           if tags else None))
         if row.lhs in der.compact:
             compact = der.compact[row.lhs]
-            lines.append((lhs, joined(printer, compact.terms),
-                          rf"\text{{{compact_words(compact)}}}" if tags else None))
+            lines.append((lhs, joined(printer, compact.terms),  # the tag short: a long line
+                          rf"\text{{compact form}}" if tags else None))
     shapes = [(printer.name(n), latex_shape(printer, shape)) for n, shape in der.shapes.items()]
     return render("equations.tex.j2", graph=der.graph.name, rows=lines, shapes=shapes,
                   standalone=standalone, environment=environment)

@@ -130,13 +130,12 @@ def gru():
     return _output_layer(g, h)
 
 
-def _normalised(g, x, suffix):
+def _normalised(g, x, prefix, suffix):
     """γ ⊙ layer_norm(x) + β, with the gain γ and bias β of its own (one per row)."""
     rows = x.shape[0]
     x_hat = layer_norm(x).named(f"{x.name}_hat")
-    centred, scale = x_hat.inputs
-    centred.named(f"{x.name}_c"), scale.named(f"s{suffix}")  # x − μ, and 1/√(σ² + ε)
-    gamma, beta = g.param(f"gamma{suffix}", (rows, 1)), g.param(f"beta{suffix}", (rows, 1))
+    gamma = g.param(f"{prefix}gamma{suffix}", (rows, 1))
+    beta = g.param(f"{prefix}beta{suffix}", (rows, 1))
     return gamma * x_hat + beta
 
 
@@ -148,24 +147,25 @@ def layer_norm_mlp():
     W1, b1 = g.param("W1", ("H", "D")), g.param("b1", ("H", 1))
     W2, b2 = g.param("W2", ("K", "H")), g.param("b2", ("K", 1))
     z = (W1 @ x + b1).named("z")
-    h = f.relu(_normalised(g, z, "").named("a")).named("h")
+    h = f.relu(_normalised(g, z, "", "").named("a")).named("h")
     out = (W2 @ h + b2).named("out")
     g.loss(squared_error(out, label).named("E"))
     return g
 
 
-def attention_layer(g, X, mask=None):
+def attention_layer(g, X, mask=None, prefix=""):
     """Single-head self-attention over the columns (tokens) of X (D×T): Q = W_q X,
     K = W_k X, V = W_v X, S = Kᵀ Q, Z = S/√d_k (+ mask), A = softmax(Z), Y = V A. Column j of A is
-    query j's weights over the keys; a mask of 0 and −∞ hides keys from queries."""
+    query j's weights over the keys; a mask of 0 and −∞ hides keys from queries. Every name
+    it gives starts with `prefix`, so layers stack."""
     D, d_k = X.shape[0], dims("d_k")[0]
-    Q = (g.param("W_q", (d_k, D)) @ X).named("Q")
-    K = (g.param("W_k", (d_k, D)) @ X).named("K")
-    V = (g.param("W_v", (D, D)) @ X).named("V")
-    S = (K.T @ Q).named("S")
-    Z = (S / sp.sqrt(d_k) if mask is None else S / sp.sqrt(d_k) + mask).named("Z")
-    A = softmax(Z).named("A")
-    return (V @ A).named("Y")
+    Q = (g.param(f"{prefix}W_q", (d_k, D)) @ X).named(f"{prefix}Q")
+    K = (g.param(f"{prefix}W_k", (d_k, D)) @ X).named(f"{prefix}K")
+    V = (g.param(f"{prefix}W_v", (D, D)) @ X).named(f"{prefix}V")
+    S = (K.T @ Q).named(f"{prefix}S")
+    Z = (S / sp.sqrt(d_k) if mask is None else S / sp.sqrt(d_k) + mask).named(f"{prefix}Z")
+    A = softmax(Z).named(f"{prefix}A")
+    return (V @ A).named(f"{prefix}Y")
 
 
 def attention():
@@ -176,18 +176,18 @@ def attention():
     return g
 
 
-def transformer_layer(g, X, mask=None):
+def transformer_layer(g, X, mask=None, prefix=""):
     """A post-norm transformer block on X (D×T): self-attention with a residual and layer
     norm, then a position-wise relu feed-forward layer (width D_ff) with its own residual and
-    layer norm."""
+    layer norm. Every name it gives starts with `prefix` (say "l2_"), so blocks stack."""
     D = X.shape[0]
-    R1 = (X + attention_layer(g, X, mask)).named("R1")
-    H1 = _normalised(g, R1, "1").named("H1")
-    W1, b1 = g.param("W1", ("D_ff", D)), g.param("b1", ("D_ff", 1))
-    W2, b2 = g.param("W2", (D, "D_ff")), g.param("b2", (D, 1))
-    F = f.relu((W1 @ H1 + b1).named("U")).named("F")
-    R2 = (H1 + W2 @ F + b2).named("R2")
-    return _normalised(g, R2, "2").named("H2")
+    R1 = (X + attention_layer(g, X, mask, prefix)).named(f"{prefix}R1")
+    H1 = _normalised(g, R1, f"{prefix}", "1").named(f"{prefix}H1")
+    W1, b1 = g.param(f"{prefix}W1", ("D_ff", D)), g.param(f"{prefix}b1", ("D_ff", 1))
+    W2, b2 = g.param(f"{prefix}W2", (D, "D_ff")), g.param(f"{prefix}b2", (D, 1))
+    F = f.relu((W1 @ H1 + b1).named(f"{prefix}U")).named(f"{prefix}F")
+    R2 = (H1 + W2 @ F + b2).named(f"{prefix}R2")
+    return _normalised(g, R2, prefix, "2").named(f"{prefix}H2")
 
 
 def transformer_block(causal=False):

@@ -11,22 +11,38 @@ import sympy as sp
 from .algebra import broadcast, ones
 from .functions import sqrt
 from .reductions import averaging as mean
-from .registry import Builder, CompactForm, Signature, add
+from .errors import ShapeError
+from .naming import LONGEST
+from .registry import Builder, CompactForm, OptionError, Signature, add
 
 
 def _layer_norm(x, eps):
     """x̂ = (x − μ) / √(σ² + ε) over each column of x (no gain or bias: multiply by γ and
     add β yourself, they are parameters like any other)."""
     if not eps > 0:
-        raise ValueError(f"layer_norm({x}, eps={eps!r}): eps must be positive, it keeps "
-                         "√(σ² + ε) away from 0")
-    centred = x - mean(x, axis=0)
-    scale = 1 / sqrt(mean(centred ** 2, axis=0) + eps)
+        raise OptionError(f"layer_norm({x}, eps={eps!r}): eps must be positive, it keeps "
+                          "√(σ² + ε) away from 0")
+    if x.shape[0] == 1:
+        raise ShapeError(f"layer_norm({x}): {x} has 1 row, so x − μ is identically 0 (layer "
+                         "norm normalises each column over its rows)")
+    centred = _named(x - mean(x, axis=0), x, "c")
+    scale = _named(1 / sqrt(mean(centred ** 2, axis=0) + eps), x, "s")
     normalised = centred * scale
     x.graph.compact_forms.append(CompactForm(
         "layer norm", x, frozenset(n for n in (centred, *centred.inputs) if n is not x),
         (normalised, scale), lambda value, delta: _compact(value, delta, normalised, scale)))
     return normalised
+
+
+def _named(node, x, suffix):
+    """z_c for z − μ and z_s for 1/√(σ² + ε) when x is called z and those names are free, so
+    the equations read like the textbook's; otherwise the node is a t like any other."""
+    name = f"{x.name}_{suffix}" if x.name else None
+    graph = x.graph
+    if name and len(name) <= LONGEST and name not in graph.by_name and \
+            name not in graph.initial_values:
+        node.named(name)
+    return node
 
 
 def _compact(value, delta, normalised, scale):

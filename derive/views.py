@@ -13,9 +13,10 @@ def _text(der):
     return "\n".join(text_equations(der))
 
 
-def _to_latex(der, standalone=False, tags=True):
-    """The equations in an `align` environment; a complete document if `standalone`."""
-    return to_latex(der, standalone=standalone, tags=tags)
+def _to_latex(der, standalone=False, tags=True, environment="align"):
+    """The equations in an `align` environment (or `aligned`, for notebooks); a complete
+    document if `standalone`."""
+    return to_latex(der, standalone=standalone, tags=tags, environment=environment)
 
 
 def _explain(der, latex=False):

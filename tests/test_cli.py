@@ -37,7 +37,8 @@ def test_equations_codegen_and_check_for_every_builtin_model(model):
     picture = derive_command("draw", model)
     assert picture.returncode == 0 and picture.stdout.startswith("digraph")
 
-    check = derive_command("check", model, "--dim", "H=3")
+    first = d.derive(d.models.BUILTIN[model]()).dims[0]  # sized by hand, the rest by default
+    check = derive_command("check", model, "--dim", f"{first}=3")
     assert check.returncode == 0, check.stdout
     assert check.stdout.rstrip().endswith("seed 0)")
     assert "all ok" in check.stdout

@@ -166,7 +166,8 @@ CASES = [
          error("'notes.txt' is not a model file: model files end in .bp"), {"notes.txt": MLP}),
     Case("a model name of 100,000 characters", ["equations", LONG], 2,
          error(f"unknown model '{'a' * 40}…{'a' * 40}'; built-in models: mlp, "
-               "softmax-classifier, deep-mlp, rnn, lstm, lstm-peephole, gru, lstm-stacked")),
+               "softmax-classifier, deep-mlp, rnn, lstm, lstm-peephole, gru, lstm-stacked, "
+               "layer-norm-mlp, attention, transformer-block, causal-transformer-block")),
     Case("a node name of 100,000 characters", ["equations", "net.bp"], 2,
          f"net.bp:3:1: name '{'a' * 19}…' is 100000 characters long; names have at most 100\n"
          f"    {'a' * 100}…\n    ^\n",
@@ -176,7 +177,8 @@ CASES = [
                "D H K N")),
     Case("terminal escapes in a model name", ["equations", "\x1b[2J\nmlp"], 2,
          error("unknown model '\\x1b[2J\\nmlp'; built-in models: mlp, softmax-classifier, "
-               "deep-mlp, rnn, lstm, lstm-peephole, gru, lstm-stacked")),
+               "deep-mlp, rnn, lstm, lstm-peephole, gru, lstm-stacked, layer-norm-mlp, attention, "
+               "transformer-block, causal-transformer-block")),
     Case("a model file name of 100,000 characters", ["equations", LONG + ".bp"], 2,
          error(f"cannot read model file '{'a' * 40}…{'a' * 37}.bp': File name too long")),
     # model files written to break out, or carelessly

@@ -309,10 +309,10 @@ broken.bp:3:9: 'tanh' is a function; call it as tanh(z)
 broken.bp:3:5: 'W' is a parameter, not a function
     y = W(x)
         ^"""),
-    "dimension as a value": ("y = W @ x + K", """\
-broken.bp:3:13: 'K' is a dimension, not a node
-    y = W @ x + K
-                ^"""),
+    "dimension where a node belongs": ("y = W @ K", """\
+broken.bp:3:7: '@' multiplies two nodes; scale by a number with '*'
+    y = W @ K
+          ^"""),
     # names given to nodes
     "name starting with a digit": ("2y = W @ x", """\
 broken.bp:3:1: node name '2y' is not a valid name: use ASCII letters, digits and underscores, starting with a letter (or one underscore)

@@ -94,7 +94,7 @@ def test_training_lowers_the_loss_of_every_builtin_model():
     for name, build in d.models.BUILTIN.items():
         der = d.derive(build())
         module = d.compile_numpy(der)
-        dims = dict(D=4, H=8, K=3, N=16, T=5)
+        dims = dict(D=4, H=8, K=3, N=16, T=5, d_k=3, D_ff=8)
         params = module.init_params(dims, seed=0)
         data = random_inputs(der, dims, rng)
         first = module.sgd_step(params, data, lr=0.002)
