@@ -44,3 +44,18 @@ def test_the_model_file_shown_is_the_one_the_tests_check():
     mgu = (ROOT / "tests" / "models" / "mgu.bp").read_text()
     shown = README.split("`tests/models/lstm_stacked.bp`):\n\n```\n", 1)[1].split("```", 1)[0]
     assert shown and shown in mgu
+
+
+def test_the_attention_model_file_and_equations_shown_are_current():
+    attention = (ROOT / "tests" / "models" / "attention.bp").read_text()
+    section = README.split("## Attention and layer normalization", 1)[1]
+    model, equations = [block.split("```", 1)[0] for block in section.split("```\n")[1:4:2]]
+    assert model and model in attention
+    assert equations == str(d.derive(d.models.attention())) + "\n"
+
+
+def test_the_compact_layer_norm_lines_shown_are_current():
+    shown = README.split("and the tests check in numbers that the two agree:\n\n  ```\n", 1)[1]
+    shown = shown.split("  ```", 1)[0]
+    lines = str(d.derive(d.models.layer_norm_mlp())).splitlines()
+    assert shown and all(line[2:] in lines for line in shown.splitlines())
