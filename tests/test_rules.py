@@ -19,6 +19,11 @@ def log_softmax(z):
     return shifted - anp.log(anp.sum(anp.exp(shifted), axis=0, keepdims=True))
 
 
+def layer_norm(z, eps):
+    centred = z - anp.mean(z, axis=0, keepdims=True)
+    return centred / anp.sqrt(anp.mean(centred ** 2, axis=0, keepdims=True) + eps)
+
+
 phi = d.elementwise("phi", lambda u: u**3 / 3 + sp.sin(u))
 (K,) = d.dims("K")
 
@@ -88,6 +93,10 @@ ROWS = [
      lambda o, t: squared_error(
          anp.sum(o.a, axis=0, keepdims=True) + anp.mean(o.a, axis=1, keepdims=True)
          + anp.sum(o.a * o.b) - anp.mean(o.b), t)),
+    ("layer norm", lambda o, t: d.squared_error(o.c * d.layer_norm(o.a, eps=0.1) + o.b, t),
+     lambda o, t: squared_error(o.c * layer_norm(o.a, 0.1) + o.b, t)),
+    ("scale by a constant of a dimension", lambda o, t: d.squared_error(o.a / sp.sqrt(K), t),
+     lambda o, t: squared_error(o.a / anp.sqrt(t.shape[0]), t)),
     ("softmax", lambda o, t: d.squared_error(d.softmax(o.a) * o.b, t),
      lambda o, t: squared_error(anp.exp(log_softmax(o.a)) * o.b, t)),
     ("log softmax", lambda o, t: d.squared_error(d.log_softmax(o.a) * o.b, t),
