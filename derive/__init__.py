@@ -10,6 +10,7 @@ from .softmax import log_softmax, softmax
 from .reductions import averaging as mean, summing as sum  # noqa: A001 (d.sum, d.mean)
 from .extrema import maximum, minimum
 from .normalization import layer_norm
+from .convolution import avg_pool2d, conv1d, conv2d, max_pool2d
 from .graph import Graph, Node
 from .derivation import Derivation, derive
 from .walker import Term
@@ -24,7 +25,7 @@ from .modelfile import load as load_model
 from .naming import dims
 
 __all__ = [
-    "Derivation", "DeriveError", "Graph", "GraphError", "ModelFileError", "Node", "Rule",
+    "avg_pool2d", "conv1d", "conv2d", "max_pool2d", "Derivation", "DeriveError", "Graph", "GraphError", "ModelFileError", "Node", "Rule",
     "ShapeError", "Signature", "Term", "compile_numpy", "concat", "derive", "dims", "draw",
     "elementwise", "exp", "function", "gradcheck", "identity", "layer_norm", "load_model", "log", "models",
     "register", "registry", "relu", "abs", "sqrt", "binary_cross_entropy", "log_softmax",

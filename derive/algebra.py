@@ -66,7 +66,8 @@ class _ShapedLikeItsArgument(sp.MatrixExpr):
 @dataclass(frozen=True)
 class Helper:
     """A function the generated module defines: `def name(args):`, its docstring, `code`, whose
-    last line is the returned expression. `needs` names the helpers its code calls."""
+    last line is the returned expression. `needs` holds the helpers its code calls (each a
+    Helper, or the name of one that a registered entry defines)."""
 
     name: str
     doc: str
@@ -78,10 +79,12 @@ class Helper:
 class Spelled(_ShapedLikeItsArgument):
     """A notation of an operation's own, spelled by its class: `text`, `latex` and `numpy` are
     format strings over the printed arguments ({0}, {1}, …), `helper` the numpy function the
-    numpy spelling calls, if any. Printers need no method of their own for it."""
+    numpy spelling calls, if any. Printers need no method of their own for it. An `infix`
+    notation brackets its operands as a product would."""
 
     text = latex = numpy = None
     helper = None
+    infix = False   # written between its operands (K ⋆ x): binds like a product
 
     def __new__(cls, *args):
         return sp.MatrixExpr.__new__(cls, *args)

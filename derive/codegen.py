@@ -60,18 +60,20 @@ def module_names(der):
 @lru_cache(maxsize=None)
 def reserved_names():
     """What the templates bind themselves, read off two probe modules that take every branch
-    of the templates (feed-forward and recurrent, helpers, checks, compound shapes)."""
+    of the templates (feed-forward and recurrent, helpers, checks, compound and solved
+    shapes)."""
     return template_names(render_module, [derive(g) for g in _probe_graphs()])
 
 
 def _probe_graphs():
-    qd, qh = dims("probe_D probe_H")
+    qd, qh, ql = dims("probe_D probe_H probe_L")
     f = Graph("probe_f")
     x, t = f.input("probe_x", (qd, "probe_N")), f.input("probe_t", ("probe_K", "probe_N"))
     z = (f.param("probe_W", (2 * qh, qd)) @ x + f.param("probe_b", (2 * qh, 1))).named("probe_z")
     top, bottom = split(z, 2)
     phi = elementwise("probe_phi", lambda u: u * sp.tanh(u) * sp.Abs(u))
-    h = (sigmoid(top) * relu(bottom) + softplus(phi(top))).named("probe_h")
+    v = f.param("probe_U", (qh, 3 * ql)) @ f.input("probe_v", (3 * ql, "probe_N"))  # SOLVED
+    h = (sigmoid(top) * relu(bottom) + softplus(phi(top)) + v).named("probe_h")
     f.loss(softmax_cross_entropy(f.param("probe_V", ("probe_K", qh)) @ h, t, reduce="mean"))
     r = Graph("probe_r")
     x = r.sequence("probe_x", (qd, "probe_N"))
@@ -112,7 +114,7 @@ def render_module(der, names):
         graph=der.graph.name,
         forward_equations=[s.comment for s in forward],
         backward_equations=[s.comment for s in backward],
-        shapes=_shapes(der), compound=_compound(der),
+        shapes=_shapes(der), compound=_compound(der), solved=_solved(der),
         params=arrays(der.params), inputs=[*der.inputs, *(s.initial for s in states)],
         loss=names.value(der.loss),
         helpers=_helpers(der, names, forward_printer.helpers | backward_printer.helpers
@@ -145,6 +147,24 @@ def _compound(der):
     found = {d for shape in der.shapes.values() for d in shape if not (d.is_Symbol or d.is_Integer)}
     return [(str(d), numpy_code(d.xreplace({s: Verbatim(f'dims["{s}"]') for s in d.free_symbols})))
             for d in sorted(found, key=str)]
+
+
+def _solved(der):
+    """Dimensions that no shape has alone (L in a signal of 3*L rows), each with an entry
+    a*L + b whose other dimensions are known, and the code giving L from that entry's size."""
+    arrays = [*der.params, *der.inputs]
+    entries = [d for n in arrays for d in der.shapes[n]]
+    alone = {d for d in entries if d.is_Symbol}
+    solved = []
+    for symbol in sorted({s for d in entries for s in d.free_symbols} - alone, key=str):
+        for entry in sorted({d for d in entries if symbol in d.free_symbols}, key=str):
+            a, b = entry.coeff(symbol), entry.subs(symbol, 0)
+            if sp.Poly(entry, symbol).degree() == 1 and a.is_Integer and b.free_symbols <= alone:
+                size = Verbatim("size")
+                code = (size - b.xreplace({s: Verbatim(f'dims["{s}"]') for s in b.free_symbols})) / a
+                solved.append((str(symbol), str(entry), numpy_code(code)))
+                break
+    return solved
 
 
 def _checks(der, names):
@@ -181,11 +201,12 @@ def _helpers(der, names, called):
         own.append(Helper(names.function(f.name), f"{f.name}(u) = {text(body)}", (code,)))
     by_name = {h.name: h for h in own}
     stack = list(by_name.values())
-    while stack:  # helpers a helper needs
+    while stack:  # helpers a helper needs: by name, or themselves
         for need in stack.pop().needs:
-            if need not in by_name:
-                by_name[need] = registered_helpers()[need]
-                stack.append(by_name[need])
+            helper = need if isinstance(need, Helper) else registered_helpers()[need]
+            if helper.name not in by_name:
+                by_name[helper.name] = helper
+                stack.append(helper)
     user_names = {names.function(f.name) for f in users}
     ordered = sorted((h for h in by_name.values() if h.name not in user_names),
                      key=lambda h: h.name)

@@ -15,6 +15,7 @@ Kinks (ReLU) are kept away from, not tolerated: if any step of the check moves t
 a kinked function across its kink, the values are drawn again. The tolerance never changes.
 """
 
+import functools
 import itertools
 import numbers
 from collections.abc import Mapping
@@ -103,7 +104,7 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     if max_entries is not None:
         max_entries = _count("max_entries", max_entries)
     module = compile_numpy(der)
-    kinks = _kinks(der)
+    kinks = _kinks(der, dims)
     for attempt in range(redraws + 1):
         rng = np.random.default_rng([seed, attempt])
         params = module.init_params(dims, seed=seed + attempt)
@@ -160,19 +161,28 @@ def _differences(module, params, data, value, eps, kinks, sides, entries, tick):
     return numeric
 
 
-def _kinks(der):
-    """(cache keys, g) for every kink an operation declares: where g of the cached inputs
-    changes sign, the slope jumps. Inputs of kinked operations are cached: their rules read
-    them."""
+def _kinks(der, dims):
+    """(cache keys, side) for every kink an operation declares: `side` of the cached inputs
+    says which side of its kinks each entry is on, and the slope jumps where it changes.
+    Inputs of kinked operations are cached: their rules read them."""
     names, kept = module_names(der), {node: name for name, node in der.nodes.items()}
+    sizes = {d: int(dims[str(d)]) for d in der.dims}
+
+    def at(expr):
+        return sp.sympify(expr).subs(sizes)
     kinks = []
     for node in der.graph.nodes:
         for indices, g in (node.op.kinks(node) if node.op and node.op.kinks else ()):
             sources = [node.inputs[k] for k in indices]
             if all(s in kept for s in sources):
-                kinks.append(([names.value(kept[s]) for s in sources],
-                              _numeric(g, KINK_ARGUMENTS[:len(indices)])))
+                side = functools.partial(g, at) if callable(g) and not isinstance(g, sp.Expr) \
+                    else _sign_of(_numeric(g, KINK_ARGUMENTS[:len(indices)]))
+                kinks.append(([names.value(kept[s]) for s in sources], side))
     return kinks
+
+
+def _sign_of(g):
+    return lambda *arrays: np.sign(g(*arrays))
 
 
 def _numeric(g, arguments):
@@ -183,12 +193,12 @@ def _numeric(g, arguments):
 
 def _sides(kinks, cache):
     """Which side of each kink every entry is on."""
-    return [np.sign(g(*(np.asarray(cache[k]) for k in keys))) for keys, g in kinks
+    return [side(*(np.asarray(cache[k]) for k in keys)) for keys, side in kinks
             if all(k in cache for k in keys)]
 
 
 def _size(shape, dims):
-    return tuple(int(d) if d.is_Integer else int(dims[str(d)]) for d in shape)
+    return tuple(int(d.subs({s: int(dims[str(s)]) for s in d.free_symbols})) for d in shape)
 
 
 # --- argument checks, sampled entries and progress ---

@@ -302,7 +302,17 @@ class Walker:
         for keyword in node.keywords:
             if keyword.arg is None:
                 raise self.line.error(keyword, "'**' unpacking is not allowed in a model file")
-            if keyword.arg in call.form.numbers[len(numbers):] and keyword.arg not in options:
+            if keyword.arg in options:
+                raise self.line.error(keyword, f"{name} is given {keyword.arg} twice")
+            if keyword.arg in call.form.sizes:  # image=(1, 8, 8), kernel=3
+                options[keyword.arg] = self._sizes(keyword.value)
+                continue
+            if keyword.arg in call.form.node_options:  # bias=b1
+                options[keyword.arg] = self.value(keyword.value)
+                if not isinstance(options[keyword.arg], Node):
+                    raise self.line.error(keyword.value, f"{keyword.arg} must be a node")
+                continue
+            if keyword.arg in call.form.numbers[len(numbers):]:
                 value = self.value(keyword.value)
                 if isinstance(value, Node):
                     raise self.line.error(keyword.value, f"{keyword.arg} must be a number")
@@ -311,8 +321,6 @@ class Walker:
             if keyword.arg not in call.form.options:
                 raise self.line.error(keyword, f"{name} has no keyword '{keyword.arg}': "
                                                f"{call.usage}")
-            if keyword.arg in options:
-                raise self.line.error(keyword, f"{name} is given {keyword.arg} twice")
             allowed, value = call.form.options[keyword.arg], keyword.value
             if not (isinstance(value, ast.Constant) and
                     any(type(value.value) is type(a) and value.value == a for a in allowed)):
@@ -321,6 +329,13 @@ class Walker:
                 raise self.line.error(value, f"{keyword.arg} is {spelled}")
             options[keyword.arg] = value.value
         return options
+
+    def _sizes(self, node):
+        """A size or a tuple of sizes, each a whole number ≥ 0 or a dimension: (C, 8, 8)."""
+        items = node.elts if isinstance(node, ast.Tuple) else [node]
+        sizes = tuple(self.dimension(item, bound=True) for item in items)
+        sizes = tuple(int(v) if isinstance(v, (int, sp.Integer)) else v for v in sizes)
+        return sizes if isinstance(node, ast.Tuple) else sizes[0]
 
     def _refuse(self, node):
         if isinstance(node, ast.Call) and type(node.func) in (*_REFUSED, ast.Attribute):

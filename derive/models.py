@@ -9,6 +9,7 @@ from .naming import dims
 from .losses import softmax_cross_entropy, squared_error
 from .normalization import layer_norm
 from .softmax import softmax
+from .convolution import conv2d, max_pool2d
 
 
 def mlp():
@@ -205,6 +206,25 @@ def causal_transformer_block():
     return transformer_block(causal=True)
 
 
+def lenet():
+    """A small LeNet for 8×8 grey digits (1×8×8, one image a column of 64): conv 3×3 with
+    padding 1 to 4 channels, relu, 2×2 max pooling, conv 3×3 with stride 2 and padding 1 to
+    8 channels, relu, a dense layer to 10 classes, softmax cross-entropy (mean over N)."""
+    g = Graph("lenet")
+    x, t = g.input("x", (64, "N")), g.input("t", (10, "N"))
+    K1, b1 = g.param("K1", (4, 1 * 3 * 3)), g.param("b1", (4, 1))
+    K2, b2 = g.param("K2", (8, 4 * 3 * 3)), g.param("b2", (8, 1))
+    W3, b3 = g.param("W3", (10, 8 * 2 * 2)), g.param("b3", (10, 1))
+    z1 = conv2d(x, K1, image=(1, 8, 8), kernel=3, padding=1, bias=b1).named("z1")
+    h1 = f.relu(z1).named("h1")
+    p1 = max_pool2d(h1, image=(4, 8, 8), size=2).named("p1")
+    z2 = conv2d(p1, K2, image=(4, 4, 4), kernel=3, stride=2, padding=1, bias=b2).named("z2")
+    h2 = f.relu(z2).named("h2")
+    z3 = (W3 @ h2 + b3).named("z3")
+    g.loss(softmax_cross_entropy(z3, t, reduce="mean").named("E"))
+    return g
+
+
 BUILTIN = {
     "mlp": mlp,
     "softmax-classifier": softmax_classifier,
@@ -218,6 +238,7 @@ BUILTIN = {
     "attention": attention,
     "transformer-block": transformer_block,
     "causal-transformer-block": causal_transformer_block,
+    "lenet": lenet,
 }
 
 # Sizes that make each example small enough to check by finite differences.

@@ -76,7 +76,10 @@ def registered_helpers():
         cls = stack.pop()
         helpers.add(cls.helper)
         stack += cls.__subclasses__()
-    return {h.name: h for h in helpers if isinstance(h, Helper)}
+    found = [h for h in helpers if isinstance(h, Helper)]
+    for helper in found:  # and the helpers those call (`found` grows as it is walked)
+        found += [n for n in helper.needs if isinstance(n, Helper) and n not in found]
+    return {h.name: h for h in found}
 
 
 def identifiers(source, opaque):

@@ -64,6 +64,10 @@ class Signature:
     options: dict = field(default_factory=dict)
     names: tuple = ()        # what usage calls the node arguments: ("out", "label")
     defaults: tuple = ()     # of the last numbers: layer_norm(x, eps=1e-05)
+    sizes: dict = field(default_factory=dict)  # keywords taking sizes, name -> how usage
+                                               # shows them: image="(C, H, W)"; the
+                                               # builder checks their values
+    node_options: tuple = ()  # keywords taking a node or None: bias
 
     def usage(self, name):
         """How to call it: squared_error(out, label, reduce="sum")."""
@@ -75,7 +79,9 @@ class Signature:
         required = len(self.numbers) - len(self.defaults)
         parts = [nodes, *self.numbers[:required],
                  *(f"{k}={v!r}" for k, v in zip(self.numbers[required:], self.defaults)),
-                 *(f"{k}={v[0]!r}".replace("'", '"') for k, v in self.options.items())]
+                 *(f"{k}={v[0]!r}".replace("'", '"') for k, v in self.options.items()),
+                 *(f"{k}={v}" for k, v in self.sizes.items()),
+                 *(f"{k}=None" for k in self.node_options)]
         return f"{name}({', '.join(parts)})"
 
     def bind(self, name, args, kwargs):
@@ -105,6 +111,7 @@ class Signature:
                 raise TypeError(f"argument {count + k + 1} of {self.usage(name)} must be a "
                                 f"number, got {value!r}")
         given = dict(zip(self.options, extra))
+        passed = {k: kwargs.pop(k) for k in [*self.sizes, *self.node_options] if k in kwargs}
         for key, value in kwargs.items():
             if key not in self.options:
                 raise TypeError(f"{name} has no keyword {key!r}: {self.usage(name)}")
@@ -118,7 +125,8 @@ class Signature:
                 allowed = " or ".join(repr(v) for v in self.options[key])
                 raise OptionError(f"{name}: {key} must be {allowed}, got {value!r}")
             options[key] = value
-        for node in nodes[1:]:
+        options.update(passed)
+        for node in [*nodes[1:], *(v for v in passed.values() if isinstance(v, Node))]:
             if node.graph is not nodes[0].graph:
                 raise GraphError(f"{name}({', '.join(map(str, nodes))}): the nodes belong to "
                                  f"different graphs")
@@ -145,7 +153,9 @@ class Op:
     attributes: Callable = None          # (numbers, options) -> the node's attrs
     kinks: Optional[Callable] = None     # (node) -> [(input indices, g)]: g a sympy expression
                                          # of KINK_ARGUMENTS, one per index, whose sign is
-                                         # constant between kinks
+                                         # constant between kinks, or a function
+                                         # g(at, *arrays) whose value is (max pooling's
+                                         # argmax of each window)
     samples: dict = field(default_factory=dict)  # input index -> (rng, shape) -> array
     checks: dict = field(default_factory=dict)   # input index -> helper that validates an
                                                  # input array fed there (name, value)

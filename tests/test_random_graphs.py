@@ -89,6 +89,16 @@ class Program:
             return b @ (a.T @ b)
         if name == "[]":  # a block of rows of a stack
             return d.concat(a, b)[(o % 2) * H:(o % 2 + 1) * H]
+        if name in ("conv2d", "conv1d"):  # each column an image of 1×1×H (H is a symbol, so
+            size, pad = 1 + n % 3, o % 2      # the stride is 1), into 2 channels
+            bias = self.param((2, 1)) if o % 3 == 0 else None
+            if name == "conv1d":
+                return d.conv1d(a, self.param((2, size)), signal=(1, H), kernel=size,
+                                padding=pad, bias=bias)
+            return d.conv2d(a, self.param((2, size)), image=(1, 1, H), kernel=(1, size),
+                            padding=(0, pad), bias=bias)
+        if name in ("max_pool2d", "avg_pool2d"):
+            return d.registry.CALLABLE[name](a, image=(1, 1, H), size=(1, 1 + n % 2), stride=1)
         entry = d.registry.CALLABLE[name]
         signature = entry.signature
         count = 2 if signature.nodes is None else signature.nodes
@@ -107,8 +117,10 @@ class Program:
                 self.absorb(self.pool[0] + node)
             elif rows == H:
                 self.pool.append(node)
-            else:  # another number of rows: mapped back to H by a weight of its own
+            elif rows.is_positive:  # another number of rows: mapped to H by a weight of its own
                 self.pool.append(self.param(("H", rows)) @ node)
+            else:  # H − 1 rows (a window of 2 slid along H) may be none: summed, then mapped
+                self.absorb(d.sum(node, axis=0))
 
 
 def twin(graph):
@@ -204,7 +216,8 @@ def test_random_recurrent_programs(program):
 
 
 def test_every_operation_is_drawn():
-    assert {"sigmoid", "concat", "split", "squared_error", "softmax_cross_entropy",
+    assert {"sigmoid", "concat", "split", "squared_error", "softmax_cross_entropy", "layer_norm",
+            "conv2d", "conv1d", "max_pool2d", "avg_pool2d",
             "@", "+", "*", "/", "[]", "T", "**"} <= set(OPERATIONS)
 
 
@@ -268,3 +281,12 @@ def test_the_roundoff_floor_does_not_hide_a_wrong_gradient_that_should_be_zero()
         return honest(p, i) + 1e-8 * anp.sum(p["W"] - getval(p["W"]))
     with pytest.raises(AssertionError, match="autograd disagrees on W"):
         check_grads(graph, slightly_different, dims=DIMS)
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_convolutions_and_pooling_inside_random_programs(recurrent):
+    """Each kernel size and padding of conv1d and conv2d, with and without a bias, and both
+    poolings, over activations that feed other steps."""
+    check(([("conv2d", 0, 0, 0, 0), ("max_pool2d", 1, 0, 1, 0), ("conv1d", 2, 1, 2, 1),
+            ("avg_pool2d", 0, 3, 1, 0), ("conv2d", 3, 0, 1, 1), ("*", 4, 2, 0, 1)], 5),
+          recurrent=recurrent)

@@ -24,6 +24,14 @@ def layer_norm(z, eps):
     return centred / anp.sqrt(anp.mean(centred ** 2, axis=0, keepdims=True) + eps)
 
 
+def convolved(a, f):
+    """f (1×3) slid along each column of a, one zero beyond either end."""
+    zero = anp.zeros((1, a.shape[1]))
+    padded = anp.concatenate([zero, a, zero])
+    return anp.stack([f[0, 0] * padded[r] + f[0, 1] * padded[r + 1] + f[0, 2] * padded[r + 2]
+                      for r in range(a.shape[0])])
+
+
 phi = d.elementwise("phi", lambda u: u**3 / 3 + sp.sin(u))
 (K,) = d.dims("K")
 
@@ -97,6 +105,17 @@ ROWS = [
      lambda o, t: squared_error(o.c * layer_norm(o.a, 0.1) + o.b, t)),
     ("scale by a constant of a dimension", lambda o, t: d.squared_error(o.a / sp.sqrt(K), t),
      lambda o, t: squared_error(o.a / anp.sqrt(t.shape[0]), t)),
+    ("conv1d with a bias", lambda o, t: d.squared_error(
+        d.conv1d(o.a, o.f, signal=(1, K), kernel=3, padding=1, bias=o.s), t),
+     lambda o, t: squared_error(convolved(o.a, o.f) + o.s, t)),
+    ("conv2d", lambda o, t: d.squared_error(
+        d.conv2d(o.a, o.f, image=(1, 1, K), kernel=(1, 3), padding=(0, 1)), t),
+     lambda o, t: squared_error(convolved(o.a, o.f), t)),
+    ("max and average pooling", lambda o, t: d.squared_error(o.a * d.sum(
+        d.max_pool2d(o.b, image=(1, 1, K), size=(1, 2), stride=1)
+        + d.avg_pool2d(o.b, image=(1, 1, K), size=(1, 2), stride=1), axis=0), t),
+     lambda o, t: squared_error(o.a * sum(anp.maximum(o.b[r], o.b[r + 1]) + (o.b[r] + o.b[r + 1]) / 2
+                                          for r in range(o.b.shape[0] - 1)), t)),
     ("softmax", lambda o, t: d.squared_error(d.softmax(o.a) * o.b, t),
      lambda o, t: squared_error(anp.exp(log_softmax(o.a)) * o.b, t)),
     ("log softmax", lambda o, t: d.squared_error(d.log_softmax(o.a) * o.b, t),
@@ -119,11 +138,12 @@ ROWS = [
 
 
 
-SHAPES = {"W": ("K", "D"), "V": ("K", "D"), "c": ("K", 1), "r": (1, "N"), "s": (1, 1)}
+SHAPES = {"W": ("K", "D"), "V": ("K", "D"), "c": ("K", 1), "r": (1, "N"), "s": (1, 1),
+          "F": (1, 3)}
 
 
 class Operands:
-    """a = W x and b = V x, and parameters c (K×1), r (1×N), s (1×1), made when first used,
+    """a = W x and b = V x, and parameters c (K×1), r (1×N), s (1×1), f (1×3), made when first used,
     either as graph nodes (`graph` given) or as the arrays in `params` (and `x`)."""
 
     def __init__(self, graph=None, params=None, x=None):
@@ -141,6 +161,7 @@ class Operands:
     c = property(lambda self: self._param("c"))
     r = property(lambda self: self._param("r"))
     s = property(lambda self: self._param("s"))
+    f = property(lambda self: self._param("F"))  # a 1×3 kernel
     _x = property(lambda self: self.graph["x"] if self.graph is not None else self.x)
 
 

@@ -12,7 +12,7 @@ from functools import cmp_to_key
 import sympy as sp
 from sympy import Integer, MatMul, MatrixSymbol, OneMatrix, Symbol
 
-from ..algebra import Place
+from ..algebra import Place, Spelled
 from ..functions import NamedFunction
 from ..naming import Delta
 from ..registry import CALLABLE
@@ -132,6 +132,8 @@ class Notation:
             return POWER
         if name == "Next":
             return self.binding(expr.args[0])
+        if isinstance(expr, Spelled) and expr.infix and self.target != "numpy":
+            return PRODUCT
         return ATOM
 
     def _kind(self, expr):
@@ -275,6 +277,10 @@ class Notation:
 
     def _print_Spelled(self, expr):
         spelling = getattr(type(expr), self.target)
+        if expr.infix and self.target != "numpy":
+            kind = type(expr).__name__
+            return spelling.format(*(self._operand(a, kind) if isinstance(a, sp.MatrixExpr)
+                                     else self._print(a) for a in expr.args))
         return spelling.format(*(self._print(a) for a in expr.args))
 
     def _print_Stack(self, expr):

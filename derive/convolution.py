@@ -1,0 +1,470 @@
+"""Convolution and pooling in the column layout: one kernel shared over the whole image.
+
+An image batch is a node of C·H·W rows (channel, row, column order: numpy's reshape of a
+C×H×W image) and one column per example; a kernel K is C_out × (C·kh·kw), in the same order.
+With P(x) the matrix whose columns are the (zero-padded) patches of x, one per output position,
+a convolution is rule 5 at every patch at once, z = K P(x), written K ⋆ x:
+
+  δx = K ⋆ᵀ δz         each position's column of Kᵀ δz pushed back onto the pixels its patch
+                       was gathered from (overlapping patches add: rule 1)
+  δK = Σ_patches δz ⋆ x  the kernel's gradient summed over every position it was used at
+
+Average pooling is the same with a fixed kernel of 1/(kh·kw); max pooling (rule 4) sends each
+window's δ to the window's maximum, the first in row-major order at a tie.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy as sp
+
+from .algebra import Helper, Spelled
+from .errors import GraphError, ShapeError
+from .graph import Node
+from .naming import dimension
+from .registry import Builder, Rule, Signature, add, op_named, register
+
+
+def _make(name, inputs, **attrs):
+    return inputs[0].graph.add(op_named(name), inputs, attrs)
+
+_WINDOWS = "np.lib.stride_tricks.sliding_window_view"
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Sizes of one layer: image C×H×W, kernel (or window) kh×kw, stride, zero padding."""
+
+    C: object
+    H: object
+    W: object
+    kh: int
+    kw: int
+    sh: int = 1
+    sw: int = 1
+    ph: int = 0
+    pw: int = 0
+
+    @property
+    def out(self):
+        """(H′, W′): ⌊(H + 2p − k)/s⌋ + 1 on each axis."""
+        return (_out(self.H, self.ph, self.kh, self.sh), _out(self.W, self.pw, self.kw, self.sw))
+
+    @property
+    def positions(self):
+        return self.out[0] * self.out[1]
+
+    @property
+    def patch(self):
+        """Rows of one patch: C·kh·kw."""
+        return self.C * self.kh * self.kw
+
+    @property
+    def pixels(self):
+        return self.C * self.H * self.W
+
+    def args(self):
+        """The sizes as the generated helpers take them: (C, H, W, kh, kw, sh, sw, ph, pw)."""
+        return sp.Tuple(self.C, self.H, self.W, self.kh, self.kw, self.sh, self.sw, self.ph,
+                        self.pw)
+
+    def numbers(self, at):
+        return tuple(int(at(v)) for v in self.args())
+
+
+def _out(size, pad, kernel, stride):
+    span = size + 2 * pad - kernel
+    if span.is_number:
+        return sp.Integer(int(span) // stride + 1)
+    return sp.simplify(span / stride + 1)
+
+
+# --- the expressions: how each is written in text, LaTeX and numpy ---------------------------
+
+_PATCHES = Helper(
+    "patches", "The zero-padded patches of each image of x, one column per output position "
+    "(im2col): rows C·kh·kw, columns H′·W′·N.",
+    ("C, H, W, kh, kw, sh, sw, ph, pw = g",
+     "images = np.pad(x.reshape(C, H, W, -1), ((0, 0), (ph, ph), (pw, pw), (0, 0)))",
+     f"windows = {_WINDOWS}(images, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]",
+     "windows.transpose(0, 4, 5, 1, 2, 3).reshape(C * kh * kw, -1)"), args="x, g")
+
+_PUSH = ("C, H, W, kh, kw, sh, sw, ph, pw = g",
+         "rows, cols = spread.shape[3:5]",
+         "images = np.zeros((C, H + 2 * ph, W + 2 * pw, spread.shape[-1]), dtype=spread.dtype)",
+         "for i in range(kh):",
+         "    for j in range(kw):",
+         "        images[:, i:i + sh * rows:sh, j:j + sw * cols:sw] += spread[:, i, j]",
+         "images[:, ph:ph + H, pw:pw + W].reshape(C * H * W, -1)")
+
+_PUSH_BACK = Helper(
+    "push_back", "spread[:, i, j] (C×H′×W′×N) added back onto the pixels that offset (i, j) of "
+    "each patch came from (col2im): a loop over the kh·kw offsets, never over pixels.",
+    _PUSH, args="spread, g")
+
+
+class Convolved(Spelled):
+    """K ⋆ x: the kernel applied to every patch of x."""
+
+    text = "{1} ⋆ {0}"
+    latex = r"{1} \star {0}"
+    numpy = "convolve({0}, {1}, {2})"
+    infix = True
+    helper = Helper("convolve", "K ⋆ x: the kernel times every patch, one GEMM.",
+                    ("(K @ patches(x, g)).reshape(-1, x.shape[1])",), args="x, K, g",
+                    needs=(_PATCHES,))
+
+    @property
+    def shape(self):
+        x, K, g = self.args
+        return (K.shape[0] * g_positions(g), x.shape[1])
+
+
+class PushedBack(Spelled):
+    """K ⋆ᵀ δz: δz pushed back through the kernel onto the image."""
+
+    text = "{0} ⋆ᵀ {1}"
+    latex = r"{0} \star^{{\top}} {1}"
+    numpy = "convolve_back({0}, {1}, {2})"
+    infix = True
+    helper = Helper("convolve_back", "K ⋆ᵀ δz: Kᵀ δz at every position, pushed back onto the "
+                    "pixels of its patch.",
+                    ("C, H, W, kh, kw, sh, sw, ph, pw = g",
+                     "rows = (H + 2 * ph - kh) // sh + 1",
+                     "spread = K.T @ dz.reshape(K.shape[0], -1)",
+                     "push_back(spread.reshape(C, kh, kw, rows, -1, dz.shape[1]), g)"),
+                    args="K, dz, g", needs=(_PUSH_BACK,))
+
+    @property
+    def shape(self):
+        K, dz, g = self.args
+        return (g[0] * g[1] * g[2], dz.shape[1])
+
+
+class KernelGradient(Spelled):
+    """Σ_patches δz ⋆ x: δz times every patch's transpose, summed over the positions."""
+
+    text = "Σ_patches {0} ⋆ {1}"
+    latex = r"\textstyle\sum_{{\mathrm{{patches}}}} {0} \star {1}"
+    numpy = "kernel_gradient({0}, {1}, {2})"
+    infix = True
+    helper = Helper("kernel_gradient", "Σ over patches of δz patchᵀ: one GEMM.",
+                    ("columns = patches(x, g)", "dz.reshape(-1, columns.shape[1]) @ columns.T"),
+                    args="dz, x, g", needs=(_PATCHES,))
+
+    @property
+    def shape(self):
+        dz, x, g = self.args
+        return (dz.shape[0] / g_positions(g), g[0] * g[3] * g[4])
+
+
+class PerPosition(Spelled):
+    """A channel's bias, repeated at every position of the channel (printed as the bias)."""
+
+    text = latex = "{0}"
+    numpy = "np.repeat({0}, {1}, axis=0)"
+
+    @property
+    def shape(self):
+        b, positions = self.args
+        return (b.shape[0] * positions, 1)
+
+
+class OverPositions(Spelled):
+    """Σ_positions: the per-position column summed within each channel."""
+
+    text = "Σ_positions {0}"
+    latex = r"\textstyle\sum_{{\mathrm{{positions}}}} {0}"
+    numpy = "{0}.reshape(-1, {1}).sum(axis=1, keepdims=True)"
+
+    @property
+    def shape(self):
+        column, positions = self.args
+        return (column.shape[0] / positions, 1)
+
+
+_POOL_WINDOWS = ("C, H, W, kh, kw, sh, sw, ph, pw = g",
+                 f"windows = {_WINDOWS}(z.reshape(C, H, W, -1), (kh, kw), axis=(1, 2))"
+                 "[:, ::sh, ::sw]")
+
+
+class MaxPooled(Spelled):
+    text = "maxpool({0})"
+    latex = r"\operatorname{{maxpool}}\left({0}\right)"
+    numpy = "max_pool({0}, {1})"
+    helper = Helper("max_pool", "The maximum of each window.",
+                    (*_POOL_WINDOWS, "windows.max(axis=(4, 5)).reshape(-1, z.shape[1])"),
+                    args="z, g")
+
+    @property
+    def shape(self):
+        z, g = self.args
+        return (g[0] * g_positions(g), z.shape[1])
+
+
+class MaxUnpooled(Spelled):
+    """δy put back at the maximum of each window of z (the first, at a tie)."""
+
+    text = "unpool_max({0}, {1})"
+    latex = r"\operatorname{{unpool}}_{{\max}}\left({0}, {1}\right)"
+    numpy = "max_unpool({0}, {1}, {2})"
+    helper = Helper("max_unpool", "δy sent to the maximum of each window of z, the first in "
+                    "row-major order at a tie.",
+                    (*_POOL_WINDOWS,
+                     "first = windows.reshape(*windows.shape[:4], kh * kw).argmax(axis=4)",
+                     "spread = np.zeros((C, kh, kw, *first.shape[1:]), dtype=dy.dtype)",
+                     "for i in range(kh):",
+                     "    for j in range(kw):",
+                     "        spread[:, i, j] = np.where(first == i * kw + j, "
+                     "dy.reshape(first.shape), 0)",
+                     "push_back(spread, g)"),
+                    args="dy, z, g", needs=(_PUSH_BACK,))
+
+    @property
+    def shape(self):
+        dy, z, g = self.args
+        return z.shape
+
+
+class AvgPooled(MaxPooled):
+    text = "avgpool({0})"
+    latex = r"\operatorname{{avgpool}}\left({0}\right)"
+    numpy = "avg_pool({0}, {1})"
+    helper = Helper("avg_pool", "The mean of each window.",
+                    (*_POOL_WINDOWS, "windows.mean(axis=(4, 5)).reshape(-1, z.shape[1])"),
+                    args="z, g")
+
+
+class AvgUnpooled(Spelled):
+    """δy / (kh·kw) spread evenly over each window."""
+
+    text = "unpool_avg({0})"
+    latex = r"\operatorname{{unpool}}_{{\mathrm{{avg}}}}\left({0}\right)"
+    numpy = "avg_unpool({0}, {1})"
+    helper = Helper("avg_unpool", "δy / (kh·kw) spread evenly over each window.",
+                    ("C, H, W, kh, kw, sh, sw, ph, pw = g",
+                     "share = dy.reshape(C, 1, 1, (H - kh) // sh + 1, -1, dy.shape[1]) / "
+                     "(kh * kw)",
+                     "push_back(np.broadcast_to(share, (C, kh, kw, *share.shape[3:])), g)"),
+                    args="dy, g", needs=(_PUSH_BACK,))
+
+    @property
+    def shape(self):
+        dy, g = self.args
+        return (g[0] * g[1] * g[2], dy.shape[1])
+
+
+def g_positions(g):
+    """H′·W′ from the printed sizes (C, H, W, kh, kw, sh, sw, ph, pw)."""
+    return _out(g[1], g[7], g[3], g[5]) * _out(g[2], g[8], g[4], g[6])
+
+
+# --- numbers, for checks that must not trust the rules -------------------------------------
+
+def _gather(geometry):
+    """Indices into an image's pixels (C·H·W of them, then one zero row for the padding) of
+    every patch: shape (C, kh·kw, H′·W′)."""
+    C, H, W, kh, kw, sh, sw, ph, pw = geometry
+    rows, cols = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    c, i, j, r, s = np.ogrid[:C, :kh, :kw, :rows, :cols]
+    y, x = r * sh + i - ph, s * sw + j - pw
+    inside = (0 <= y) & (y < H) & (0 <= x) & (x < W)
+    index = np.where(inside, (c * H + y) * W + x, C * H * W)
+    return index.reshape(C, kh * kw, rows * cols)
+
+
+def _windows(xp, x, geometry):
+    """(C, kh·kw, H′·W′, N): every window of every image, zeros where padding reaches out."""
+    padded = xp.concatenate([x, xp.zeros((1, x.shape[1]))], axis=0)
+    return padded[_gather(geometry)]
+
+
+def _convolved_numbers(xp, at, node, x, K, *bias):
+    geometry = node.attrs["geometry"].numbers(at)
+    windows = _windows(xp, x, geometry)  # (C, kh·kw, P, N)
+    C = geometry[0]
+    kernel = xp.reshape(K, (K.shape[0], C, -1))
+    out = xp.einsum("ocr,crpn->opn", kernel, windows)
+    return xp.reshape(out, (-1, x.shape[1]))
+
+
+# --- the operations ----------------------------------------------------------------------
+
+def _conv_shape(node, x_shape, K_shape):
+    g = node.attrs["geometry"]
+    layer = node.attrs["layer"]
+    if sp.simplify(x_shape[0] - g.pixels) != 0:
+        raise ShapeError(f"{layer}: {node.inputs[0]} has {x_shape[0]} rows, but an image of "
+                         f"{g.C}×{g.H}×{g.W} has {g.pixels}")
+    if sp.simplify(K_shape[1] - g.patch) != 0:
+        raise ShapeError(f"{layer}: kernel {node.inputs[1]} is {K_shape[0]}×{K_shape[1]}, but "
+                         f"{g.C} channel{'s' * (g.C != 1)} of {g.kh}×{g.kw} need{'s' * (g.C == 1)} "
+                         f"{g.patch} columns (C_out × C·kh·kw)")
+    return (K_shape[0] * g.positions, x_shape[1])
+
+
+@register("conv2d_kernel", Rule.WEIGHT_MATRIX, _conv_shape,
+          lambda node, x, K: Convolved(x, K, node.attrs["geometry"].args()),
+          reference=_convolved_numbers)
+def convolving(node, delta, y, x, K):
+    """z = K ⋆ x (z = K P(x)):  δx = K ⋆ᵀ δz,  δK = Σ_patches δz ⋆ x."""
+    g = node.attrs["geometry"].args()
+    return PushedBack(K, delta, g), KernelGradient(delta, x, g)
+
+
+def _per_position_numbers(xp, at, node, b):
+    return xp.repeat(b, int(at(node.attrs["positions"])), axis=0)
+
+
+@register("per_position", Rule.ADDING,
+          lambda node, shape: (shape[0] * node.attrs["positions"], sp.Integer(1)),
+          lambda node, b: PerPosition(b, node.attrs["positions"]),
+          reference=_per_position_numbers)
+def repeating(node, delta, y, b):
+    """A channel's bias at every position:  δb = Σ_positions δ of its copies."""
+    return (OverPositions(delta, node.attrs["positions"]),)
+
+
+def _pool_shape(node, shape):
+    g = node.attrs["geometry"]
+    if sp.simplify(shape[0] - g.pixels) != 0:
+        raise ShapeError(f"{node.attrs['layer']}: {node.inputs[0]} has {shape[0]} rows, but an "
+                         f"image of {g.C}×{g.H}×{g.W} has {g.pixels}")
+    return (g.C * g.positions, shape[1])
+
+
+def _max_pool_numbers(xp, at, node, z):
+    return xp.reshape(xp.max(_windows(xp, z, node.attrs["geometry"].numbers(at)), axis=1),
+                      (-1, z.shape[1]))
+
+
+def _avg_pool_numbers(xp, at, node, z):
+    return xp.reshape(xp.mean(_windows(xp, z, node.attrs["geometry"].numbers(at)), axis=1),
+                      (-1, z.shape[1]))
+
+
+def _window_maxima(node):
+    """Max pooling's kinks: which entry of each window is the largest. A step that changes it
+    crosses a tie, where the slope jumps."""
+    def side(at, z):  # z is rows×N, or steps×rows×N in a recurrent net
+        z = np.moveaxis(z, -2, 0).reshape(z.shape[-2], -1)
+        return np.argmax(_windows(np, z, node.attrs["geometry"].numbers(at)), axis=1)
+    return [((0,), side)]
+
+
+@register("max_pool2d_window", Rule.FUNCTION_APPLICATION, _pool_shape,
+          lambda node, z: MaxPooled(z, node.attrs["geometry"].args()),
+          kinks=_window_maxima, reference=_max_pool_numbers)
+def max_pooling(node, delta, y, z):
+    """y = max of each window of z:  δz = δy at each window's maximum, 0 elsewhere."""
+    return (MaxUnpooled(delta, z, node.attrs["geometry"].args()),)
+
+
+@register("avg_pool2d_window", Rule.WEIGHT_MATRIX, _pool_shape,
+          lambda node, z: AvgPooled(z, node.attrs["geometry"].args()),
+          reference=_avg_pool_numbers)
+def avg_pooling(node, delta, y, z):
+    """y = mean of each window of z (a fixed kernel of 1/(kh·kw)):  δz = δy/(kh·kw) spread
+    back over each window."""
+    return (AvgUnpooled(delta, node.attrs["geometry"].args()),)
+
+
+# --- the calls users make -----------------------------------------------------------------
+
+def _pair(value, what, layer, smallest):
+    """An int or a pair of ints, each at least `smallest`."""
+    pair = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer, sp.Integer)) and
+                                 not isinstance(v, bool) and v >= smallest for v in pair):
+        raise GraphError(f"{layer}: {what} must be a whole number ≥ {smallest} or a pair of "
+                         f"them, got {value!r}")
+    return tuple(int(v) for v in pair)
+
+
+def _image(value, layer, what="image", count=3):
+    names = "(C, H, W)" if count == 3 else "(C, L)"
+    if value is None:
+        raise GraphError(f"{layer} needs {what}={names}: the sizes its rows are laid out in")
+    if not isinstance(value, (tuple, list)) or len(value) != count:
+        raise GraphError(f"{layer}: {what} must be {names}, got {value!r}")
+    try:
+        return tuple(dimension(v) for v in value)
+    except GraphError as error:
+        raise GraphError(f"{layer}: {what}: {error}") from None
+
+
+def _geometry(layer, C, H, W, kernel, stride, padding):
+    kh, kw = kernel
+    g = Geometry(C, H, W, kh, kw, *stride, *padding)
+    for size, pad, k, s, axis in ((H, g.ph, kh, g.sh, "height"), (W, g.pw, kw, g.sw, "width")):
+        span = size + 2 * pad - k
+        if span.is_number and span < 0:
+            raise ShapeError(f"{layer}: a kernel (window) of {k} does not fit the {axis} "
+                             f"{size} padded by {pad}")
+        if not span.is_number and s != 1:
+            raise ShapeError(f"{layer}: with stride {s} the output {axis} ⌊({span})/{s}⌋ + 1 "
+                             f"is exact only for a numeric {axis}; give {size} as a number")
+    return g
+
+
+def _node(value, layer, what):
+    if value is not None and not isinstance(value, Node):
+        raise GraphError(f"{layer}: {what} must be a node (a C_out×1 parameter), got {value!r}")
+    return value
+
+
+def _convolution(x, K, C, H, W, kernel, stride, padding, bias, layer):
+    geometry = _geometry(layer, C, H, W, kernel, stride, padding)
+    z = _make("conv2d_kernel", (x, K), geometry=geometry, layer=layer)
+    if bias is None:
+        return z
+    if sp.simplify(bias.shape[0] - K.shape[0]) != 0 or bias.shape[1] != 1:
+        raise ShapeError(f"{layer}: bias {bias} is {bias.shape[0]}×{bias.shape[1]}, but "
+                         f"{K.shape[0]} output channels need a {K.shape[0]}×1 bias")
+    return z + _make("per_position", (bias,), positions=geometry.positions)
+
+
+def _conv2d(x, K, image=None, kernel=None, stride=1, padding=0, bias=None):
+    layer = f"conv2d({x}, {K})"
+    C, H, W = _image(image, layer)
+    return _convolution(x, K, C, H, W, _pair(kernel, "kernel", layer, 1),
+                        _pair(stride, "stride", layer, 1), _pair(padding, "padding", layer, 0),
+                        _node(bias, layer, "bias"), layer)
+
+
+def _conv1d(x, K, signal=None, kernel=None, stride=1, padding=0, bias=None):
+    """A signal of C channels and length L is an image of height 1."""
+    layer = f"conv1d({x}, {K})"
+    C, L = _image(signal, layer, "signal", 2)
+    for value, what in ((kernel, "kernel"), (stride, "stride"), (padding, "padding")):
+        if isinstance(value, (tuple, list)):
+            raise GraphError(f"{layer}: {what} of a 1-d convolution is one whole number, got "
+                             f"{value!r}")
+    return _convolution(x, K, C, sp.Integer(1), L, (1, _pair(kernel, "kernel", layer, 1)[0]),
+                        (1, _pair(stride, "stride", layer, 1)[0]),
+                        (0, _pair(padding, "padding", layer, 0)[0]),
+                        _node(bias, layer, "bias"), layer)
+
+
+def _pool(name):
+    def pool(z, image=None, size=2, stride=None):
+        layer = f"{name}({z})"
+        C, H, W = _image(image, layer)
+        window = _pair(size, "size", layer, 1)
+        steps = window if stride is None else _pair(stride, "stride", layer, 1)
+        geometry = _geometry(layer, C, H, W, window, steps, (0, 0))
+        return _make(f"{name}_window", (z,), geometry=geometry, layer=layer)
+    return pool
+
+
+_SIZES = {"stride": "1", "padding": "0"}
+conv2d = add(Builder("conv2d", _conv2d, Signature(
+    2, names=("x", "K"), sizes={"image": "(C, H, W)", "kernel": "(kh, kw)", **_SIZES},
+    node_options=("bias",))), callable_name="conv2d")
+conv1d = add(Builder("conv1d", _conv1d, Signature(
+    2, names=("x", "K"), sizes={"signal": "(C, L)", "kernel": "k", **_SIZES},
+    node_options=("bias",))), callable_name="conv1d")
+max_pool2d, avg_pool2d = (
+    add(Builder(name, _pool(name), Signature(1, sizes={"image": "(C, H, W)", "size": "2",
+                                                      "stride": "size"})),
+        callable_name=name) for name in ("max_pool2d", "avg_pool2d"))

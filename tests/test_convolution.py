@@ -1,0 +1,123 @@
+"""Convolution and pooling: the generated code against loops written from the definition (in
+autograd.numpy, one output pixel at a time), central differences and autograd, the push-back
+rule in numbers, and the mistakes a user can make."""
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+
+import derive as d
+from derive.modelfile import load
+from helpers import check_grads, softmax_cross_entropy, squared_error
+
+
+def padded(images, p):
+    """C×H×W×N images with p zero rows and columns on every side."""
+    if p == 0:
+        return images
+    C, H, W, N = images.shape
+    rows = anp.zeros((C, p, W, N))
+    images = anp.concatenate([rows, images, rows], axis=1)
+    cols = anp.zeros((C, H + 2 * p, p, N))
+    return anp.concatenate([cols, images, cols], axis=2)
+
+
+def conv(x, K, C, H, W, k, stride=1, p=0, bias=None):
+    """z[o, r, c] = Σ_{c', i, j} K[o, c', i, j] x[c', r·s + i − p, c·s + j − p], pixel by pixel."""
+    kh, kw = (k, k) if isinstance(k, int) else k
+    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    images = padded(anp.reshape(x, (C, H, W, -1)), p)
+    kernel = anp.reshape(K, (K.shape[0], C, kh, kw))
+    rows, cols = (H + 2 * p - kh) // sh + 1, (W + 2 * p - kw) // sw + 1
+    out = []
+    for o in range(K.shape[0]):
+        for r in range(rows):
+            for c in range(cols):
+                patch = images[:, r * sh:r * sh + kh, c * sw:c * sw + kw, :]
+                value = anp.sum(kernel[o][:, :, :, None] * patch, axis=(0, 1, 2))
+                out.append(value + (bias[o, 0] if bias is not None else 0.0))
+    return anp.stack(out)
+
+
+def pool(z, C, H, W, size, how, stride=None):
+    stride = size if stride is None else stride
+    images = anp.reshape(z, (C, H, W, -1))
+    out = []
+    for c in range(C):
+        for r in range((H - size) // stride + 1):
+            for s in range((W - size) // stride + 1):
+                window = images[c, r * stride:r * stride + size, s * stride:s * stride + size]
+                out.append(how(anp.reshape(window, (size * size, -1)), axis=0))
+    return anp.stack(out)
+
+
+def relu(z):
+    return anp.maximum(z, 0.0)
+
+
+def lenet_loss(p, i):
+    h1 = relu(conv(i["x"], p["K1"], 1, 8, 8, 3, p=1, bias=p["b1"]))
+    p1 = pool(h1, 4, 8, 8, 2, anp.max)
+    h2 = relu(conv(p1, p["K2"], 4, 4, 4, 3, stride=2, p=1, bias=p["b2"]))
+    return softmax_cross_entropy(p["W3"] @ h2 + p["b3"], i["t"]) / i["t"].shape[1]
+
+
+def test_lenet_two_conv_layers_stride_2_padding_and_max_pooling():
+    check_grads(d.models.lenet(), lenet_loss, dims={"N": 3})
+
+
+def test_lenet_equations():
+    text = str(d.derive(d.models.lenet()))
+    for line in ["z1 = K1 ⋆ x + b1", "δp1 = K2 ⋆ᵀ δz2                # rule 5 (weight matrix) at z2",
+                 "δK1 = Σ_patches δz1 ⋆ x        # rule 5 (weight matrix) at z1",
+                 "δb1 = Σ_positions Σ_cols δz1   # rule 2 (adding) at z1",
+                 "δh1 = unpool_max(δp1, h1)      # rule 4 (function application) at p1"]:
+        assert line in text.splitlines()
+
+
+def rectangles():
+    """conv1d, a rectangular kernel with a stride pair, average pooling, symbolic sizes."""
+    g = d.Graph("rectangles")
+    L, = d.dims("L")
+    x, s, label = g.input("x", (2 * 6 * 5, "N")), g.input("s", (3 * L, "N")), \
+        g.input("label", (2, "N"))
+    K = g.param("K", (3, 2 * 3 * 2))
+    z = d.conv2d(x, K, image=(2, 6, 5), kernel=(3, 2), stride=(2, 1), padding=(1, 0))
+    a = d.avg_pool2d(d.tanh(z), image=(3, 3, 4), size=(3, 2), stride=(1, 2))  # 3×1×2
+    F, c = g.param("F", (2, 3 * 3)), g.param("c", (2, 1))
+    u = d.conv1d(s, F, signal=(3, L), kernel=3, padding=1, bias=c)  # 2 × L
+    out = g.param("W", (2, 3 * 2)) @ a + d.mean(u, axis=None) * g.param("V", (2, 2 * L)) @ u
+    g.loss(d.squared_error(out, label))
+    return g
+
+
+def test_conv1d_rectangular_kernels_strides_average_pooling_and_symbolic_lengths():
+    def loss(p, i):
+        a = avg_rect(anp.tanh(conv_rect_padding(i["x"], p["K"])))
+        u = conv1d_padded(i["s"], p["F"], p["c"])
+        out = p["W"] @ a + anp.mean(u) * (p["V"] @ u)
+        return squared_error(out, i["label"])
+    check_grads(rectangles(), loss, dims={"N": 3, "L": 4})
+
+
+def conv_rect_padding(x, K):
+    """Padding (1, 0): one zero row above and below, no columns."""
+    images = anp.reshape(x, (2, 6, 5, -1))
+    zeros = anp.zeros((2, 1, 5, images.shape[-1]))
+    images = anp.concatenate([zeros, images, zeros], axis=1)
+    return conv(anp.reshape(images, (2 * 8 * 5, -1)), K, 2, 8, 5, (3, 2), stride=(2, 1))
+
+
+def avg_rect(z):
+    """3 channels of 3×4, windows 3×2 every (1, 2): 3 channels of 1×2."""
+    images = anp.reshape(z, (3, 3, 4, -1))
+    return anp.stack([anp.mean(images[c, :, 2 * s:2 * s + 2], axis=(0, 1))
+                      for c in range(3) for s in range(2)])
+
+
+def conv1d_padded(s, F, c):
+    L = s.shape[0] // 3
+    signal = anp.reshape(s, (3, 1, L, -1))
+    zeros = anp.zeros((3, 1, 1, signal.shape[-1]))
+    signal = anp.concatenate([zeros, signal, zeros], axis=2)
+    return conv(anp.reshape(signal, (3 * (L + 2), -1)), F, 3, 1, L + 2, (1, 3), bias=c)
