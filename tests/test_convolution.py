@@ -2,6 +2,9 @@
 autograd.numpy, one output pixel at a time), central differences and autograd, the push-back
 rule in numbers, and the mistakes a user can make."""
 
+import re
+from pathlib import Path
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -121,3 +124,65 @@ def conv1d_padded(s, F, c):
     zeros = anp.zeros((3, 1, 1, signal.shape[-1]))
     signal = anp.concatenate([zeros, signal, zeros], axis=2)
     return conv(anp.reshape(signal, (3 * (L + 2), -1)), F, 3, 1, L + 2, (1, 3), bias=c)
+
+
+def test_the_lenet_model_file_is_the_builtin_lenet():
+    from_file = d.derive(load(Path(__file__).parent / "models" / "lenet.bp"))
+    assert str(from_file) == str(d.derive(d.models.lenet()))
+    assert d.to_numpy(from_file) == d.to_numpy(d.derive(d.models.lenet()))
+
+
+def test_the_push_back_in_numbers():
+    """x = (x1 … x5), kernel (k1, k2, k3), stride 2: z1 = k·(x1, x2, x3), z2 = k·(x3, x4, x5).
+    Pushed back, x3 gets k3 δz1 + k1 δz2 (its two patches add, rule 1)."""
+    g = d.Graph("push")
+    x, label = g.input("x", (5, 1)), g.input("label", (2, 1))
+    P, K = g.param("P", (5, 5)), g.param("K", (1, 3))
+    u = (P @ x).named("u")
+    g.loss(d.squared_error(d.conv1d(u, K, signal=(1, 5), kernel=3, stride=2).named("z"), label))
+    module = d.compile_numpy(d.derive(g))
+    k, xs = np.array([[1.0, 2.0, 3.0]]), np.arange(1.0, 6.0)[:, None]
+    params = {"P": np.eye(5), "K": k}
+    loss, cache = module.forward(params, {"x": xs, "label": np.zeros((2, 1))})
+    z = np.array([[1 * 1 + 2 * 2 + 3 * 3], [1 * 3 + 2 * 4 + 3 * 5]])  # 14 and 26
+    assert np.array_equal(cache["z"], z)
+    grads = module.backward(params, cache)
+    dz = z  # ½ Σ z², so δz = z
+    du = np.array([[1 * 14], [2 * 14], [3 * 14 + 1 * 26], [2 * 26], [3 * 26]])
+    assert np.array_equal(grads["P"], du @ xs.T)  # δP = δu xᵀ
+    assert np.array_equal(grads["K"], dz[0] * xs[0:3].T + dz[1] * xs[2:5].T)  # Σ over patches
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda x, K, b: d.conv2d(x, K, image=(2, 8, 8), kernel=3), d.ShapeError,
+     "x has 64 rows, but an image of 2×8×8 has 128"),
+    (lambda x, K, b: d.conv2d(x, K, image=(1, 8, 8), kernel=5), d.ShapeError,
+     "kernel K is 4×9, but 1 channel of 5×5 needs 25 columns"),
+    (lambda x, K, b: d.conv2d(x, K, image=(1, 8, 8), kernel=3, bias=K), d.ShapeError,
+     "bias K is 4×9, but 4 output channels need a 4×1 bias"),
+    (lambda x, K, b: d.conv2d(x, K, image=(1, 2, 32), kernel=3), d.ShapeError,
+     "a kernel (window) of 3 does not fit the height 2 padded by 0"),
+    (lambda x, K, b: d.conv2d(x, K, image=(1, 8, 8), kernel=3, stride=0), d.GraphError,
+     "stride must be a whole number ≥ 1"),
+    (lambda x, K, b: d.conv2d(x, K, kernel=3), d.GraphError,
+     "conv2d(x, K) needs image=(C, H, W)"),
+    (lambda x, K, b: d.conv1d(x, K, signal=(1, 64), kernel=(3, 3)), d.GraphError,
+     "kernel of a 1-d convolution is one whole number"),
+    (lambda x, K, b: d.max_pool2d(x, image=(1, 8, 8), size=9), d.ShapeError,
+     "max_pool2d(x): a kernel (window) of 9 does not fit the height 8"),
+    (lambda x, K, b: d.max_pool2d(x, image=(1, "S", "S"), size=2), d.ShapeError,
+     "with stride 2 the output height"),
+])
+def test_a_layer_that_does_not_fit_names_the_layer_and_the_sizes(call, error, message):
+    g = d.Graph("g")
+    x, K, b = g.input("x", (64, "N")), g.param("K", (4, 9)), g.param("b", (4, 1))
+    with pytest.raises(error, match=re.escape(message)):
+        call(x, K, b)
+
+
+def test_a_model_file_layer_error_is_located(tmp_path):
+    path = tmp_path / "net.bp"
+    path.write_text("input x[64, N], t[4, N]\nparam K[4, 9]\n"
+                    "z = conv2d(x, K, image=(1, 8, 8), kernel=5)\nloss = squared_error(z, t)\n")
+    with pytest.raises(d.ModelFileError, match=r"net.bp:3:5: conv2d\(x, K\): kernel K is 4×9"):
+        load(path)
