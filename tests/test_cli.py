@@ -1,6 +1,7 @@
 """The `derive` command, run as a user runs it."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +41,7 @@ def test_equations_codegen_and_check_for_every_builtin_model(model):
     first = d.derive(d.models.BUILTIN[model]()).dims[0]  # sized by hand, the rest by default
     check = derive_command("check", model, "--dim", f"{first}=3")
     assert check.returncode == 0, check.stdout
-    assert check.stdout.rstrip().endswith("seed 0)")
+    assert re.search(r"seed \d+\)$", check.stdout.rstrip())  # a kinked net may redraw
     assert "all ok" in check.stdout
 
 

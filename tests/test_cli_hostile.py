@@ -167,7 +167,7 @@ CASES = [
     Case("a model name of 100,000 characters", ["equations", LONG], 2,
          error(f"unknown model '{'a' * 40}…{'a' * 40}'; built-in models: mlp, "
                "softmax-classifier, deep-mlp, rnn, lstm, lstm-peephole, gru, lstm-stacked, "
-               "layer-norm-mlp, attention, transformer-block, causal-transformer-block")),
+               "layer-norm-mlp, attention, transformer-block, causal-transformer-block, lenet")),
     Case("a node name of 100,000 characters", ["equations", "net.bp"], 2,
          f"net.bp:3:1: name '{'a' * 19}…' is 100000 characters long; names have at most 100\n"
          f"    {'a' * 100}…\n    ^\n",
@@ -178,7 +178,7 @@ CASES = [
     Case("terminal escapes in a model name", ["equations", "\x1b[2J\nmlp"], 2,
          error("unknown model '\\x1b[2J\\nmlp'; built-in models: mlp, softmax-classifier, "
                "deep-mlp, rnn, lstm, lstm-peephole, gru, lstm-stacked, layer-norm-mlp, attention, "
-               "transformer-block, causal-transformer-block")),
+               "transformer-block, causal-transformer-block, lenet")),
     Case("a model file name of 100,000 characters", ["equations", LONG + ".bp"], 2,
          error(f"cannot read model file '{'a' * 40}…{'a' * 37}.bp': File name too long")),
     # model files written to break out, or carelessly

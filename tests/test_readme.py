@@ -59,3 +59,11 @@ def test_the_compact_layer_norm_lines_shown_are_current():
     shown = shown.split("  ```", 1)[0]
     lines = str(d.derive(d.models.layer_norm_mlp())).splitlines()
     assert shown and all(line[2:] in lines for line in shown.splitlines())
+
+
+def test_the_lenet_model_file_and_equations_shown_are_current():
+    lenet = (ROOT / "tests" / "models" / "lenet.bp").read_text()
+    section = README.split("## Convolution and pooling", 1)[1]
+    model, equations = [block.split("```", 1)[0] for block in section.split("```\n")[1:4:2]]
+    assert model and model in lenet
+    assert equations == str(d.derive(d.models.lenet())) + "\n"
