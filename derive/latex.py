@@ -36,7 +36,7 @@ def to_latex(der, standalone=False, tags=True, environment="align"):
         if row.lhs in der.compact:
             compact = der.compact[row.lhs]
             lines.append((lhs, joined(printer, compact.terms),  # the tag short: a long line
-                          rf"\text{{compact form}}" if tags else None))
+                          r"\text{compact form}" if tags else None))
     shapes = [(printer.name(n), latex_shape(printer, shape)) for n, shape in der.shapes.items()]
     return render("equations.tex.j2", graph=der.graph.name, rows=lines, shapes=shapes,
                   standalone=standalone, environment=environment)

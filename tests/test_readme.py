@@ -46,12 +46,14 @@ def test_the_model_file_shown_is_the_one_the_tests_check():
     assert shown and shown in mgu
 
 
-def test_the_attention_model_file_and_equations_shown_are_current():
-    attention = (ROOT / "tests" / "models" / "attention.bp").read_text()
-    section = README.split("## Attention and layer normalization", 1)[1]
-    model, equations = [block.split("```", 1)[0] for block in section.split("```\n")[1:4:2]]
-    assert model and model in attention
-    assert equations == str(d.derive(d.models.attention())) + "\n"
+@pytest.mark.parametrize("section, model", [("Attention and layer normalization", "attention"),
+                                            ("Convolution and pooling", "lenet")])
+def test_the_model_file_and_equations_shown_in_a_section_are_current(section, model):
+    """Its first code block is part of tests/models/MODEL.bp, its second the equations."""
+    text = README.split(f"## {section}", 1)[1]
+    shown, equations = [block.split("```", 1)[0] for block in text.split("```\n")[1:4:2]]
+    assert shown and shown in (ROOT / "tests" / "models" / f"{model}.bp").read_text()
+    assert equations == str(d.derive(getattr(d.models, model)())) + "\n"
 
 
 def test_the_compact_layer_norm_lines_shown_are_current():
@@ -59,11 +61,3 @@ def test_the_compact_layer_norm_lines_shown_are_current():
     shown = shown.split("  ```", 1)[0]
     lines = str(d.derive(d.models.layer_norm_mlp())).splitlines()
     assert shown and all(line[2:] in lines for line in shown.splitlines())
-
-
-def test_the_lenet_model_file_and_equations_shown_are_current():
-    lenet = (ROOT / "tests" / "models" / "lenet.bp").read_text()
-    section = README.split("## Convolution and pooling", 1)[1]
-    model, equations = [block.split("```", 1)[0] for block in section.split("```\n")[1:4:2]]
-    assert model and model in lenet
-    assert equations == str(d.derive(d.models.lenet())) + "\n"
