@@ -91,11 +91,14 @@ def render_module(der, names):
     forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
     forward = [Statement(names.value(n), forward_printer.doprint(e), comments[(False, n)])
                for n, e in der.forward.items()]
-    backward = [Statement(names.delta(n), joined(backward_printer, [t.expr for t in der.terms[n]]),
+    written = {n: der.compact[n].terms if n in der.compact else [t.expr for t in der.terms[n]]
+               for n, _ in backward_eqs}
+    backward_eqs = _live(der, backward_eqs, written)
+    backward = [Statement(names.delta(n), joined(backward_printer, written[n]),
                           comments[(True, n)])
                 for n, _ in backward_eqs]
     forward_reads = _values(der.forward.values())
-    backward_reads = _values(e for _, e in backward_eqs)
+    backward_reads = _values(e for n, _ in backward_eqs for e in written[n])
 
     def arrays(keys):
         return [Array(k, names.value(k)) for k in keys]
@@ -132,6 +135,16 @@ def render_module(der, names):
         sequence_cache=arrays(n for n in cache if n in der.sequences),
         step_cache=arrays(n for n in cache if der.per_step(n)),
         appended=arrays(n for n in cache if der.per_step(n) and n not in der.sequences))
+
+
+def _live(der, equations, written):
+    """The δ equations the gradients need, in order: a compact form (layer norm's δx in one
+    line) leaves the rule-by-rule δs it replaces unread, and those are not computed."""
+    needed = set(der.params) | set(der.states)
+    for name, _ in reversed(equations):
+        if name in needed:
+            needed |= {a.node_name for e in written[name] for a in e.atoms(Delta)}
+    return [(n, e) for n, e in equations if n in needed]
 
 
 def _shapes(der):

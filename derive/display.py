@@ -173,10 +173,14 @@ def compact_words(compact):
 
 def code_comments(der):
     """Each equation as the generated code's comment above its statement: at step t in a
-    recurrent net (δh_{t−1} = …), with 'δW +=' for a gradient summed over the steps."""
+    recurrent net (δh_{t−1} = …), with 'δW +=' for a gradient summed over the steps, and a δ
+    with a compact form (layer norm's) in that form, which the code computes."""
     printer = text_printer(der)
     comments = {}
     for row in rows(der):
         lhs, rhs = sides(printer, row, T)
+        if row.delta and row.lhs in der.compact:  # the code computes the compact form
+            compact = der.compact[row.lhs]
+            rhs = f"{joined(printer, compact.terms)}   ({compact_words(compact)})"
         comments[(row.delta, row.lhs)] = f"{lhs} {'+=' if row.summed else '='} {rhs}"
     return comments

@@ -38,8 +38,10 @@ class Softmax(Spelled):
     text = "softmax({0})"
     latex = r"\operatorname{{softmax}}\left({0}\right)"
     numpy = "softmax({0})"
-    helper = Helper("softmax", "softmax of each column.", ("np.exp(log_softmax(u))",),
-                    needs=("log_softmax",))
+    helper = Helper("softmax", "softmax of each column, shifted by the column maximum so exp "
+                    "cannot overflow: one exp, one division.",
+                    ("e = np.exp(u - np.max(u, axis=0, keepdims=True))",
+                     "e / np.sum(e, axis=0, keepdims=True)"))
 
     def _entry(self, i, j, **kwargs):
         return sp.exp(self.args[0][i, j] - _column_logsumexp(self.args[0], j))

@@ -214,3 +214,11 @@ def test_a_model_file_scales_by_a_constant_of_its_dimensions_or_says_where_it_ca
                     "loss = squared_error(Z, label)\n")
     with pytest.raises(d.ModelFileError, match=rf"bad.bp:2:{column}: .*{re.escape(error)}"):
         load(path)
+
+
+def test_the_generated_code_computes_the_compact_form_and_not_the_terms_it_replaces():
+    """The tests above check the block's gradients through this code: the compact δ is what
+    runs, and the rule-by-rule δs of the centred value and the scale are not computed."""
+    code = d.to_numpy(d.derive(d.models.transformer_block()))
+    assert code.count("(layer norm, compact form)") == 2
+    assert "delta_R1_c" not in code and "delta_R1_s" not in code and "delta_t1" not in code

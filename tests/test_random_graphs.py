@@ -290,3 +290,10 @@ def test_convolutions_and_pooling_inside_random_programs(recurrent):
     check(([("conv2d", 0, 0, 0, 0), ("max_pool2d", 1, 0, 1, 0), ("conv1d", 2, 1, 2, 1),
             ("avg_pool2d", 0, 3, 1, 0), ("conv2d", 3, 0, 1, 1), ("*", 4, 2, 0, 1)], 5),
           recurrent=recurrent)
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_layer_norms_in_a_random_program_run_in_compact_form(recurrent):
+    program = ([("layer_norm", 1, 0, 1, 0), ("tanh", 2, 0, 0, 0), ("layer_norm", 3, 0, 2, 0)], 1)
+    assert d.derive(Program(*program, recurrent=recurrent).graph).compact
+    check(program, recurrent=recurrent)
