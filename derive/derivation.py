@@ -97,16 +97,19 @@ class Compact:
 
 
 def _compact_forms(graph, kept, resolved, final):
-    """For each compact form a builder declared whose node has a δ, that δ in compact form."""
-    out = {}
+    """For each compact form a builder declared whose node has a δ, that δ in compact form;
+    none where a node inside the block is also used outside it (its δ would then have terms
+    the textbook formula does not know)."""
+    dag, out = graph.dag(), {}
     for form in graph.compact_forms:
         terms = resolved.get(form.of, ())
-        inside = [t for t in terms if t.consumer in form.through]
-        if not inside or not {form.of, *form.reads} <= kept:
+        inside = [t for t in terms if t.consumer in form.inside]
+        sealed = all(set(dag.successors(n)) <= form.inside | {form.output} for n in form.inside)
+        if not (sealed and inside and {form.of, *form.reads} <= kept):
             continue
         written = form.write(lambda n: sp.MatrixSymbol(final[n], *n.shape),
                              lambda n: delta_symbol(final[n], n.shape))
-        outside = [t.expr for t in terms if t.consumer not in form.through]
+        outside = [t.expr for t in terms if t.consumer not in form.inside]
         out[final[form.of]] = Compact(form.title, [written, *outside])
     return out
 

@@ -25,12 +25,13 @@ def _layer_norm(x, eps):
     if x.shape[0] == 1:
         raise ShapeError(f"layer_norm({x}): {x} has 1 row, so x − μ is identically 0 (layer "
                          "norm normalises each column over its rows)")
+    graph, first = x.graph, len(x.graph.nodes)
     centred = _named(x - mean(x, axis=0), x, "c")
     scale = _named(1 / sqrt(mean(centred ** 2, axis=0) + eps), x, "s")
     normalised = centred * scale
-    x.graph.compact_forms.append(CompactForm(
-        "layer norm", x, frozenset(n for n in (centred, *centred.inputs) if n is not x),
-        (normalised, scale), lambda value, delta: _compact(value, delta, normalised, scale)))
+    graph.compact_forms.append(CompactForm(
+        "layer norm", x, normalised, frozenset(graph.nodes[first:-1]), (normalised, scale),
+        lambda value, delta: _compact(value, delta, normalised, scale)))
     return normalised
 
 

@@ -181,13 +181,16 @@ class Op:
 @dataclass(frozen=True, eq=False)
 class CompactForm:
     """A textbook δ that the rules' terms add up to, shown beside the rule-by-rule one (layer
-    norm's δx = s ⊙ (δx̂ − mean δx̂ − x̂ ⊙ mean(δx̂ ⊙ x̂))): the terms node `of` gets through
-    the nodes `through` sum to `write(value, delta)`, where `value(node)` and `delta(node)` are
-    a node's symbol and its δ's. The nodes in `reads` keep their own names (never folded)."""
+    norm's δx = s ⊙ (δx̂ − mean δx̂ − x̂ ⊙ mean(δx̂ ⊙ x̂))). A builder made the nodes `inside`
+    from node `of`, ending in `output`; the terms `of` gets through them sum to
+    `write(value, delta)`, where `value(node)` and `delta(node)` are a node's symbol and its
+    δ's — as long as nothing outside uses a node inside. The nodes in `reads` keep their own
+    names (never folded)."""
 
     title: str
     of: Node
-    through: frozenset
+    output: Node
+    inside: frozenset
     reads: tuple
     write: Callable
 

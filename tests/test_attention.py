@@ -223,3 +223,17 @@ def test_the_generated_code_computes_the_compact_form_and_not_the_terms_it_repla
     assert "delta_R1 = R1_s * (delta_R1_hat - R1_hat * " in code
     assert "delta_R2 = R2_s * (delta_R2_hat - R2_hat * " in code
     assert "delta_R1_c" not in code and "delta_R1_s" not in code and "delta_t1" not in code
+
+
+@pytest.mark.parametrize("reuse", ["z_c", "z_s"])
+def test_no_compact_form_when_a_node_inside_the_layer_norm_is_used_outside(reuse):
+    """δz_c (or δz_s) then has a term the textbook formula does not know: the rules' δz is
+    the only one, and it is the one the code computes."""
+    g = d.Graph("g")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("D", "N"))
+    z = (g.param("W", ("D", "D")) @ x).named("z")
+    z_hat = d.layer_norm(z).named("z_hat")
+    g.loss(d.squared_error(z_hat + d.tanh(g[reuse]), label))
+    der = d.derive(g)
+    assert not der.compact
+    assert d.gradcheck(der, DIMS).ok
