@@ -29,7 +29,7 @@ from helpers import CentralDifferencesDisagree, check_grads
 
 COUNT = int(os.environ.get("DERIVE_FUZZ", "40"))
 DIMS = {"D": 3, "H": 4, "N": 3}
-H = d.dims("H")[0]
+H, N = d.dims("H N")
 NUMBERS = (0.5, -2, 1.5, 0.25)
 OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS)
 
@@ -52,10 +52,14 @@ class Program:
             self.pool.append(g.state("h", ("H", "N")))
         for name, a, b, n, o in steps:
             operands = [self.pool[a % len(self.pool)], self.pool[b % len(self.pool)]]
+            made = len(g.nodes)
             try:
                 self.absorb(self.apply(name, operands, n, o))
             except (d.DeriveError, TypeError, ValueError, ZeroDivisionError):
                 continue  # not defined for these operands: the next step
+            if n % 2 and a % 3 == 0:  # now and then, a builder's inner nodes (layer norm's
+                self.pool += [m for m in g.nodes[made:]  # x − μ) are used outside it too
+                              if m.shape == (H, N) and m not in self.pool and not m.is_leaf]
         if recurrent:  # close the loop: the state's next value
             self.pool.append(d.tanh(self.pool[-1]).named("h"))
         total = self.pool[0]
@@ -297,3 +301,13 @@ def test_layer_norms_in_a_random_program_run_in_compact_form(recurrent):
     program = ([("layer_norm", 1, 0, 1, 0), ("tanh", 2, 0, 0, 0), ("layer_norm", 3, 0, 2, 0)], 1)
     assert d.derive(Program(*program, recurrent=recurrent).graph).compact
     check(program, recurrent=recurrent)
+
+
+def test_a_layer_norms_centred_value_used_outside_it():
+    """Found by review: with z − μ used elsewhere, the compact δ of z misses that use's term;
+    the random programs now use builders' inner nodes now and then."""
+    program = ([("layer_norm", 0, 0, 3, 0)], 0)
+    graph = Program(*program).graph
+    assert any(n.op is not None and n.op.name == "apply" for n in graph.nodes)  # the √
+    assert not d.derive(graph).compact  # x − μ feeds the loss directly too
+    check(program, recurrent=False)
