@@ -305,7 +305,10 @@ def _conv_shape(node, x_shape, K_shape):
 
 @register("conv2d_kernel", Rule.WEIGHT_MATRIX, _conv_shape,
           lambda node, x, K: Convolved(x, K, node.attrs["geometry"].args()),
-          reference=_convolved_numbers)
+          reference=_convolved_numbers, shared={
+              0: "a pixel sits in every patch that covers it, and the push-back adds a piece "
+                 "from each",
+              1: "the kernel is used at every patch, and its gradient adds those uses"})
 def convolving(node, delta, y, x, K):
     """z = K ⋆ x (z = K P(x)):  δx = K ⋆ᵀ δz,  δK = Σ_patches δz ⋆ x."""
     g = node.attrs["geometry"].args()

@@ -23,10 +23,22 @@ def _step(der, row, printer, as_latex):
         fan = f"{shown} feeds one place, so rule 1 adds nothing."
     else:
         fan = f"{shown} feeds {len(row.terms)} places, so {Rule.SPLITTING} adds their terms."
+    fan = " ".join([fan, *_shared(der, row)])
     if as_latex:
         items = "".join(f"\n    \\item {r}" for r in reasons)
         return f"  \\item ${lhs} = {rhs}$\n  \\begin{{itemize}}{items}\n  \\end{{itemize}}\n  {fan}"
     return "\n".join([f"{lhs} = {rhs}", *(f"  • {r}" for r in reasons), f"  {fan}"])
+
+
+def _shared(der, row):
+    """Rule 1 inside an operation that uses an input many times (a convolution's kernel)."""
+    node = der.nodes[row.lhs]
+    for term, _ in row.terms:
+        rule_at = term.chain()[0][1]
+        if rule_at.op is not None and node in rule_at.inputs:
+            words = rule_at.op.shared.get(rule_at.inputs.index(node))
+            if words:
+                yield f"Within that place {words}: {Rule.SPLITTING} over those uses."
 
 
 def _reason(der, term, expr, printer, as_latex):

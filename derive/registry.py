@@ -159,6 +159,9 @@ class Op:
     samples: dict = field(default_factory=dict)  # input index -> (rng, shape) -> array
     checks: dict = field(default_factory=dict)   # input index -> helper that validates an
                                                  # input array fed there (name, value)
+    shared: dict = field(default_factory=dict)  # input index -> how that input is used many
+                                                # times inside the op (a kernel at every
+                                                # patch), for explanations of rule 1
     view: bool = False                   # its value is its input rearranged (xᵀ): written out
                                          # wherever it is read, never stored
     reference: Optional[Callable] = None  # (xp, at, node, *arrays) -> the value in numbers,

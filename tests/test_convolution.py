@@ -186,3 +186,15 @@ def test_a_model_file_layer_error_is_located(tmp_path):
                     "z = conv2d(x, K, image=(1, 8, 8), kernel=5)\nloss = squared_error(z, t)\n")
     with pytest.raises(d.ModelFileError, match=r"net.bp:3:5: conv2d\(x, K\): kernel K is 4×9"):
         load(path)
+
+
+def test_the_explanation_says_the_kernel_is_used_at_every_patch(tmp_path):
+    from test_latex import pdflatex
+    der = d.derive(d.models.lenet())
+    steps = der.explain().split("\n\n")
+    kernel = next(step for step in steps if step.startswith("δK1 ="))
+    assert "the kernel is used at every patch, and its gradient adds those uses: rule 1" in kernel
+    pushed = next(step for step in steps if step.startswith("δp1 ="))
+    assert "a pixel sits in every patch that covers it" in pushed
+    pdflatex("\\documentclass{article}\\usepackage{amsmath,amssymb}\\begin{document}\n"
+             + der.explain(latex=True) + "\\end{document}\n", tmp_path)
