@@ -5,7 +5,7 @@ Run from the project root:
     python -m derive.bench           # full run, about a minute
     python -m derive.bench --quick   # smoke run: small depths, few repeats
 
-It prints four markdown tables:
+It prints five markdown tables:
 
 1. Derivation of `models.deep_mlp(depth)`: wall time and `der.size()` per depth, and both
    divided by depth relative to the smallest depth. Linear scaling shows as ratios near 1.
@@ -21,6 +21,15 @@ It prints four markdown tables:
    in-place softmax, the compact layer-norm and softmax δs, every δ scaled by lr from the
    start), checked to agree first, timed in alternation like the MLP; and the time to derive
    the block.
+5. One SGD step of `models.lenet()` (N=64 one-hot labels; 1×8×8 images, conv 3×3 to 4
+   channels, relu, 2×2 max pooling, conv 3×3 stride 2 to 8 channels, relu, dense, mean
+   softmax cross-entropy): the generated `sgd_step` against `hand_lenet_step`, careful
+   hand-written im2col numpy (precomputed gather indices, one GEMM per convolution, col2im
+   by a gather and adds, max-pool backward by comparison masks, lr folded into the δs),
+   and against the same step in PyTorch on the CPU in float64 (autograd, SGD under
+   `no_grad`) when `import torch` works — all three checked to agree first, timed in
+   alternation; and the time to derive lenet. Without PyTorch its column says how to
+   install it.
 
 Timings are only printed, never asserted: machines are noisy.
 """
@@ -37,7 +46,8 @@ from .codegen import compile_numpy
 from .derivation import derive
 
 TARGET = ("derivation linear in depth (ratios ≈ 1); generated step ≤ 1.1× hand-written; "
-          "generated transformer step ≤ 1.2× hand-written")
+          "generated transformer step ≤ 1.2× hand-written; "
+          "generated lenet step ≤ 1.2× hand-written")
 SIZES = {
     "small": {"D": 64, "H": 128, "K": 10, "N": 32},
     "large": {"D": 784, "H": 1024, "K": 10, "N": 256},
@@ -395,6 +405,221 @@ def bench_transformer(repeats, rounds):
     print(f"\nDeriving the transformer block takes {derive_s:.2f} s.\n")
 
 
+LENET_N = 64
+
+
+def _patch_rows(C, H, W, k, s, p):
+    """im2col as one gather: for each patch entry (c, i, j) at each output position (y′, x′),
+    in that order, the row of the C·H·W pixels it reads; zero padding reads row C·H·W, a
+    row of zeros appended below the image."""
+    Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    c, i, j, oy, ox = np.ix_(range(C), range(k), range(k), range(Ho), range(Wo))
+    y, x = s * oy + i - p, s * ox + j - p
+    inside = (y >= 0) & (y < H) & (x >= 0) & (x < W)
+    return np.where(inside, (c * H + y) * W + x, C * H * W).reshape(-1)
+
+
+def _push_rows(C, H, W, k, s, p):
+    """col2im as one gather, the transpose of `_patch_rows`: for each pixel the rows of the
+    spread patches (C·k·k·H′·W′ of them, then a zero row) that land on it, padded with the
+    zero row to a common count m; returned m × C·H·W, one pixel a column."""
+    src = _patch_rows(C, H, W, k, s, p)
+    lands = [[] for _ in range(C * H * W)]
+    for row, pixel in enumerate(src):
+        if pixel < C * H * W:
+            lands[pixel].append(row)
+    m = max(map(len, lands))
+    return np.array([rows + [src.size] * (m - len(rows)) for rows in lands]).T
+
+
+_LENET_ROWS1 = _patch_rows(1, 8, 8, 3, 1, 1)   # 9·64 rows of x: conv 1's patches
+_LENET_ROWS2 = _patch_rows(4, 4, 4, 3, 2, 1)   # 36·4 rows of p1: conv 2's patches
+_LENET_PUSH2 = _push_rows(4, 4, 4, 3, 2, 1)    # 4 × 64: conv 2's spread back onto p1
+_LENET_M2 = _LENET_PUSH2.shape[0]
+
+
+def hand_lenet_step(p, inputs, lr):
+    """One SGD step of `models.lenet()`, written by hand with im2col: forward, backward and an
+    in-place update of `p`; returns E. Images are batch-last (C, H, W, N), so every patch
+    row is a contiguous row of N and im2col and col2im are single row gathers (`np.take`
+    with precomputed indices) from arrays with a zero row appended for the padding. Max
+    pooling commutes with the per-channel bias and with relu, so conv 1 pools first and adds
+    b1 and relu on the 4× smaller result (rounding is monotone, so p1 is the same to the
+    bit; only a tie the bias alone rounds into being could break differently); its
+    backward uses two comparison masks (columns, then rows), which send each window's δ to
+    the first maximum in row-major order, and relu's mask at the pooled maximum. Every δ carries lr from δz3 on; each parameter moves
+    only after its last use. Assumes one-hot (or distribution) columns of t."""
+    x, t = inputs["x"], inputs["t"]
+    K1, b1, K2, b2, W3, b3 = (p[k] for k in ("K1", "b1", "K2", "b2", "W3", "b3"))
+    N = x.shape[1]
+    padded = np.empty((65, N))              # x and a zero row, for the padding to read
+    padded[:64] = x
+    padded[64] = 0.0
+    cols1 = padded.take(_LENET_ROWS1, axis=0).reshape(9, -1)  # 9 × (8·8·N)
+    z1 = K1 @ cols1                         # 4 × (8·8·N), bias not yet added
+    win = z1.reshape(16, 2, 4, 2, N)        # channel·window row, row, window column, column, N
+    colmax = np.maximum(win[:, :, :, 0], win[:, :, :, 1])  # 16 × 2 × 4 × N
+    pooled = np.empty((65, N))              # p1 and a zero row, for conv 2's padding
+    pooled[64] = 0.0
+    p1 = pooled[:64]
+    np.maximum(colmax[:, 0], colmax[:, 1], out=p1.reshape(16, 4, N))
+    p1_channels = p1.reshape(4, -1)         # a view: pooled's first 64 rows are contiguous
+    p1_channels += b1                       # maxpool(z + b) = maxpool(z) + b
+    np.maximum(p1, 0.0, out=p1)             # maxpool(relu(z)) = relu(maxpool(z))
+    cols2 = pooled.take(_LENET_ROWS2, axis=0).reshape(36, -1)  # 36 × (2·2·N)
+    z2 = K2 @ cols2                         # 8 × (2·2·N)
+    z2 += b2
+    h2 = np.maximum(z2, 0.0, out=z2).reshape(32, N)
+    z3 = W3 @ h2
+    z3 += b3
+    z3 -= np.max(z3, axis=0)
+    e = np.exp(z3)
+    s = e.sum(axis=0)
+    loss = (float(np.log(s).sum()) - float(np.vdot(t, z3))) / N  # columns of t sum to 1
+    c = lr / N
+    e *= c / s
+    e -= c * t                              # lr·δz3 = lr/N (softmax − t)
+    d_h2 = W3.T @ e
+    W3 -= e @ h2.T
+    b3 -= e.sum(axis=1, keepdims=True)
+    np.multiply(d_h2, h2 > 0, out=d_h2)     # lr·δz2
+    d_z2 = d_h2.reshape(8, -1)
+    spread = np.empty((145, N))             # Kᵀ δz2 at every position, and a zero row
+    spread[144] = 0.0
+    np.matmul(K2.T, d_z2, out=spread[:144].reshape(36, -1))
+    K2 -= d_z2 @ cols2.T
+    b2 -= d_z2.sum(axis=1, keepdims=True)
+    parts = spread.take(_LENET_PUSH2.reshape(-1), axis=0).reshape(_LENET_M2, 64, N)
+    d_p1 = parts[0] + parts[1]              # col2im: each pixel's (at most 4) contributions
+    for part in parts[2:]:
+        d_p1 += part
+    np.multiply(d_p1, p1 > 0, out=d_p1)     # relu's mask, at each window's maximum
+    d_rows = np.empty((16, 2, 4, N))        # δ of colmax: the row of the window's maximum
+    lower = colmax[:, 1] > colmax[:, 0]     # ties go to the upper row
+    d_p1 = d_p1.reshape(16, 4, N)
+    np.multiply(d_p1, lower, out=d_rows[:, 1])
+    np.subtract(d_p1, d_rows[:, 1], out=d_rows[:, 0])
+    right = win[:, :, :, 1] > win[:, :, :, 0]  # ties go to the left column
+    d_z1 = np.empty((16, 2, 4, 2, N))       # lr·δz1
+    np.multiply(d_rows, right, out=d_z1[:, :, :, 1])
+    np.subtract(d_rows, d_z1[:, :, :, 1], out=d_z1[:, :, :, 0])
+    K1 -= d_z1.reshape(4, -1) @ cols1.T
+    b1 -= d_p1.reshape(4, -1).sum(axis=1, keepdims=True)  # Σ δz1 = Σ δp1 in each channel
+    return loss
+
+
+def _import_torch():
+    """PyTorch, or None when it is not installed (it is optional: the benchmark's column)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+_TORCH_SHAPES = {"K1": (4, 1, 3, 3), "b1": (4,), "K2": (8, 4, 3, 3), "b2": (8,),
+                 "W3": (10, 32), "b3": (10,)}
+
+
+def _torch_lenet(torch, params, inputs):
+    """lenet's parameters and inputs in PyTorch's layout: conv weights C_out×C×kh×kw, biases
+    flat, images N×1×8×8, labels as class indices."""
+    tp = {k: torch.tensor(params[k].reshape(shape), dtype=torch.float64, requires_grad=True)
+          for k, shape in _TORCH_SHAPES.items()}
+    x, t = inputs["x"], inputs["t"]
+    images = torch.from_numpy(np.ascontiguousarray(x.T).reshape(x.shape[1], 1, 8, 8))
+    labels = torch.from_numpy(np.argmax(t, axis=0))
+    return tp, images, labels
+
+
+def torch_lenet_step(torch, tp, images, labels, lr):
+    """One SGD step of lenet in PyTorch (CPU, float64): autograd, then p ← p − lr·δp under
+    no_grad, gradients dropped rather than zeroed; returns E."""
+    F = torch.nn.functional
+    h1 = F.relu(F.conv2d(images, tp["K1"], tp["b1"], padding=1))
+    p1 = F.max_pool2d(h1, 2)
+    h2 = F.relu(F.conv2d(p1, tp["K2"], tp["b2"], stride=2, padding=1))
+    z3 = F.linear(h2.flatten(1), tp["W3"], tp["b3"])
+    loss = F.cross_entropy(z3, labels, reduction="mean")
+    loss.backward()
+    with torch.no_grad():
+        for v in tp.values():
+            v.sub_(v.grad, alpha=lr)
+            v.grad = None
+    return loss.item()
+
+
+def _lenet_problem(mod, seed=0):
+    rng = np.random.default_rng(seed + 1)
+    inputs = {"x": rng.normal(size=(64, LENET_N)),
+              "t": np.eye(10)[:, rng.integers(0, 10, LENET_N)]}  # one-hot columns
+    return mod.init_params({"N": LENET_N}, seed), inputs
+
+
+def check_same_lenet_step(mod, torch=None, problem=None):
+    """Fail loudly unless the generated, hand-written and (given `torch`) PyTorch lenet steps
+    give the same loss and the same updated parameters (float64, a large lr), on `problem`
+    (params, inputs) or else the benchmark's."""
+    params, inputs = problem or _lenet_problem(mod)
+    gen = {k: v.copy() for k, v in params.items()}
+    hand = {k: v.copy() for k, v in params.items()}
+    losses = {"generated": mod.sgd_step(gen, inputs, 0.1),
+              "hand-written": hand_lenet_step(hand, inputs, 0.1)}
+    updated = {"hand-written": hand}
+    if torch is not None:
+        tp, images, labels = _torch_lenet(torch, params, inputs)
+        losses["PyTorch"] = torch_lenet_step(torch, tp, images, labels, 0.1)
+        updated["PyTorch"] = {k: v.detach().numpy().reshape(params[k].shape)
+                              for k, v in tp.items()}
+    for who, loss in losses.items():
+        if not np.isclose(losses["generated"], loss, rtol=1e-10):
+            raise AssertionError(f"lenet losses differ: generated {losses['generated']!r}, "
+                                 f"{who} {loss!r}")
+    for name in mod.PARAMS:
+        if np.array_equal(gen[name], params[name]):
+            raise AssertionError(f"lenet {name} was not updated")
+        for who, other in updated.items():
+            if not np.allclose(gen[name], other[name], rtol=1e-10, atol=1e-12):
+                raise AssertionError(f"updated lenet {name} differs between generated and {who}")
+
+
+def bench_lenet(repeats, rounds, number=None):
+    """The generated lenet step against `hand_lenet_step` and PyTorch, after checking they
+    agree; then the time to derive lenet. Each time is of `number` steps in a row, or of
+    as many as take about 0.05 s."""
+    start = time.perf_counter()
+    der = derive(models.lenet())
+    derive_s = time.perf_counter() - start
+    mod = compile_numpy(der)
+    torch = _import_torch()
+    check_same_lenet_step(mod, torch)
+    params, inputs = _lenet_problem(mod)
+    gen = {k: v.copy() for k, v in params.items()}
+    runs = {"generated": partial(mod.sgd_step, gen, inputs, LR),
+            "hand": partial(hand_lenet_step, params, inputs, LR)}
+    if torch is not None:
+        runs["torch"] = partial(torch_lenet_step, torch, *_torch_lenet(torch, params, inputs), LR)
+    numbers = {who: number or max(1, timeit.Timer(run).autorange()[0] // 4)  # ≥ 0.05 s
+               for who, run in runs.items()}
+    best = {who: float("inf") for who in runs}
+    for _ in range(rounds):  # alternate so drifts in machine speed hit all alike
+        for who, run in runs.items():
+            best[who] = min(best[who], _time(run, repeats, numbers[who]))
+    g, h = best["generated"] * 1e3, best["hand"] * 1e3
+    if torch is None:
+        torch_ms, torch_ratio, threads = "PyTorch not installed (pip install torch)", "–", ""
+    else:
+        torch_ms, torch_ratio = f"{best['torch'] * 1e3:.3f}", f"{g / (best['torch'] * 1e3):.2f}"
+        threads = f" PyTorch {torch.__version__}, {torch.get_num_threads()} threads."
+    print(f"SGD step of lenet, ms per step, min over {rounds}×{repeats} interleaved repeats, "
+          f"float64.{threads} Target: generated ≤ 1.2× hand-written.\n")
+    print("| N | generated (ms) | hand-written (ms) | PyTorch (ms) | generated / hand "
+          "| generated / PyTorch |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    print(f"| {LENET_N} | {g:.3f} | {h:.3f} | {torch_ms} | {g / h:.2f} | {torch_ratio} |")
+    print(f"\nDeriving lenet takes {derive_s:.2f} s.\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m derive.bench",
                                      description=__doc__.split("\n")[0])
@@ -405,11 +630,13 @@ def main(argv=None):
         bench_training(repeats=1, rounds=2)
         bench_lstm(repeats=2)
         bench_transformer(repeats=1, rounds=2)
+        bench_lenet(repeats=1, rounds=2, number=10)
     else:
         bench_derivation((8, 32, 128), repeats=3)
         bench_training(repeats=5, rounds=5)
         bench_lstm(repeats=7)
         bench_transformer(repeats=5, rounds=5)
+        bench_lenet(repeats=5, rounds=5)
     return 0
 
 

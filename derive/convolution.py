@@ -175,7 +175,8 @@ class OverPositions(Spelled):
 
     text = "Σ_positions {0}"
     latex = r"\textstyle\sum_{{\mathrm{{positions}}}} {0}"
-    numpy = "{0}.reshape(-1, {1}).sum(axis=1, keepdims=True)"
+    numpy = "np.reshape({0}, (-1, {1})).sum(axis=1, keepdims=True)"
+    infix = True  # a sum operand in brackets, as for any reduction
 
     @property
     def shape(self):

@@ -311,3 +311,25 @@ def test_a_layer_norms_centred_value_used_outside_it():
     assert any(n.op is not None and n.op.name == "apply" for n in graph.nodes)  # the √
     assert not d.derive(graph).compact  # x − μ feeds the loss directly too
     check(program, recurrent=False)
+
+
+def test_a_convolutions_bias_over_a_single_column():
+    """Found by review: with one column there is no Σ_cols, and Σ_positions of a product was
+    printed as a method of its last factor (δh * (1 − h²).reshape…): wrong shape and values."""
+    g = d.Graph("single")
+    x, K, b = g.input("x", (16, 1)), g.input("K", (1, 9)), g.param("b", (1, 1))
+    h = d.tanh(d.conv2d(x, K, image=(1, 4, 4), kernel=3, padding=1, bias=b)).named("h")
+    g.loss(d.squared_error(h, g.input("t", (16, 1))))
+    check_grads(g, twin(g), dims={})
+    assert "δb = Σ_positions (δh ⊙ (1 − h²))" in str(d.derive(g))
+
+
+def test_a_coefficient_written_with_dimensions_is_bracketed():
+    """Found by review: (D + 1)·z printed as D + 1 z."""
+    g = d.Graph("coefficient")
+    D, = d.dims("D")
+    x = g.input("x", ("D", "N"))
+    z = (g.param("W", ("D", "D")) @ x).named("z")
+    g.loss(d.squared_error(((D + 1) * z - 3 * (D + 1) * z).named("b"), x))
+    assert "b = −(2*D + 2) z" in str(d.derive(g)).splitlines()
+    check_grads(g, twin(g), dims={"D": 3, "N": 2})

@@ -321,8 +321,10 @@ class Notation:
         return expr.name
 
     def _scalar_atom(self, number):
-        """A scalar as a factor (numpy brackets what is not a plain number or name)."""
-        return self._scalar(number)
+        """A scalar as a factor: a sum of dimensions is bracketed, (D + 1) z (numpy brackets
+        whatever is not a plain number or name)."""
+        text = self._scalar(number)
+        return f"({text})" if isinstance(number, sp.Add) else text
 
     def _zeros(self, rows, cols):
         return "0"
