@@ -85,6 +85,7 @@ class Spelled(_ShapedLikeItsArgument):
     text = latex = numpy = None
     helper = None
     infix = False   # written between its operands (K ⋆ x): binds like a product
+    reduces = False  # a sum (Σ_positions): brackets its operand as Σ_rows does, a sum apart
 
     def __new__(cls, *args):
         return sp.MatrixExpr.__new__(cls, *args)

@@ -14,6 +14,7 @@ import sympy as sp
 from .algebra import Helper
 from .derivation import derive
 from .display import code_comments, joined
+from .errors import ShapeError
 from .functions import U, elementwise, relu, sigmoid, softplus
 from .graph import Graph
 from .losses import softmax_cross_entropy, squared_error
@@ -163,20 +164,26 @@ def _compound(der):
 
 
 def _solved(der):
-    """Dimensions that no shape has alone (L in a signal of 3*L rows), each with an entry
-    a*L + b whose other dimensions are known, and the code giving L from that entry's size."""
-    arrays = [*der.params, *der.inputs]
-    entries = [d for n in arrays for d in der.shapes[n]]
+    """Dimensions that no array's shape has alone (L in a signal of 3*L rows), each with an
+    entry a*L + b whose other dimensions are known: (L, the entry, a, code giving b). A
+    dimension found only in products (H in C*H*W) cannot be read off the arrays: an error."""
+    shapes = [der.shapes[n] for n in [*der.params, *der.inputs, *der.states]]
+    entries = {d for shape in shapes for d in shape}
     alone = {d for d in entries if d.is_Symbol}
     solved = []
     for symbol in sorted({s for d in entries for s in d.free_symbols} - alone, key=str):
-        for entry in sorted({d for d in entries if symbol in d.free_symbols}, key=str):
+        for entry in sorted((d for d in entries if symbol in d.free_symbols), key=str):
             a, b = entry.coeff(symbol), entry.subs(symbol, 0)
             if sp.Poly(entry, symbol).degree() == 1 and a.is_Integer and b.free_symbols <= alone:
-                size = Verbatim("size")
-                code = (size - b.xreplace({s: Verbatim(f'dims["{s}"]') for s in b.free_symbols})) / a
-                solved.append((str(symbol), str(entry), numpy_code(code)))
+                offset = b.xreplace({s: Verbatim(f'dims["{s}"]') for s in b.free_symbols})
+                solved.append((str(symbol), str(entry), int(a), numpy_code(offset)))
                 break
+        else:
+            inside = ", ".join(sorted(str(d) for d in entries if symbol in d.free_symbols))
+            raise ShapeError(f"dimension {symbol} appears only inside {inside}: the generated "
+                             f"module cannot read its size off the arrays; give an input or "
+                             f"parameter a shape where {symbol} stands alone, or write the size "
+                             "as a number")
     return solved
 
 

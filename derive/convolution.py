@@ -176,7 +176,7 @@ class OverPositions(Spelled):
     text = "Σ_positions {0}"
     latex = r"\textstyle\sum_{{\mathrm{{positions}}}} {0}"
     numpy = "np.reshape({0}, (-1, {1})).sum(axis=1, keepdims=True)"
-    infix = True  # a sum operand in brackets, as for any reduction
+    infix = reduces = True
 
     @property
     def shape(self):

@@ -198,3 +198,26 @@ def test_the_explanation_says_the_kernel_is_used_at_every_patch(tmp_path):
     assert "a pixel sits in every patch that covers it" in pushed
     pdflatex("\\documentclass{article}\\usepackage{amsmath,amssymb}\\begin{document}\n"
              + der.explain(latex=True) + "\\end{document}\n", tmp_path)
+
+
+def test_a_symbolic_channel_count_is_read_back_exactly_from_49_c_rows():
+    """Found by review: C was read back as (1/49)·49C in floating point, 0.999…, and refused."""
+    g = d.Graph("wide")
+    C, = d.dims("C")
+    x, label = g.input("x", (49 * C, "N")), g.input("label", (2, "N"))
+    z = d.conv2d(x, g.param("K", (2, 49 * C)), image=(C, 7, 7), kernel=7)
+    g.loss(d.squared_error(d.tanh(z), label))
+    for channels in (1, 2, 3):
+        assert d.gradcheck(d.derive(g), {"C": channels, "N": 2}).ok
+
+
+def test_an_image_whose_sizes_are_only_in_a_product_is_an_error_not_a_key_error():
+    g = d.Graph("product")
+    C, H, W = d.dims("C H W")
+    x, label = g.input("x", (C * H * W, "N")), g.input("label", (2 * H * W, "N"))
+    z = d.conv2d(x, g.param("K", (2, 9 * C)), image=(C, H, W), kernel=3, padding=1)
+    g.loss(d.squared_error(z, label))
+    der = d.derive(g)
+    with pytest.raises(d.ShapeError, match=re.escape("dimension H appears only inside 2*H*W, "
+                                                     "C*H*W: the generated module")):
+        d.to_numpy(der)

@@ -278,9 +278,11 @@ class Notation:
     def _print_Spelled(self, expr):
         spelling = getattr(type(expr), self.target)
         if expr.infix and self.target != "numpy":
-            kind = type(expr).__name__
-            return spelling.format(*(self._operand(a, kind) if isinstance(a, sp.MatrixExpr)
-                                     else self._print(a) for a in expr.args))
+            kind = "reduce" if expr.reduces else type(expr).__name__
+            return spelling.format(*(
+                self._print(a) if not isinstance(a, sp.MatrixExpr) or
+                (expr.reduces and self.binding(a) == self.reduced) else self._operand(a, kind)
+                for a in expr.args))
         return spelling.format(*(self._print(a) for a in expr.args))
 
     def _print_Stack(self, expr):
