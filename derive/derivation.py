@@ -114,6 +114,18 @@ def _compact_forms(graph, kept, resolved, final):
     return out
 
 
+def _check_constants(order, forward_expr):
+    """A constant written with a dimension (x / sqrt(d_k)) needs that dimension in a shape:
+    the generated code reads sizes off the arrays."""
+    sized = {s for n in order for d in n.shape for s in d.free_symbols}
+    for n in order:
+        stray = {s for s in forward_expr[n].free_symbols if isinstance(s, sp.Symbol)} - sized
+        if stray:
+            names = ", ".join(sorted(map(str, stray)))
+            raise GraphError(f"{n.describe()} uses the dimension {names}, which no shape in "
+                             "the graph has, so its size can never be known")
+
+
 def _symbols(shape):
     return {s for d in shape for s in d.free_symbols}
 
@@ -157,6 +169,7 @@ def derive(graph):
     forward_expr = {n: e.xreplace(rename)
                     for n, e in forward_expressions(order, folded, symbols).items()}
     rename.update({symbols[n]: forward_expr[n] for n in folded if n.op.view})  # Kᵀ where read
+    _check_constants(order, forward_expr)
     resolved = fold_deltas(order, folded, terms, names)
     resolved = {n: [renamed(t, rename) for t in resolved[n]] for n in kept if n in resolved}
     for n in kept:

@@ -8,6 +8,7 @@ from pathlib import Path
 import autograd.numpy as anp
 import numpy as np
 import pytest
+import sympy as sp
 
 import derive as d
 from derive.codegen import module_names
@@ -237,3 +238,11 @@ def test_no_compact_form_when_a_node_inside_the_layer_norm_is_used_outside(reuse
     der = d.derive(g)
     assert not der.compact
     assert d.gradcheck(der, DIMS).ok
+
+
+def test_a_constant_with_a_dimension_no_shape_has_is_an_error():
+    g = d.Graph("g")
+    x, (Q,) = g.input("x", ("D", "N")), d.dims("Q")
+    g.loss(d.squared_error((g.param("W", ("D", "D")) @ x) / sp.sqrt(Q), x))
+    with pytest.raises(d.GraphError, match="uses the dimension Q, which no shape in the graph"):
+        d.derive(g)
