@@ -307,11 +307,14 @@ class Walker:
             if keyword.arg in call.form.sizes:  # image=(1, 8, 8), kernel=3
                 options[keyword.arg] = self._sizes(keyword.value)
                 continue
-            if keyword.arg in call.form.node_options:  # bias=b1
-                options[keyword.arg] = self.value(keyword.value)
-                if not isinstance(options[keyword.arg], Node):
+            if keyword.arg in call.form.node_options:  # bias=b1, or bias=None
+                none = isinstance(keyword.value, ast.Constant) and keyword.value.value is None
+                options[keyword.arg] = None if none else self.value(keyword.value)
+                if not (none or isinstance(options[keyword.arg], Node)):
                     raise self.line.error(keyword.value, f"{keyword.arg} must be a node")
                 continue
+            if keyword.arg in call.form.numbers[:len(numbers)]:
+                raise self.line.error(keyword, f"{name} is given {keyword.arg} twice")
             if keyword.arg in call.form.numbers[len(numbers):]:
                 value = self.value(keyword.value)
                 if isinstance(value, Node):

@@ -246,3 +246,11 @@ def test_a_constant_with_a_dimension_no_shape_has_is_an_error():
     g.loss(d.squared_error((g.param("W", ("D", "D")) @ x) / sp.sqrt(Q), x))
     with pytest.raises(d.GraphError, match="uses the dimension Q, which no shape in the graph"):
         d.derive(g)
+
+
+def test_a_model_file_gives_eps_once(tmp_path):
+    path = tmp_path / "twice.bp"
+    path.write_text("input x[D, N]\nparam W[D, D]\nz = W @ x\n"
+                    "loss = squared_error(layer_norm(z, 1e-3, eps=1e-3), x)\n")
+    with pytest.raises(d.ModelFileError, match="twice.bp:4:40: layer_norm is given eps twice"):
+        load(path)

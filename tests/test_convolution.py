@@ -221,3 +221,11 @@ def test_an_image_whose_sizes_are_only_in_a_product_is_an_error_not_a_key_error(
     with pytest.raises(d.ShapeError, match=re.escape("dimension H appears only inside 2*H*W, "
                                                      "C*H*W: the generated module")):
         d.to_numpy(der)
+
+
+def test_a_model_file_may_say_bias_none(tmp_path):
+    path = tmp_path / "plain.bp"
+    path.write_text("input x[64, N], t[16, N]\nparam K[1, 9]\n"
+                    "z = conv2d(x, K, image=(1, 8, 8), kernel=3, stride=2, padding=1, bias=None)\n"
+                    "loss = squared_error(z, t)\n")
+    assert str(d.derive(load(path))).startswith("z = K ⋆ x\n")
