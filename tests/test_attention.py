@@ -252,5 +252,5 @@ def test_a_model_file_gives_eps_once(tmp_path):
     path = tmp_path / "twice.bp"
     path.write_text("input x[D, N]\nparam W[D, D]\nz = W @ x\n"
                     "loss = squared_error(layer_norm(z, 1e-3, eps=1e-3), x)\n")
-    with pytest.raises(d.ModelFileError, match="twice.bp:4:40: layer_norm is given eps twice"):
+    with pytest.raises(d.ModelFileError, match="twice.bp:4:42: layer_norm is given eps twice"):
         load(path)
