@@ -241,6 +241,11 @@ def add(entry, callable_name=None):
     return entry
 
 
+def make(name, inputs, **attrs):
+    """The node the operation `name` makes of `inputs` (nodes of one graph)."""
+    return inputs[0].graph.add(op_named(name), inputs, attrs)
+
+
 def op_named(name):
     try:
         return OPS[name]

@@ -14,7 +14,7 @@ from .algebra import Place, Rows, Stack, broadcast, ones, unbroadcast
 from .errors import GraphError, ShapeError
 from .functions import U, apply, power, reciprocal
 from .graph import OPERATORS, Node, number
-from .registry import KINK_ARGUMENTS, Builder, Rule, Signature, add, op_named, register
+from .registry import KINK_ARGUMENTS, Builder, Rule, Signature, add, make, op_named, register
 
 
 def _fmt(shape):
@@ -170,24 +170,20 @@ def function_application(node, delta, y, x):
 
 # --- Python's operators on nodes --------------------------------------------------------
 
-def _make(name, inputs, **attrs):
-    return inputs[0].graph.add(op_named(name), inputs, attrs)
-
-
 def _plus(node, other, sign):
     if isinstance(other, Node):
-        return _make("add", (node, node.operand(other, "+")), signs=(1, sign),
+        return make("add", (node, node.operand(other, "+")), signs=(1, sign),
                      constant=sp.Integer(0))
     constant = sign * number(other, "+")
     if constant == 0:
         return node  # x + 0 is x: no node
-    return _make("add", (node,), signs=(1,), constant=constant)
+    return make("add", (node,), signs=(1,), constant=constant)
 
 
 def _times(node, other):
     if isinstance(other, Node):
-        return _make("hadamard", (node, node.operand(other, "*")))
-    return _make("scale", (node,), factor=number(other, "*"))
+        return make("hadamard", (node, node.operand(other, "*")))
+    return make("scale", (node,), factor=number(other, "*"))
 
 
 def _divided(a, b):
@@ -200,7 +196,7 @@ def _divided(a, b):
     divisor = number(b, "/")
     if divisor == 0:
         raise ZeroDivisionError(f"{a} / 0: division of a node by zero")
-    return _make("scale", (a,), factor=1 / divisor)
+    return make("scale", (a,), factor=1 / divisor)
 
 
 def _power(x, p):
@@ -224,13 +220,13 @@ def transposing(node, delta, y, x):
 
 
 OPERATORS.update({
-    "@": lambda a, b: _make("matmul", (a, b)),
+    "@": lambda a, b: make("matmul", (a, b)),
     "+": _plus,
     "*": _times,
     "/": _divided,
     "**": _power,
-    "T": lambda x: _make("transpose", (x,)),
-    "[]": lambda z, start, stop: _make("slice", (z,), start=start, stop=stop),
+    "T": lambda x: make("transpose", (x,)),
+    "[]": lambda z, start, stop: make("slice", (z,), start=start, stop=stop),
 })
 
 concat = op_named("concat")

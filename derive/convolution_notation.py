@@ -1,0 +1,208 @@
+"""How convolution and pooling are written: in text and LaTeX (K ⋆ x, K ⋆ᵀ δz,
+Σ_patches δz ⋆ x, maxpool, unpool_max) and as the numpy helpers the generated module defines.
+
+Every helper takes the layer's sizes as one tuple g = (C, H, W, kh, kw, sh, sw, ph, pw).
+Patches are gathered with `sliding_window_view` and multiplied in one GEMM (im2col); a δ is
+pushed back with one strided add per kernel offset (col2im): no Python loop over pixels.
+"""
+
+import sympy as sp
+
+from .algebra import Helper, Spelled
+
+_WINDOWS = "np.lib.stride_tricks.sliding_window_view"
+
+
+def output_size(size, pad, kernel, stride):
+    """⌊(size + 2·pad − kernel)/stride⌋ + 1, kept symbolic where that is exact."""
+    span = size + 2 * pad - kernel
+    if span.is_number:
+        return sp.Integer(int(span) // stride + 1)
+    return sp.simplify(span / stride + 1)
+
+
+_PATCHES = Helper(
+    "patches", "The zero-padded patches of each image of x, one column per output position "
+    "(im2col): rows C·kh·kw, columns H′·W′·N.",
+    ("C, H, W, kh, kw, sh, sw, ph, pw = g",
+     "images = np.pad(x.reshape(C, H, W, -1), ((0, 0), (ph, ph), (pw, pw), (0, 0)))",
+     f"windows = {_WINDOWS}(images, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]",
+     "windows.transpose(0, 4, 5, 1, 2, 3).reshape(C * kh * kw, -1)"), args="x, g")
+
+_PUSH = ("C, H, W, kh, kw, sh, sw, ph, pw = g",
+         "rows, cols = spread.shape[3:5]",
+         "images = np.zeros((C, H + 2 * ph, W + 2 * pw, spread.shape[-1]), dtype=spread.dtype)",
+         "for i in range(kh):",
+         "    for j in range(kw):",
+         "        images[:, i:i + sh * rows:sh, j:j + sw * cols:sw] += spread[:, i, j]",
+         "images[:, ph:ph + H, pw:pw + W].reshape(C * H * W, -1)")
+
+_PUSH_BACK = Helper(
+    "push_back", "spread[:, i, j] (C×H′×W′×N) added back onto the pixels that offset (i, j) of "
+    "each patch came from (col2im): a loop over the kh·kw offsets, never over pixels.",
+    _PUSH, args="spread, g")
+
+
+class Convolved(Spelled):
+    """K ⋆ x: the kernel applied to every patch of x."""
+
+    text = "{1} ⋆ {0}"
+    latex = r"{1} \star {0}"
+    numpy = "convolve({0}, {1}, {2})"
+    infix = True
+    helper = Helper("convolve", "K ⋆ x: the kernel times every patch, one GEMM.",
+                    ("(K @ patches(x, g)).reshape(-1, x.shape[1])",), args="x, K, g",
+                    needs=(_PATCHES,))
+
+    @property
+    def shape(self):
+        x, K, g = self.args
+        return (K.shape[0] * g_positions(g), x.shape[1])
+
+
+class PushedBack(Spelled):
+    """K ⋆ᵀ δz: δz pushed back through the kernel onto the image."""
+
+    text = "{0} ⋆ᵀ {1}"
+    latex = r"{0} \star^{{\top}} {1}"
+    numpy = "convolve_back({0}, {1}, {2})"
+    infix = True
+    helper = Helper("convolve_back", "K ⋆ᵀ δz: Kᵀ δz at every position, pushed back onto the "
+                    "pixels of its patch.",
+                    ("C, H, W, kh, kw, sh, sw, ph, pw = g",
+                     "rows = (H + 2 * ph - kh) // sh + 1",
+                     "spread = K.T @ dz.reshape(K.shape[0], -1)",
+                     "push_back(spread.reshape(C, kh, kw, rows, -1, dz.shape[1]), g)"),
+                    args="K, dz, g", needs=(_PUSH_BACK,))
+
+    @property
+    def shape(self):
+        K, dz, g = self.args
+        return (g[0] * g[1] * g[2], dz.shape[1])
+
+
+class KernelGradient(Spelled):
+    """Σ_patches δz ⋆ x: δz times every patch's transpose, summed over the positions."""
+
+    text = "Σ_patches {0} ⋆ {1}"
+    latex = r"\textstyle\sum_{{\mathrm{{patches}}}} {0} \star {1}"
+    numpy = "kernel_gradient({0}, {1}, {2})"
+    infix = True
+    helper = Helper("kernel_gradient", "Σ over patches of δz patchᵀ: one GEMM.",
+                    ("columns = patches(x, g)", "dz.reshape(-1, columns.shape[1]) @ columns.T"),
+                    args="dz, x, g", needs=(_PATCHES,))
+
+    @property
+    def shape(self):
+        dz, x, g = self.args
+        return (dz.shape[0] / g_positions(g), g[0] * g[3] * g[4])
+
+
+class PerPosition(Spelled):
+    """A channel's bias, repeated at every position of the channel (printed as the bias)."""
+
+    text = latex = "{0}"
+    numpy = "np.repeat({0}, {1}, axis=0)"
+
+    @property
+    def shape(self):
+        b, positions = self.args
+        return (b.shape[0] * positions, 1)
+
+
+class OverPositions(Spelled):
+    """Σ_positions: the per-position column summed within each channel."""
+
+    text = "Σ_positions {0}"
+    latex = r"\textstyle\sum_{{\mathrm{{positions}}}} {0}"
+    numpy = "np.reshape({0}, (-1, {1})).sum(axis=1, keepdims=True)"
+    infix = reduces = True
+
+    @property
+    def shape(self):
+        column, positions = self.args
+        return (column.shape[0] / positions, 1)
+
+
+_POOL_WINDOWS = ("C, H, W, kh, kw, sh, sw, ph, pw = g",
+                 f"windows = {_WINDOWS}(z.reshape(C, H, W, -1), (kh, kw), axis=(1, 2))"
+                 "[:, ::sh, ::sw]")
+
+
+class Pooled(Spelled):
+    """One value per window of each channel: C·H′·W′ rows."""
+
+    @property
+    def shape(self):
+        z, g = self.args
+        return (g[0] * g_positions(g), z.shape[1])
+
+
+class MaxPooled(Pooled):
+    """The maximum of each window."""
+
+    text = "maxpool({0})"
+    latex = r"\operatorname{{maxpool}}\left({0}\right)"
+    numpy = "max_pool({0}, {1})"
+    helper = Helper("max_pool", "The maximum of each window.",
+                    (*_POOL_WINDOWS, "windows.max(axis=(4, 5)).reshape(-1, z.shape[1])"),
+                    args="z, g")
+
+
+class MaxUnpooled(Spelled):
+    """δy put back at the maximum of each window of z (the first, at a tie)."""
+
+    text = "unpool_max({0}, {1})"
+    latex = r"\operatorname{{unpool}}_{{\max}}\left({0}, {1}\right)"
+    numpy = "max_unpool({0}, {1}, {2})"
+    helper = Helper("max_unpool", "δy sent to the maximum of each window of z, the first in "
+                    "row-major order at a tie.",
+                    (*_POOL_WINDOWS,
+                     "first = windows.reshape(*windows.shape[:4], kh * kw).argmax(axis=4)",
+                     "spread = np.zeros((C, kh, kw, *first.shape[1:]), dtype=dy.dtype)",
+                     "for i in range(kh):",
+                     "    for j in range(kw):",
+                     "        spread[:, i, j] = np.where(first == i * kw + j, "
+                     "dy.reshape(first.shape), 0)",
+                     "push_back(spread, g)"),
+                    args="dy, z, g", needs=(_PUSH_BACK,))
+
+    @property
+    def shape(self):
+        dy, z, g = self.args
+        return z.shape
+
+
+class AvgPooled(Pooled):
+    """The mean of each window."""
+
+    text = "avgpool({0})"
+    latex = r"\operatorname{{avgpool}}\left({0}\right)"
+    numpy = "avg_pool({0}, {1})"
+    helper = Helper("avg_pool", "The mean of each window.",
+                    (*_POOL_WINDOWS, "windows.mean(axis=(4, 5)).reshape(-1, z.shape[1])"),
+                    args="z, g")
+
+
+class AvgUnpooled(Spelled):
+    """δy / (kh·kw) spread evenly over each window."""
+
+    text = "unpool_avg({0})"
+    latex = r"\operatorname{{unpool}}_{{\mathrm{{avg}}}}\left({0}\right)"
+    numpy = "avg_unpool({0}, {1})"
+    helper = Helper("avg_unpool", "δy / (kh·kw) spread evenly over each window.",
+                    ("C, H, W, kh, kw, sh, sw, ph, pw = g",
+                     "share = dy.reshape(C, 1, 1, (H - kh) // sh + 1, -1, dy.shape[1]) / "
+                     "(kh * kw)",
+                     "push_back(np.broadcast_to(share, (C, kh, kw, *share.shape[3:])), g)"),
+                    args="dy, g", needs=(_PUSH_BACK,))
+
+    @property
+    def shape(self):
+        dy, g = self.args
+        return (g[0] * g[1] * g[2], dy.shape[1])
+
+
+def g_positions(g):
+    """H′·W′ from the printed sizes (C, H, W, kh, kw, sh, sw, ph, pw)."""
+    return output_size(g[1], g[7], g[3], g[5]) * output_size(g[2], g[8], g[4], g[6])
