@@ -226,8 +226,16 @@ def checked_sizes(der, dims):
     if missing:
         raise DeriveError(f"dims has no size for dimension {missing[0]!r}: the check of "
                           f"{der.graph.name} needs {', '.join(needed_dims(der))}")
-    return {name: _count(f"the size of dimension {name!r}", given[name])
-            for name in needed_dims(der)}
+    sizes = {name: _count(f"the size of dimension {name!r}", given[name])
+             for name in needed_dims(der)}
+    symbols = {d: sizes[str(d)] for d in der.dims}
+    for node in der.graph.nodes:  # rows like L − 2 (a kernel of 3 along L) must stay ≥ 1
+        for entry in node.shape:
+            if entry.free_symbols and entry.subs(symbols) < 1:
+                raise DeriveError(f"{node.describe()} would have {entry} = "
+                                  f"{entry.subs(symbols)} rows or columns at "
+                                  f"{', '.join(f'{k}={v}' for k, v in sizes.items())}")
+    return sizes
 
 
 def _count(what, value, zero=False):

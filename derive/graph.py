@@ -75,7 +75,10 @@ class Node:
     __repr__ = __str__
 
     def describe(self):
-        """How errors name an operation: its kind and operands."""
+        """How errors name an operation: its kind and operands (or the call that made it, for a
+        builder's layer: conv1d(x, K))."""
+        if "layer" in self.attrs:
+            return self.attrs["layer"]
         text = str(self)
         return text if text.startswith(self.kind) else f"{self.kind} {text}"
 

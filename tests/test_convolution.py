@@ -229,3 +229,14 @@ def test_a_model_file_may_say_bias_none(tmp_path):
                     "z = conv2d(x, K, image=(1, 8, 8), kernel=3, stride=2, padding=1, bias=None)\n"
                     "loss = squared_error(z, t)\n")
     assert str(d.derive(load(path))).startswith("z = K ⋆ x\n")
+
+
+def test_a_check_at_sizes_where_a_layer_has_no_output_names_the_layer():
+    g = d.Graph("span")
+    L, = d.dims("L")
+    z = d.conv1d(g.input("x", (L, "N")), g.param("K", (2, 3)), signal=(1, L), kernel=3)
+    g.loss(d.squared_error(d.sum(z, axis=0), g.input("t", (1, "N"))))
+    der = d.derive(g)
+    with pytest.raises(d.DeriveError, match=re.escape("conv1d(x, K) would have 2*L - 4 = 0 rows")):
+        d.gradcheck(der, {"L": 2, "N": 2})
+    assert d.gradcheck(der, {"L": 5, "N": 2}).ok
