@@ -199,6 +199,8 @@ class Graph:
         self.loss_node = None
         self.initial_values = {}  # h0 -> the state h_prev it starts
         self.compact_forms = []   # textbook δs a builder knows (registry.CompactForm)
+        self.reserved = set()     # names a model file gives further down: builders' own
+                                  # names (z_c of layer_norm) step aside for them
 
     def __getitem__(self, name):
         try:

@@ -65,6 +65,9 @@ def graph_name(stem):
         return f"model_{name}"
 
 
+_ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)\s*=(?!=)")  # a, b = …
+
+
 class _Compiler:
     """Reads a model file line by line into a Graph."""
 
@@ -79,6 +82,9 @@ class _Compiler:
         return self.scope.graph
 
     def run(self):
+        self.graph.reserved = {name.strip() for line in self.lines
+                               for names in _ASSIGNED.findall(line.code.split("#", 1)[0])
+                               for name in names.split(",")}
         for line in self.lines:
             if line.code.strip():
                 indent = len(line.code) - len(line.code.lstrip())

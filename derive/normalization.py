@@ -41,7 +41,7 @@ def _named(node, x, suffix):
     name = f"{x.name}_{suffix}" if x.name else None
     graph = x.graph
     if name and len(name) <= LONGEST and name not in graph.by_name and \
-            name not in graph.initial_values:
+            name not in graph.initial_values and name not in graph.reserved:
         node.named(name)
     return node
 
