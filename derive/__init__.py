@@ -25,10 +25,11 @@ from .modelfile import load as load_model
 from .naming import dims
 
 __all__ = [
-    "avg_pool2d", "conv1d", "conv2d", "max_pool2d", "Derivation", "DeriveError", "Graph", "GraphError", "ModelFileError", "Node", "Rule",
-    "ShapeError", "Signature", "Term", "compile_numpy", "concat", "derive", "dims", "draw",
-    "elementwise", "exp", "function", "gradcheck", "identity", "layer_norm", "load_model", "log", "models",
-    "register", "registry", "relu", "abs", "sqrt", "binary_cross_entropy", "log_softmax",
-    "softmax", "mean", "sum", "maximum", "minimum", "scaled_tanh", "sigmoid", "softmax_cross_entropy",
-    "softplus", "split", "squared_error", "tanh", "to_numpy",
+    "Derivation", "DeriveError", "Graph", "GraphError", "ModelFileError", "Node", "Rule",
+    "ShapeError", "Signature", "Term", "abs", "avg_pool2d", "binary_cross_entropy",
+    "compile_numpy", "concat", "conv1d", "conv2d", "derive", "dims", "draw", "elementwise",
+    "exp", "function", "gradcheck", "identity", "layer_norm", "load_model", "log",
+    "log_softmax", "max_pool2d", "maximum", "mean", "minimum", "models", "register",
+    "registry", "relu", "scaled_tanh", "sigmoid", "softmax", "softmax_cross_entropy",
+    "softplus", "split", "sqrt", "squared_error", "sum", "tanh", "to_numpy",
 ]

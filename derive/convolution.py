@@ -44,7 +44,8 @@ class Geometry:
     @property
     def out(self):
         """(H′, W′): ⌊(H + 2p − k)/s⌋ + 1 on each axis."""
-        return (output_size(self.H, self.ph, self.kh, self.sh), output_size(self.W, self.pw, self.kw, self.sw))
+        return (output_size(self.H, self.ph, self.kh, self.sh),
+                output_size(self.W, self.pw, self.kw, self.sw))
 
     @property
     def positions(self):

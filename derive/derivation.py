@@ -96,11 +96,11 @@ class Compact:
     terms: list
 
 
-def _compact_forms(graph, kept, resolved, final):
+def _compact_forms(graph, dag, kept, resolved, final):
     """For each compact form a builder declared whose node has a δ, that δ in compact form;
     none where a node inside the block is also used outside it (its δ would then have terms
     the textbook formula does not know)."""
-    dag, out = graph.dag(), {}
+    out = {}
     for form in graph.compact_forms:
         terms = resolved.get(form.of, ())
         inside = [t for t in terms if t.consumer in form.inside]
@@ -191,4 +191,4 @@ def derive(graph):
         terms={final[n]: resolved[n] for n in reversed(kept) if resolved.get(n)},
         nodes={final[n]: n for n in kept},
         places={n: final[n] if n in final else forward_expr[n] for n in order},
-        compact=_compact_forms(graph, set(kept), resolved, final))
+        compact=_compact_forms(graph, dag, set(kept), resolved, final))

@@ -71,7 +71,8 @@ def test_lenet_two_conv_layers_stride_2_padding_and_max_pooling():
 
 def test_lenet_equations():
     text = str(d.derive(d.models.lenet()))
-    for line in ["z1 = K1 ⋆ x + b1", "δp1 = K2 ⋆ᵀ δz2                # rule 5 (weight matrix) at z2",
+    for line in ["z1 = K1 ⋆ x + b1",
+                 "δp1 = K2 ⋆ᵀ δz2                # rule 5 (weight matrix) at z2",
                  "δK1 = Σ_patches δz1 ⋆ x        # rule 5 (weight matrix) at z1",
                  "δb1 = Σ_positions Σ_cols δz1   # rule 2 (adding) at z1",
                  "δh1 = unpool_max(δp1, h1)      # rule 4 (function application) at p1"]:

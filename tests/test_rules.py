@@ -114,8 +114,9 @@ ROWS = [
     ("max and average pooling", lambda o, t: d.squared_error(o.a * d.sum(
         d.max_pool2d(o.b, image=(1, 1, K), size=(1, 2), stride=1)
         + d.avg_pool2d(o.b, image=(1, 1, K), size=(1, 2), stride=1), axis=0), t),
-     lambda o, t: squared_error(o.a * sum(anp.maximum(o.b[r], o.b[r + 1]) + (o.b[r] + o.b[r + 1]) / 2
-                                          for r in range(o.b.shape[0] - 1)), t)),
+     lambda o, t: squared_error(o.a * sum(
+         anp.maximum(o.b[r], o.b[r + 1]) + (o.b[r] + o.b[r + 1]) / 2
+         for r in range(o.b.shape[0] - 1)), t)),
     ("softmax", lambda o, t: d.squared_error(d.softmax(o.a) * o.b, t),
      lambda o, t: squared_error(anp.exp(log_softmax(o.a)) * o.b, t)),
     ("log softmax", lambda o, t: d.squared_error(d.log_softmax(o.a) * o.b, t),
