@@ -29,7 +29,7 @@ It prints five markdown tables:
    and against the same step in PyTorch on the CPU in float64 (autograd, SGD under
    `no_grad`) when `import torch` works — all three checked to agree first, timed in
    alternation; and the time to derive lenet. Without PyTorch its column says how to
-   install it.
+   install it; `--quick` runs PyTorch on one thread (a loaded machine stalls its threads).
 
 Timings are only printed, never asserted: machines are noisy.
 """
@@ -447,8 +447,9 @@ def hand_lenet_step(p, inputs, lr):
     b1 and relu on the 4× smaller result (rounding is monotone, so p1 is the same to the
     bit; only a tie the bias alone rounds into being could break differently); its
     backward uses two comparison masks (columns, then rows), which send each window's δ to
-    the first maximum in row-major order, and relu's mask at the pooled maximum. Every δ carries lr from δz3 on; each parameter moves
-    only after its last use. Assumes one-hot (or distribution) columns of t."""
+    the first maximum in row-major order, and relu's mask at the pooled maximum. Every δ
+    carries lr from δz3 on; each parameter moves only after its last use. Assumes one-hot
+    (or distribution) columns of t."""
     x, t = inputs["x"], inputs["t"]
     K1, b1, K2, b2, W3, b3 = (p[k] for k in ("K1", "b1", "K2", "b2", "W3", "b3"))
     N = x.shape[1]
@@ -583,34 +584,30 @@ def check_same_lenet_step(mod, torch=None, problem=None):
                 raise AssertionError(f"updated lenet {name} differs between generated and {who}")
 
 
-def bench_lenet(repeats, rounds, number=None):
+def bench_lenet(repeats, rounds, number=None, torch_threads=None):
     """The generated lenet step against `hand_lenet_step` and PyTorch, after checking they
     agree; then the time to derive lenet. Each time is of `number` steps in a row, or of
-    as many as take about 0.05 s."""
+    as many as take about 0.05 s. PyTorch runs on its default number of threads, or on
+    `torch_threads` (restored afterwards): on a loaded machine its threads wait for each
+    other, and a step can take 100× longer."""
     start = time.perf_counter()
     der = derive(models.lenet())
     derive_s = time.perf_counter() - start
     mod = compile_numpy(der)
     torch = _import_torch()
-    check_same_lenet_step(mod, torch)
-    params, inputs = _lenet_problem(mod)
-    gen = {k: v.copy() for k, v in params.items()}
-    runs = {"generated": partial(mod.sgd_step, gen, inputs, LR),
-            "hand": partial(hand_lenet_step, params, inputs, LR)}
-    if torch is not None:
-        runs["torch"] = partial(torch_lenet_step, torch, *_torch_lenet(torch, params, inputs), LR)
-    numbers = {who: number or max(1, timeit.Timer(run).autorange()[0] // 4)  # ≥ 0.05 s
-               for who, run in runs.items()}
-    best = {who: float("inf") for who in runs}
-    for _ in range(rounds):  # alternate so drifts in machine speed hit all alike
-        for who, run in runs.items():
-            best[who] = min(best[who], _time(run, repeats, numbers[who]))
+    default_threads = torch.get_num_threads() if torch is not None else None
+    if torch is not None and torch_threads:
+        torch.set_num_threads(torch_threads)
+    try:
+        best, threads = _time_lenet(mod, torch, repeats, rounds, number)
+    finally:
+        if torch is not None:
+            torch.set_num_threads(default_threads)
     g, h = best["generated"] * 1e3, best["hand"] * 1e3
     if torch is None:
-        torch_ms, torch_ratio, threads = "PyTorch not installed (pip install torch)", "–", ""
+        torch_ms, torch_ratio = "PyTorch not installed (pip install torch)", "–"
     else:
         torch_ms, torch_ratio = f"{best['torch'] * 1e3:.3f}", f"{g / (best['torch'] * 1e3):.2f}"
-        threads = f" PyTorch {torch.__version__}, {torch.get_num_threads()} threads."
     print(f"SGD step of lenet, ms per step, min over {rounds}×{repeats} interleaved repeats, "
           f"float64.{threads} Target: generated ≤ 1.2× hand-written.\n")
     print("| N | generated (ms) | hand-written (ms) | PyTorch (ms) | generated / hand "
@@ -618,6 +615,27 @@ def bench_lenet(repeats, rounds, number=None):
     print("|---:|---:|---:|---:|---:|---:|")
     print(f"| {LENET_N} | {g:.3f} | {h:.3f} | {torch_ms} | {g / h:.2f} | {torch_ratio} |")
     print(f"\nDeriving lenet takes {derive_s:.2f} s.\n")
+
+
+def _time_lenet(mod, torch, repeats, rounds, number):
+    """The three lenet steps checked to agree, then timed in alternation: the best seconds
+    per step of each, and PyTorch's version and threads for the heading."""
+    check_same_lenet_step(mod, torch)
+    params, inputs = _lenet_problem(mod)
+    gen = {k: v.copy() for k, v in params.items()}
+    runs = {"generated": partial(mod.sgd_step, gen, inputs, LR),
+            "hand": partial(hand_lenet_step, params, inputs, LR)}
+    threads = ""
+    if torch is not None:
+        runs["torch"] = partial(torch_lenet_step, torch, *_torch_lenet(torch, params, inputs), LR)
+        threads = f" PyTorch {torch.__version__}, {torch.get_num_threads()} threads."
+    numbers = {who: number or max(1, timeit.Timer(run).autorange()[0] // 4)  # ≥ 0.05 s
+               for who, run in runs.items()}
+    best = {who: float("inf") for who in runs}
+    for _ in range(rounds):  # alternate so drifts in machine speed hit all alike
+        for who, run in runs.items():
+            best[who] = min(best[who], _time(run, repeats, numbers[who]))
+    return best, threads
 
 
 def main(argv=None):
@@ -630,7 +648,7 @@ def main(argv=None):
         bench_training(repeats=1, rounds=2)
         bench_lstm(repeats=2)
         bench_transformer(repeats=1, rounds=2)
-        bench_lenet(repeats=1, rounds=2, number=10)
+        bench_lenet(repeats=1, rounds=2, number=10, torch_threads=1)  # a smoke run
     else:
         bench_derivation((8, 32, 128), repeats=3)
         bench_training(repeats=5, rounds=5)
