@@ -232,6 +232,18 @@ def _time(fn, repeats, number):
     return min(timeit.repeat(fn, repeat=repeats, number=number)) / number
 
 
+def _interleaved(run_gen, run_hand, rounds, repeats):
+    """(generated, hand-written) ms per step: the minimum over rounds that alternate the two,
+    so drifts in machine speed hit both alike."""
+    number, _ = timeit.Timer(run_gen).autorange()  # steps taking ≥ 0.2 s
+    number = max(1, number // 4)
+    gen_t, hand_t = [], []
+    for _ in range(rounds):
+        gen_t.append(_time(run_gen, repeats, number))
+        hand_t.append(_time(run_hand, repeats, number))
+    return min(gen_t) * 1e3, min(hand_t) * 1e3
+
+
 def bench_derivation(depths, repeats):
     derive(models.deep_mlp(2))  # warm sympy's caches before timing
     rows = []
@@ -298,13 +310,7 @@ def bench_training(repeats, rounds):
         gen = {k: v.copy() for k, v in params.items()}
         run_gen = partial(mod.sgd_step, gen, {"x": x, "label": label}, LR)
         run_hand = partial(hand_step, params, x, label, LR)
-        number, _ = timeit.Timer(run_gen).autorange()  # steps taking ≥ 0.2 s
-        number = max(1, number // 4)
-        gen_t, hand_t = [], []
-        for _ in range(rounds):  # alternate so drifts in machine speed hit both alike
-            gen_t.append(_time(run_gen, repeats, number))
-            hand_t.append(_time(run_hand, repeats, number))
-        g, h = min(gen_t) * 1e3, min(hand_t) * 1e3
+        g, h = _interleaved(run_gen, run_hand, rounds, repeats)
         print(f"| {label_} | {dims['D']} | {dims['H']} | {dims['K']} | {dims['N']} "
               f"| {g:.3f} | {h:.3f} | {g / h:.2f} |")
     print()
@@ -388,13 +394,7 @@ def bench_transformer(repeats, rounds):
     gen = {k: v.copy() for k, v in params.items()}
     run_gen = partial(mod.sgd_step, gen, inputs, LR)
     run_hand = partial(hand_transformer_step, params, inputs, LR)
-    number, _ = timeit.Timer(run_gen).autorange()  # steps taking ≥ 0.2 s
-    number = max(1, number // 4)
-    gen_t, hand_t = [], []
-    for _ in range(rounds):  # alternate so drifts in machine speed hit both alike
-        gen_t.append(_time(run_gen, repeats, number))
-        hand_t.append(_time(run_hand, repeats, number))
-    g, h = min(gen_t) * 1e3, min(hand_t) * 1e3
+    g, h = _interleaved(run_gen, run_hand, rounds, repeats)
     dims = TRANSFORMER_DIMS
     print(f"SGD step of the transformer block, ms per step, min over {rounds}×{repeats} "
           f"interleaved repeats. Target: generated ≤ 1.2× hand-written.\n")
