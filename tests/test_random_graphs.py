@@ -188,8 +188,8 @@ def moderate_at_the_checked_point(graph, dims):
 
 
 # Near a pole (1/u with u ≈ 10⁻⁴) a step of 10⁻³ reaches across it: the differences take
-# finer steps there, down to 10⁻⁵, where roundoff is still far below the tolerance, which stays.
-STEPS = (1e-3, 1e-4, 1e-5)
+# finer steps there, down to 10⁻⁶, where roundoff is still below the tolerance, which stays.
+STEPS = (1e-3, 1e-4, 1e-5, 1e-6)
 
 
 def check(program, recurrent):
@@ -347,3 +347,11 @@ def test_a_recurrent_quotient_by_a_state_near_zero():
     """Found by a 10,000-graph run: t1/h_{t−1} with h ≈ 2·10⁻⁴; derive agreed with autograd to
     5e-16, the differences needed a step of 10⁻⁵."""
     check(([("/", 0, 1, 0, 1), ("abs", 0, 0, 0, 0), ("+", 1, 2, 0, 1)], 0), recurrent=True)
+
+
+def test_reciprocals_of_reciprocals_of_a_state_near_zero():
+    """Found by a 10,000-graph run: 1/(1/h) beside 1/h with h ≈ 10⁻³, convolved; derive agreed
+    with autograd to 2e-12, the differences needed a step of 10⁻⁶."""
+    check(([("reciprocal", 1, 0, 0, 0), ("reciprocal", 47, 0, 0, 0), ("reciprocal", 1, 0, 0, 0),
+            ("abs", 0, 0, 0, 0), ("concat", 82, 27, 0, 0), ("concat", 0, 0, 0, 0),
+            ("conv2d", 6, 0, 1, 1)], 0), recurrent=True)
