@@ -169,7 +169,7 @@ def _kinks(der, dims):
     sizes = {d: int(dims[str(d)]) for d in der.dims}
 
     def at(expr):
-        return sp.sympify(expr).subs(sizes)
+        return expr.subs(sizes) if isinstance(expr, sp.Basic) else expr  # sizes: no text
     kinks = []
     for node in der.graph.nodes:
         for indices, g in (node.op.kinks(node) if node.op and node.op.kinks else ()):
