@@ -100,12 +100,18 @@ def _convolved_numbers(xp, at, node, x, K, *bias):
 
 # --- the operations ----------------------------------------------------------------------
 
-def _conv_shape(node, x_shape, K_shape):
+def _image_rows(node, shape):
+    """The layer's sizes, once its input's rows are checked to be one image of them."""
     g = node.attrs["geometry"]
+    if sp.simplify(shape[0] - g.pixels) != 0:
+        raise ShapeError(f"{node.attrs['layer']}: {node.inputs[0]} has {shape[0]} rows, but an "
+                         f"image of {g.C}×{g.H}×{g.W} has {g.pixels}")
+    return g
+
+
+def _conv_shape(node, x_shape, K_shape):
+    g = _image_rows(node, x_shape)
     layer = node.attrs["layer"]
-    if sp.simplify(x_shape[0] - g.pixels) != 0:
-        raise ShapeError(f"{layer}: {node.inputs[0]} has {x_shape[0]} rows, but an image of "
-                         f"{g.C}×{g.H}×{g.W} has {g.pixels}")
     if sp.simplify(K_shape[1] - g.patch) != 0:
         raise ShapeError(f"{layer}: kernel {node.inputs[1]} is {K_shape[0]}×{K_shape[1]}, but "
                          f"{g.C} channel{'s' * (g.C != 1)} of {g.kh}×{g.kw} need{'s' * (g.C == 1)} "
@@ -139,21 +145,16 @@ def repeating(node, delta, y, b):
 
 
 def _pool_shape(node, shape):
-    g = node.attrs["geometry"]
-    if sp.simplify(shape[0] - g.pixels) != 0:
-        raise ShapeError(f"{node.attrs['layer']}: {node.inputs[0]} has {shape[0]} rows, but an "
-                         f"image of {g.C}×{g.H}×{g.W} has {g.pixels}")
+    g = _image_rows(node, shape)
     return (g.C * g.positions, shape[1])
 
 
-def _max_pool_numbers(xp, at, node, z):
-    return xp.reshape(xp.max(_windows(xp, z, node.attrs["geometry"].numbers(at)), axis=1),
-                      (-1, z.shape[1]))
-
-
-def _avg_pool_numbers(xp, at, node, z):
-    return xp.reshape(xp.mean(_windows(xp, z, node.attrs["geometry"].numbers(at)), axis=1),
-                      (-1, z.shape[1]))
+def _pooled_numbers(reduce):
+    """A pooling's value in numbers: `reduce` (max or mean) over each window."""
+    def numbers(xp, at, node, z):
+        windows = _windows(xp, z, node.attrs["geometry"].numbers(at))
+        return xp.reshape(getattr(xp, reduce)(windows, axis=1), (-1, z.shape[1]))
+    return numbers
 
 
 def _window_maxima(node):
@@ -167,7 +168,7 @@ def _window_maxima(node):
 
 @register("max_pool2d_window", Rule.FUNCTION_APPLICATION, _pool_shape,
           lambda node, z: MaxPooled(z, node.attrs["geometry"].args()),
-          kinks=_window_maxima, reference=_max_pool_numbers)
+          kinks=_window_maxima, reference=_pooled_numbers("max"))
 def max_pooling(node, delta, y, z):
     """y = max of each window of z:  δz = δy at each window's maximum, 0 elsewhere."""
     return (MaxUnpooled(delta, z, node.attrs["geometry"].args()),)
@@ -175,7 +176,7 @@ def max_pooling(node, delta, y, z):
 
 @register("avg_pool2d_window", Rule.WEIGHT_MATRIX, _pool_shape,
           lambda node, z: AvgPooled(z, node.attrs["geometry"].args()),
-          reference=_avg_pool_numbers)
+          reference=_pooled_numbers("mean"))
 def avg_pooling(node, delta, y, z):
     """y = mean of each window of z (a fixed kernel of 1/(kh·kw)):  δz = δy/(kh·kw) spread
     back over each window."""
