@@ -17,6 +17,7 @@ from .display import code_comments, joined
 from .errors import ShapeError
 from .functions import U, elementwise, relu, sigmoid, softplus
 from .graph import Graph
+from .initialization import starts
 from .losses import softmax_cross_entropy, squared_error
 from .namer import ModuleNames, registered_helpers, template_names, user_functions
 from .naming import Delta, dims
@@ -113,6 +114,7 @@ def render_module(der, names):
               for s, (carrier, initial) in der.states.items()]
     gradients = [Array(p, names.delta(p)) for p in der.params]
     checks = _checks(der, names)
+    prediction = _prediction(der, names, forward, dims, arrays, states)
     return render(
         "recurrent.py.j2" if der.recurrent else "module.py.j2",
         graph=der.graph.name,
@@ -120,11 +122,14 @@ def render_module(der, names):
         backward_equations=[s.comment for s in backward],
         shapes=_shapes(der), compound=_compound(der), solved=_solved(der),
         params=arrays(der.params), inputs=[*der.inputs, *(s.initial for s in states)],
+        init=[(name, *start) for name, start in starts(der).items()],
+        prediction=prediction,
         loss=names.value(der.loss),
         helpers=_helpers(der, names, forward_printer.helpers | backward_printer.helpers
-                         | {helper for helper, _ in checks}),
+                         | prediction.printer.helpers | {helper for helper, _ in checks}),
         checks=[(helper.name, array) for helper, array in checks],
         forward_dims=dims(forward_printer), backward_dims=dims(backward_printer),
+        backward_typed=backward_printer.typed,
         forward_params=arrays(p for p in der.params if p in forward_reads),
         backward_params=arrays(p for p in der.params if p in backward_reads),
         input_arrays=arrays(der.inputs), cache=arrays(cache), forward=forward,
@@ -136,6 +141,62 @@ def render_module(der, names):
         sequence_cache=arrays(n for n in cache if n in der.sequences),
         step_cache=arrays(n for n in cache if der.per_step(n)),
         appended=arrays(n for n in cache if der.per_step(n) and n not in der.sequences))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What `predict` computes: the first loss's prediction (softmax of its logits), from the
+    forward statements it needs, without the targets."""
+
+    loss: dict          # the module's LOSS: the loss's name, output, target and reduction
+    what: str           # "softmax(z2)", for the docstring
+    statement: Statement
+    forward: list       # the forward statements it needs
+    needed: list        # the inputs it reads
+    printer: object
+    dims: list
+    params: list
+    inputs: list
+    static: list        # (recurrent) inputs that are not sequences
+    sequences: list
+    states: list
+
+
+def _prediction(der, names, forward, dims, arrays, states):
+    node = next((n for n in der.graph.nodes if n.op is not None and n.op.predict is not None
+                 and n in der.places), None)
+    if node is None:  # a loss written without a loss function: the loss is what it gives
+        expr, loss = der.symbol(der.loss), {"name": None, "output": der.loss, "target": None,
+                                            "reduce": "sum"}
+    else:
+        output, target = (der.place(x) for x in node.inputs)
+        expr = node.op.predict(node, der.symbol(output) if isinstance(output, str) else output)
+        loss = {"name": node.op.name, "output": output if isinstance(output, str) else None,
+                "target": target if isinstance(target, str) and target in der.inputs else None,
+                "reduce": node.attrs["reduce"]}
+    needed = _values([expr])
+    while True:  # what it reads, and (recurrent) what each state it reads carries over
+        more = needed | {carrier for s, (carrier, _) in der.states.items() if s in needed}
+        for name in reversed(der.forward):
+            if name in more:
+                more |= _values([der.forward[name]])
+        if more == needed:
+            break
+        needed = more
+    printer = NumpyCodePrinter(names)
+    statement = Statement("prediction", printer.doprint(expr), f"prediction = {text(expr)}")
+    forward = [Statement(s.name, printer.doprint(der.forward[n]), s.comment)
+               for n, s in zip(der.forward, forward) if n in needed]
+    inputs = [n for n in der.inputs if n in needed]
+    states = [s for s, (name, _) in zip(states, der.states.items()) if name in needed]
+    timed = [n for n in der.sequences if n != loss["target"]] or der.sequences[:1]
+    return Prediction(   # (a sequence it does not read still gives the number of steps T)
+        loss, text(expr), statement, forward,
+        [*dict.fromkeys([*inputs, *timed]), *(s.initial for s in states)], printer,
+        dims(printer),
+        arrays(p for p in der.params if p in needed), arrays(inputs),
+        arrays(n for n in inputs if n not in der.sequences),
+        arrays(n for n in inputs if n in der.sequences), states)
 
 
 def _live(der, equations, written):

@@ -121,7 +121,8 @@ def _conv_shape(node, x_shape, K_shape):
 
 @register("conv2d_kernel", Rule.WEIGHT_MATRIX, _conv_shape,
           lambda node, x, K: Convolved(x, K, node.attrs["geometry"].args()),
-          reference=_convolved_numbers, shared={
+          reference=_convolved_numbers, init=lambda node, index: "weight" if index == 1 else None,
+          fan_out=lambda node: node.attrs["geometry"].kh * node.attrs["geometry"].kw, shared={
               0: "a pixel sits in every patch that covers it, and the push-back adds a piece "
                  "from each",
               1: "the kernel is used at every patch, and its gradient adds those uses"})
@@ -138,7 +139,7 @@ def _per_position_numbers(xp, at, node, b):
 @register("per_position", Rule.ADDING,
           lambda node, shape: (shape[0] * node.attrs["positions"], sp.Integer(1)),
           lambda node, b: PerPosition(b, node.attrs["positions"]),
-          reference=_per_position_numbers)
+          reference=_per_position_numbers, init=lambda node, index: "bias")
 def repeating(node, delta, y, b):
     """A channel's bias at every position:  δb = Σ_positions δ of its copies."""
     return (OverPositions(delta, node.attrs["positions"]),)

@@ -78,6 +78,7 @@ class Function:
     reference: Optional[Callable] = None   # (xp, u) -> f(u) in numbers, for independent checks
     user: bool = False
     signature: Signature = field(default_factory=Signature)
+    weights_start: str = "glorot"          # how a weight matrix feeding f starts: "he" for relu
 
     def __post_init__(self):
         if self.scalar is None:
@@ -156,7 +157,7 @@ step = Function(  # relu′: not a node of its own, only ever inside a δ
     text="1[{0} > 0]", latex=r"\mathbf{{1}}[{0} > 0]", kinks=(U,))
 relu = function("relu", lambda u: sp.Max(u, 0), derivative=step.scalar,
                 numpy=Helper("relu", "max(u, 0).", ("np.maximum(u, 0.0)",)), kinks=(U,),
-                reference=lambda xp, u: xp.maximum(u, 0.0))
+                reference=lambda xp, u: xp.maximum(u, 0.0), weights_start="he")
 softplus = function(
     "softplus", lambda u: sp.log(1 + sp.exp(u)), derivative=sigmoid.scalar,
     numpy=Helper("softplus", "log(1 + e^u), stably.", ("np.logaddexp(0.0, u)",)),

@@ -94,7 +94,8 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
               max_entries=None, progress=None):
     """Compare `backward` with central differences for every entry of every parameter.
 
-    Parameters come from the module's `init_params(dims, seed)`, inputs from N(0, 1) unless
+    Parameters come from the module's `init_params(dims, seed, scheme="normal")` (no zero biases
+    or unit gains, which could hide a wrong term), inputs from N(0, 1) unless
     given; a draw whose check would cross a kink is replaced by the next seed's.
     `max_entries` checks only that many entries of each parameter, drawn by `seed`;
     `progress(done, total)` is called after each entry checked.
@@ -107,7 +108,7 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     kinks = _kinks(der, dims)
     for attempt in range(redraws + 1):
         rng = np.random.default_rng([seed, attempt])
-        params = module.init_params(dims, seed=seed + attempt)
+        params = module.init_params(dims, seed=seed + attempt, scheme="normal")
         data = random_inputs(der, dims, rng) if inputs is None else \
             {name: np.array(value, dtype=np.float64) for name, value in inputs.items()}
         loss, cache = module.forward(params, data)

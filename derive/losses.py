@@ -25,6 +25,7 @@ def _mean(node, expr, batch):
           lambda node, out, label: _mean(
               node, sp.Rational(1, 2) * sum_all(sp.HadamardPower(out - label, 2)), out.shape[1]),
           signature=Signature(2, options=_REDUCE, names=("out", "label")),
+          predict=lambda node, out: out,
           reference=lambda xp, at, node, out, label: _mean_of(
               node, 0.5 * xp.sum((out - label) ** 2), out))
 def squared_error(node, delta, y, out, label):
@@ -61,7 +62,8 @@ def _given_distributions(node):
 @register("softmax_cross_entropy", Rule.LOSS, scalar_loss,
           lambda node, z, t: _mean(
               node, -sum_all(sp.hadamard_product(t, LogSoftmax(z))), z.shape[1]),
-          signature=Signature(2, options=_REDUCE, names=("z", "t")), samples={1: one_hot}, checks={1: DISTRIBUTIONS},
+          signature=Signature(2, options=_REDUCE, names=("z", "t")), samples={1: one_hot},
+          checks={1: DISTRIBUTIONS}, predict=lambda node, z: Softmax(z),
           reference=lambda xp, at, node, z, t: _mean_of(
               node, -xp.sum(t * log_softmax_numbers(xp, z)), z))
 def softmax_cross_entropy(node, delta, y, z, t):
@@ -84,6 +86,7 @@ def _uniform(rng, shape):
           lambda node, z, t: _mean(
               node, sum_all(apply(softplus.scalar, z) - sp.hadamard_product(t, z)), z.shape[1]),
           signature=Signature(2, options=_REDUCE, names=("z", "t")), samples={1: _uniform},
+          predict=lambda node, z: apply(sigmoid.scalar, z),
           reference=lambda xp, at, node, z, t: _mean_of(
               node, xp.sum(xp.logaddexp(0.0, z) - t * z), z))
 def binary_cross_entropy(node, delta, y, z, t):

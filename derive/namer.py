@@ -84,12 +84,13 @@ def registered_helpers():
 
 def identifiers(source, opaque):
     """Every name a piece of Python source binds or reads, but inside the functions named in
-    `opaque` (helpers: their locals never meet a user's name), whose names alone count."""
+    `opaque`, whose locals never meet a user's name: of those, only their own name and the
+    global names they read (a builtin like `sum`, which a user's function must not shadow)."""
     found, stack = set(), [ast.parse(source)]
     while stack:
         node = stack.pop()
         if isinstance(node, ast.FunctionDef) and node.name in opaque:
-            found.add(node.name)
+            found |= {node.name, *_globals_read(node)}
             continue
         stack += ast.iter_child_nodes(node)
         if isinstance(node, ast.Name):
@@ -103,12 +104,30 @@ def identifiers(source, opaque):
     return found
 
 
+def _globals_read(function):
+    """The names a function reads that it does not bind itself."""
+    names = [n for n in ast.walk(function) if isinstance(n, ast.Name)]
+    bound = {n.id for n in names if not isinstance(n.ctx, ast.Load)}
+    bound |= {a.arg for a in ast.walk(function) if isinstance(a, ast.arg)}
+    return {n.id for n in names if isinstance(n.ctx, ast.Load)} - bound
+
+
+def _untouched(source, own):
+    """The functions of `source` whose bodies use none of the names in `own`: the template's
+    own machinery (init_params, adam_step), where no user name ever appears."""
+    return {node.name for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.FunctionDef)
+            and not any(isinstance(n, ast.Name) and n.id in own for n in ast.walk(node))}
+
+
 def template_names(render, probes):
     """The names the templates use, read off modules rendered for `probes` (derivations that
     take every branch of the templates): all their identifiers but the probes' own."""
     found, helpers = set(), registered_helpers()
     for der in probes:
         names = ModuleNames(der, ())
-        opaque = {*helpers, *(names.function(f.name) for f in user_functions(der))}
-        found |= identifiers(render(der, names), opaque) - names.own()
+        source = render(der, names)
+        opaque = {*helpers, *(names.function(f.name) for f in user_functions(der)),
+                  *_untouched(source, names.own())}
+        found |= identifiers(source, opaque) - names.own()
     return frozenset(found | set(helpers))

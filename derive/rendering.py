@@ -23,10 +23,12 @@ def template_dir():
 
 @lru_cache(maxsize=None)
 def environment():
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
         trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.filters["rstrip"] = str.rstrip  # a macro's lines, without its last line's newline
+    return env
 
 
 def render(name, **context):

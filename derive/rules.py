@@ -61,7 +61,8 @@ def scalar_loss(node, *shapes):
 # --- rule 5: weight matrix ----------------------------------------------------------------
 
 @register("matmul", Rule.WEIGHT_MATRIX, matmul_shape, lambda node, a, b: a * b,
-          reference=lambda xp, at, node, a, b: a @ b)
+          reference=lambda xp, at, node, a, b: a @ b,
+          init=lambda node, index: "weight" if index == 0 else None)
 def weight_matrix(node, delta, y, a, b):
     """z = W x:  δW = δz xᵀ,  δx = Wᵀ δz."""
     return delta * b.T, a.T * delta
@@ -119,7 +120,8 @@ def _sum_of(xp, at, node, *xs):
         float(node.attrs["constant"])
 
 
-@register("add", Rule.ADDING, broadcast_shape, _sum, reference=_sum_of)
+@register("add", Rule.ADDING, broadcast_shape, _sum, reference=_sum_of,
+          init=lambda node, index: "bias")
 def adding(node, delta, y, *xs):
     """z = x ± y:  δx = δz, δy = ±δz, summed over the axes a smaller operand was broadcast."""
     return tuple(sign * unbroadcast(delta, x.shape) for sign, x in zip(node.attrs["signs"], xs))
@@ -132,7 +134,7 @@ def _product(node, a, b):
 
 
 @register("hadamard", Rule.ELEMENTWISE_MULTIPLICATION, broadcast_shape, _product,
-          reference=lambda xp, at, node, a, b: a * b)
+          reference=lambda xp, at, node, a, b: a * b, init=lambda node, index: "gain")
 def elementwise_multiplication(node, delta, y, a, b):
     """z = x ⊙ y:  δx = δz ⊙ y,  δy = δz ⊙ x."""
     return (unbroadcast(sp.hadamard_product(delta, broadcast(b, node.shape)), a.shape),

@@ -109,7 +109,7 @@ def test_the_compact_layer_norm_delta_equals_the_rule_by_rule_one(model):
     der = d.derive(getattr(d.models, model)())
     assert der.compact, "the equations give layer norm's δ in compact form"
     module = d.compile_numpy(der)
-    params = module.init_params(DIMS, seed=3)
+    params = module.init_params(DIMS, seed=3, scheme="normal")
     space, names = equation_values(der, params, random_inputs(der, DIMS,
                                                              np.random.default_rng(3)))
     for name, compact in der.compact.items():
@@ -134,7 +134,7 @@ def test_a_node_that_also_feeds_elsewhere_keeps_its_other_terms_in_the_compact_f
     der = d.derive(g)
     form = der.compact["z"]
     assert len(form.terms) == 2
-    params = d.compile_numpy(der).init_params(DIMS, seed=0)
+    params = d.compile_numpy(der).init_params(DIMS, seed=0, scheme="normal")
     space, names = equation_values(der, params, random_inputs(der, DIMS,
                                                              np.random.default_rng(0)))
     assert np.allclose(eval(joined(NumpyCodePrinter(names), form.terms), space),
@@ -155,7 +155,7 @@ def test_model_files_are_the_builtin_models(model):
 def test_the_generated_softmax_is_shifted_and_finite_for_large_scores():
     der = d.derive(d.models.attention())
     module = d.compile_numpy(der)
-    params = module.init_params(DIMS, seed=0)
+    params = module.init_params(DIMS, seed=0, scheme="normal")
     params["W_q"] *= 1e4  # scores of order 1e4·1e4: exp would overflow unshifted
     inputs = random_inputs(der, DIMS, np.random.default_rng(0))
     with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow is fine

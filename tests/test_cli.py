@@ -31,7 +31,7 @@ def test_equations_codegen_and_check_for_every_builtin_model(model):
     code = derive_command("codegen", model)
     assert code.returncode == 0
     compile(code.stdout, f"<{model}>", "exec")
-    assert "def sgd_step(params, inputs, lr):" in code.stdout
+    assert "def sgd_step(params, inputs, lr, clip=None):" in code.stdout
 
     latex = derive_command("latex", model)
     assert latex.returncode == 0 and latex.stdout.rstrip().endswith("\\end{document}")

@@ -40,7 +40,7 @@ def test_the_module_imports_only_numpy():
 def test_one_statement_per_equation_under_its_equation_as_comment():
     der = d.derive(d.models.mlp())
     source = d.to_numpy(der)
-    lines = source[source.index("def forward("):].splitlines()
+    lines = source[source.index("def forward("):source.index("def predict(")].splitlines()
     equations = [*(("", n) for n in der.forward),
                  *(("delta_", n) for n in [*der.deltas, *der.gradients] if n != der.loss)]
     for prefix, name in equations:

@@ -77,7 +77,7 @@ def test_a_static_input_named_t_is_not_the_loop_variable():
     graph, reference = recurrent(static="t")
     module = d.compile_numpy(d.derive(graph))
     rng = np.random.default_rng(0)
-    params = module.init_params({"D": 2, "H": 3}, seed=0)
+    params = module.init_params({"D": 2, "H": 3}, seed=0, scheme="normal")
     inputs = {"x": rng.normal(size=(4, 2, 2)), "t": 100 * rng.normal(size=(3, 2)),
               "label": rng.normal(size=(4, 3, 2)), "h0": rng.normal(size=(3, 2))}
     loss, _ = module.forward(params, inputs)
@@ -87,6 +87,6 @@ def test_a_static_input_named_t_is_not_the_loop_variable():
 def test_names_are_keys_as_given_and_identifiers_step_aside():
     graph, _, _ = network(node="t", x="params", W="np")
     source = d.to_numpy(d.derive(graph))
-    assert 'params_ = np.asarray(inputs["params"], dtype=np.float64)' in source
+    assert 'params_ = np.asarray(inputs["params"], dtype=dtype)' in source
     assert 'np_ = params["np"]' in source
     assert "# t = phi(t1)" in source and "# t1 = np params" in source

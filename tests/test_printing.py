@@ -53,7 +53,8 @@ def by_sympy(expr):
 @given(expressions)
 def test_printed_numpy_evaluates_to_what_sympy_evaluates(expr):
     code = numpy_code(expr)
-    printed = np.broadcast_to(eval(code, {"np": np, **VALUES}), (N, N))  # our own printed code
+    printed = np.broadcast_to(eval(code, {"np": np, "dtype": np.float64, **VALUES}),  # our code
+                              (N, N))
     assert np.allclose(printed, by_sympy(expr), rtol=1e-9, atol=1e-9), (code, text(expr))
 
 

@@ -115,7 +115,7 @@ def test_a_state_without_next_value_or_of_the_wrong_shape():
 
 def test_sequences_of_different_lengths_name_the_input():
     module = d.compile_numpy(d.derive(d.models.rnn()))
-    params = module.init_params(DIMS)
+    params = module.init_params(DIMS, scheme="normal")
     inputs = {"x": np.zeros((5, 3, 3)), "label": np.zeros((4, 2, 3)), "h0": np.zeros((4, 3))}
     with pytest.raises(ValueError, match=r"input 'label' has shape \(4, 2, 3\), but its shape is "
                                          r"\('T', 'K', 'N'\) and T = 5"):

@@ -65,7 +65,7 @@ def test_cross_entropy_onto_an_activation_that_is_not_a_distribution():
 
 def test_cross_entropy_refuses_input_targets_whose_columns_do_not_sum_to_1():
     module = d.compile_numpy(d.derive(d.models.softmax_classifier()))
-    params = module.init_params({"D": 3, "H": 4, "K": 2})
+    params = module.init_params({"D": 3, "H": 4, "K": 2}, scheme="normal")
     x = np.ones((3, 2))
     module.forward(params, {"x": x, "t": np.eye(2)})  # one-hot columns: fine
     with pytest.raises(ValueError, match="input 't': softmax_cross_entropy needs target "

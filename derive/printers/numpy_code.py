@@ -4,7 +4,7 @@ Helpers (sigmoid, softmax, a user's phi) are functions the template defines; Max
 sign, Heaviside and Piecewise of user formulas become numpy's own elementwise functions.
 """
 
-from sympy import Rational, fraction
+from sympy import Function, Rational, Symbol, fraction
 from sympy.printing.numpy import NumPyPrinter
 
 from ..algebra import Helper
@@ -37,6 +37,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         self.loose = set()       # expressions numpy's broadcasting will stretch in place
         self.dimensions = set()  # dimension names printed (the caller binds them)
         self.helpers = set()     # helper entries called
+        self.typed = False       # whether it made an array (np.zeros) in the module's `dtype`
 
     def _module_format(self, fqn, register=True):
         return "np." + fqn.removeprefix("numpy.") if fqn.startswith("numpy.") else fqn
@@ -62,7 +63,8 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
 
     def _print_OneMatrix(self, expr):
         rows, cols = (self._print(n) for n in expr.shape)
-        return f"np.ones(({rows}, {cols}))"
+        self.typed = True
+        return f"np.ones(({rows}, {cols}), dtype=dtype)"
 
     def _scalar_atom(self, number):
         text = self._scalar(number)
@@ -116,8 +118,12 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
     def _rows(self, arg, start, stop):
         return f"{arg}[{start}:{stop}]"
 
+    def _print_ZeroMatrix(self, expr):
+        return self._zeros(*expr.shape)
+
     def _zeros(self, rows, cols):
-        return f"np.zeros(({self._scalar(rows)}, {self._scalar(cols)}))"
+        self.typed = True
+        return f"np.zeros(({self._scalar(rows)}, {self._scalar(cols)}), dtype=dtype)"
 
     def _reduce_text(self, text, rows, cols):
         if rows and cols:
@@ -125,12 +131,22 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         return f"np.sum({text}, axis={0 if rows else 1}, keepdims=True)"
 
     def _scalar(self, expr):
+        """A scalar in Python's own numbers, which keep an array's precision (a numpy float64
+        would turn float32 arrays into float64): powers by **, other functions by float()."""
         numerator, denominator = fraction(expr)
         if denominator == 1 or expr.is_Atom:
-            return NumPyPrinter.doprint(self, expr)
-        over = NumPyPrinter.doprint(self, denominator)
-        over = over if denominator.is_Atom else f"({over})"
-        return f"{NumPyPrinter.doprint(self, numerator)}/{over}"
+            text = NumPyPrinter.doprint(self, expr)
+        else:
+            over = NumPyPrinter.doprint(self, denominator)
+            over = over if denominator.is_Atom else f"({over})"
+            text = f"{NumPyPrinter.doprint(self, numerator)}/{over}"
+        constant = all(type(s) is Symbol for s in expr.free_symbols)  # of dimensions only
+        return f"float({text})" if constant and expr.atoms(Function) else text
+
+    def _print_Pow(self, expr, rational=False):
+        if expr.is_Matrix:
+            return super()._print_Pow(expr, rational)
+        return super()._print_Pow(expr, rational=True)  # d_k**(1/2), not np.sqrt(d_k)
 
     def _power(self, text, exp):
         return f"{text}**{exp}"

@@ -1,0 +1,270 @@
+"""The generated module's training code: the optimizers step for step against the published
+update rules written out here, gradient clipping, initialisation by what each parameter
+feeds, float32, and predict."""
+
+import numpy as np
+import pytest
+
+import derive as d
+from derive.gradcheck import random_inputs
+from derive.losses import one_hot
+
+DIMS = {"D": 3, "H": 4, "K": 2, "N": 5}
+
+
+def classifier():
+    return d.compile_numpy(d.derive(d.models.softmax_classifier()))
+
+
+def data(module, seed=0, dims=DIMS):
+    rng = np.random.default_rng(seed)
+    return {"x": rng.normal(size=(dims["D"], dims["N"])),
+            "t": one_hot(rng, (dims["K"], dims["N"]))}
+
+
+def copy(params):
+    return {k: v.copy() for k, v in params.items()}
+
+
+def grad(module, params, inputs):
+    loss, cache = module.forward(params, inputs)
+    return module.backward(params, cache)
+
+
+# --- the published update rules, written independently of the templates ------------------
+
+def momentum_reference(module, params, batches, lr, mu, nesterov):
+    """Sutskever et al. as torch.optim.SGD writes it: b ← μb + g; p ← p − lr(g + μb) with
+    Nesterov, else p ← p − lr b (b = g at the first step)."""
+    buffers = {}
+    for inputs in batches:
+        g = grad(module, params, inputs)
+        for k in params:
+            buffers[k] = g[k] if k not in buffers else mu * buffers[k] + g[k]
+            step = g[k] + mu * buffers[k] if nesterov else buffers[k]
+            params[k] = params[k] - lr * step
+    return params
+
+
+def adamw_reference(module, params, batches, lr, b1, b2, eps, wd):
+    """Loshchilov & Hutter's AdamW (Kingma & Ba's Adam when wd = 0), bias-corrected."""
+    m = {k: np.zeros_like(v) for k, v in params.items()}
+    v = {k: np.zeros_like(p) for k, p in params.items()}
+    for t, inputs in enumerate(batches, start=1):
+        g = grad(module, params, inputs)
+        for k in params:
+            params[k] = params[k] * (1 - lr * wd)
+            m[k] = b1 * m[k] + (1 - b1) * g[k]
+            v[k] = b2 * v[k] + (1 - b2) * g[k] ** 2
+            m_hat, v_hat = m[k] / (1 - b1 ** t), v[k] / (1 - b2 ** t)
+            params[k] = params[k] - lr * m_hat / (np.sqrt(v_hat) + eps)
+    return params
+
+
+BATCHES = [data(None, seed) for seed in range(5)]
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_step_is_sgd_with_momentum_step_for_step(nesterov):
+    module = classifier()
+    params = module.init_params(DIMS, seed=1)
+    expected = momentum_reference(module, copy(params), BATCHES, 0.1, 0.9, nesterov)
+    state = module.optimizer_state(params)
+    for inputs in BATCHES:
+        module.momentum_step(params, inputs, state, 0.1, momentum=0.9, nesterov=nesterov)
+    for k in params:
+        np.testing.assert_allclose(params[k], expected[k], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_adam_step_is_adam_with_decoupled_weight_decay_step_for_step(weight_decay):
+    module = classifier()
+    params = module.init_params(DIMS, seed=2)
+    expected = adamw_reference(module, copy(params), BATCHES, 0.01, 0.9, 0.999, 1e-8,
+                               weight_decay)
+    state = module.optimizer_state(params)
+    losses = [module.adam_step(params, inputs, state, lr=0.01, weight_decay=weight_decay)
+              for inputs in BATCHES]
+    assert state["step"] == 5
+    assert losses[0] == module.forward(module.init_params(DIMS, seed=2), BATCHES[0])[0]
+    for k in params:
+        np.testing.assert_allclose(params[k], expected[k], rtol=1e-12, atol=1e-14)
+
+
+def test_the_optimizers_match_torch_where_it_is_installed():
+    torch = pytest.importorskip("torch")
+    module = classifier()
+    start = module.init_params(DIMS, seed=3)
+    for make, step in [
+            (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+             lambda p, i, s: module.momentum_step(p, i, s, 0.1, nesterov=True)),
+            (lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.01),
+             lambda p, i, s: module.adam_step(p, i, s, lr=0.01, weight_decay=0.01))]:
+        params, state = copy(start), module.optimizer_state(start)
+        tensors = {k: torch.tensor(v, requires_grad=True) for k, v in start.items()}
+        optimizer = make(list(tensors.values()))
+        for inputs in BATCHES:
+            g = grad(module, {k: t.detach().numpy() for k, t in tensors.items()}, inputs)
+            for k, t in tensors.items():
+                t.grad = torch.tensor(g[k])
+            optimizer.step()
+            step(params, inputs, state)
+        for k in params:
+            np.testing.assert_allclose(params[k], tensors[k].detach().numpy(), rtol=1e-10,
+                                       atol=1e-13)
+
+
+def test_clipping_scales_all_gradients_by_their_global_norm():
+    module = classifier()
+    params = module.init_params(DIMS, seed=4)
+    inputs = BATCHES[0]
+    g = grad(module, params, inputs)
+    norm = np.sqrt(sum(np.sum(v ** 2) for v in g.values()))
+    clip = norm / 4
+    clipped = copy(params)
+    module.sgd_step(clipped, inputs, 1.0, clip=clip)
+    for k in params:
+        np.testing.assert_allclose(params[k] - clipped[k], g[k] * clip / (norm + 1e-6),
+                                   rtol=1e-12)
+    unclipped = copy(params)
+    module.sgd_step(unclipped, inputs, 1.0, clip=10 * norm)  # below the clip: unchanged
+    for k in params:
+        np.testing.assert_allclose(params[k] - unclipped[k], g[k], rtol=1e-12)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, p, i, s: m.sgd_step(p, i, 0.0), r"lr must be a number in \(0, inf\)"),
+    (lambda m, p, i, s: m.momentum_step(p, i, s, 0.1, momentum=1.0), r"momentum .* \[0, 1\)"),
+    (lambda m, p, i, s: m.adam_step(p, i, s, beta2=1.5), r"beta2 .* \[0, 1\)"),
+    (lambda m, p, i, s: m.adam_step(p, i, s, eps=0), r"eps .* \(0, inf\)"),
+    (lambda m, p, i, s: m.adam_step(p, i, s, weight_decay=-1), r"weight_decay .* \[0, inf\)"),
+    (lambda m, p, i, s: m.sgd_step(p, i, 0.1, clip=float("nan")), r"clip .* \(0, inf\)"),
+    (lambda m, p, i, s: m.sgd_step(p, i, True), r"lr must be a number")])
+def test_a_bad_hyperparameter_is_named(call, message):
+    module = classifier()
+    params = module.init_params(DIMS)
+    before = copy(params)
+    with pytest.raises(ValueError, match=message):
+        call(module, params, BATCHES[0], module.optimizer_state(params))
+    assert all(np.array_equal(params[k], before[k]) for k in params)
+
+
+# --- initialisation -----------------------------------------------------------------------
+
+def test_biases_start_at_zero_gains_at_one_and_weights_by_what_follows_them():
+    module = d.compile_numpy(d.derive(d.models.layer_norm_mlp()))
+    starts = {name: start for name, (start, _) in module.INIT.items()}
+    assert {starts[k] for k in module.PARAMS if k.startswith("b")} == {"zeros"}
+    assert starts["gamma"] == "ones" and starts["beta"] == "zeros"
+    relu_net = d.compile_numpy(d.derive(d.models.deep_mlp(depth=2)))
+    assert [relu_net.INIT[k][0] for k in ("W1", "W2", "W3")] == ["he", "he", "glorot"]
+    lenet = d.compile_numpy(d.derive(d.models.lenet()))
+    kernels = {k: v for k, v in lenet.INIT.items() if k.startswith("K")}
+    assert kernels and all(start == "he" and spread > 1 for start, spread in kernels.values())
+
+
+def test_glorot_and_he_draw_with_their_published_spreads():
+    module = d.compile_numpy(d.derive(d.models.deep_mlp(depth=1)))
+    dims = {"D": 300, "H": 400, "K": 200, "N": 1}
+    params = module.init_params(dims, seed=0)
+    assert np.all(params["b1"] == 0) and np.all(params["b2"] == 0)
+    he = params["W1"]  # relu follows: N(0, 2/fan_in)
+    assert abs(he.std() - np.sqrt(2 / 300)) < 0.01 * np.sqrt(2 / 300)
+    glorot = params["W2"]  # linear output: U(±√(6/(fan_in + fan_out)))
+    limit = np.sqrt(6 / (400 + 200))
+    assert np.abs(glorot).max() <= limit and np.abs(glorot).max() > 0.99 * limit
+    assert abs(glorot.std() - limit / np.sqrt(3)) < 0.01 * limit
+    everyone = module.init_params(dims, seed=0, scheme="glorot")
+    assert np.abs(everyone["W1"]).max() <= np.sqrt(6 / (300 + 400))
+    drawn = module.init_params(dims, seed=0, scheme="normal")
+    assert np.all(drawn["b1"] != 0)
+
+
+@pytest.mark.parametrize("size", [0, 2.7, "8", True, -1, None])
+def test_a_dimension_that_is_not_a_positive_integer_is_named(size):
+    with pytest.raises(ValueError, match=r"dimension 'H' must be a positive integer"):
+        classifier().init_params({"D": 3, "H": size, "K": 2})
+
+
+def test_an_unknown_scheme_or_dtype_is_refused():
+    with pytest.raises(ValueError, match="scheme must be"):
+        classifier().init_params(DIMS, scheme="xavier")
+    with pytest.raises(ValueError, match="dtype must be float64 or float32"):
+        classifier().init_params(DIMS, dtype="int32")
+
+
+# --- precision ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("model", sorted(d.models.BUILTIN))
+def test_float32_parameters_keep_every_array_float32(model):
+    """Every value, δ, gradient, prediction and optimizer state stays float32, and agrees with
+    float64 to float32's precision."""
+    der = d.derive(d.models.BUILTIN[model]())
+    module = d.compile_numpy(der)
+    dims = {"D": 3, "H": 4, "K": 2, "N": 3, "T": 3, **d.models.EXAMPLE_DIMS}
+    params = module.init_params(dims, seed=0, scheme="normal")
+    inputs = random_inputs(der, dims, np.random.default_rng(0))
+    single = {k: v.astype(np.float32) for k, v in params.items()}
+    loss, cache = module.forward(single, inputs)
+    grads = module.backward(single, cache)
+    arrays = [*grads.values(), module.predict(single, inputs),
+              *(np.asarray(v) for k, v in cache.items() if k != "dims")]
+    assert all(a.dtype == np.float32 for a in arrays)
+    exact = module.backward(params, module.forward(params, inputs)[1])
+    for k in params:
+        scale = np.max(np.abs(exact[k])) + 1e-3
+        assert np.max(np.abs(grads[k] - exact[k])) < 1e-3 * scale, k
+    state = module.optimizer_state(single)
+    module.adam_step(single, inputs, state, clip=1.0)
+    assert all(v.dtype == np.float32 for v in [*single.values(), *state["m"].values()])
+
+
+def test_integer_or_mixed_parameters_are_refused():
+    module = classifier()
+    params = module.init_params(DIMS)
+    with pytest.raises(ValueError, match="parameter 'W1' is int64: parameters are float64 or "
+                                         "float32"):
+        module.forward({**params, "W1": np.ones((4, 3), dtype=np.int64)}, BATCHES[0])
+    with pytest.raises(ValueError, match=r"parameters mix float32 and float64 \(W1, b1\)"):
+        module.forward({**params, "W1": params["W1"].astype(np.float32)}, BATCHES[0])
+
+
+# --- predict ------------------------------------------------------------------------------
+
+def test_predict_gives_the_probabilities_without_the_targets():
+    module = classifier()
+    params = module.init_params(DIMS, seed=0)
+    inputs = BATCHES[0]
+    probabilities = module.predict(params, {"x": inputs["x"]})
+    _, cache = module.forward(params, inputs)
+    z2 = params["W2"] @ cache["h"] + params["b2"]
+    expected = np.exp(z2) / np.exp(z2).sum(axis=0)
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-12)
+    assert module.LOSS == {"name": "softmax_cross_entropy", "output": "z2", "target": "t",
+                           "reduce": "sum"}
+
+
+def test_predict_of_binary_cross_entropy_is_the_sigmoid_of_the_logits():
+    g = d.Graph("logistic")
+    x, t = g.input("x", ("D", "N")), g.input("t", (1, "N"))
+    z = (g.param("w", (1, "D")) @ x).named("z")
+    g.loss(d.binary_cross_entropy(z, t, reduce="mean"))
+    module = d.compile_numpy(d.derive(g))
+    params = module.init_params({"D": 3})
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    np.testing.assert_allclose(module.predict(params, {"x": x}),
+                               1 / (1 + np.exp(-(params["w"] @ x))), rtol=1e-12)
+    assert module.LOSS["reduce"] == "mean"
+
+
+def test_predict_of_a_recurrent_net_is_every_steps_output():
+    module = d.compile_numpy(d.derive(d.models.lstm()))
+    dims = {"D": 3, "H": 4, "K": 2, "N": 3, "T": 5}
+    params = module.init_params(dims, seed=0)
+    rng = np.random.default_rng(0)
+    inputs = {"x": rng.normal(size=(5, 3, 3)), "label": rng.normal(size=(5, 2, 3)),
+              "h0": np.zeros((4, 3)), "c0": np.zeros((4, 3))}
+    outputs = module.predict(params, {k: v for k, v in inputs.items() if k != "label"})
+    assert outputs.shape == (5, 2, 3)
+    loss, _ = module.forward(params, inputs)
+    assert np.isclose(loss, 0.5 * np.sum((outputs - inputs["label"]) ** 2), rtol=1e-12)
