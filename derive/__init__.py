@@ -20,6 +20,7 @@ from . import views  # noqa: F401  (attaches text, LaTeX and pictures to derivat
 from . import models
 from .errors import DeriveError, GraphError, ShapeError
 from .gradcheck import gradcheck
+from .training import train
 from .modelfile import ModelFileError
 from .modelfile import load as load_model
 from .naming import dims
@@ -31,5 +32,5 @@ __all__ = [
     "exp", "function", "gradcheck", "identity", "layer_norm", "load_model", "log",
     "log_softmax", "max_pool2d", "maximum", "mean", "minimum", "models", "register",
     "registry", "relu", "scaled_tanh", "sigmoid", "softmax", "softmax_cross_entropy",
-    "softplus", "split", "sqrt", "squared_error", "sum", "tanh", "to_numpy",
+    "softplus", "split", "sqrt", "squared_error", "sum", "tanh", "to_numpy", "train",
 ]

@@ -26,15 +26,15 @@ from pathlib import Path
 
 import sympy as sp
 
-from . import models
-from .codegen import to_numpy
+from . import models, training, worked
+from .codegen import compile_numpy, to_numpy
 from .derivation import derive
 from .draw import draw
 from .errors import DeriveError
 from .gradcheck import gradcheck, needed_dims
 from .latex import to_latex
 from .modelfile import ModelFileError, load
-from .output import PDF_INFO, claim, marked, quoted, write
+from .output import MARK, PDF_INFO, claim, marked, quoted, write
 
 MODEL_SUFFIX = ".bp"
 MAX_MODEL_BYTES = 10_000_000   # a 3000-layer model file is a few hundred KB
@@ -92,13 +92,21 @@ def _check_model_file(path):
 def output_path(args, *suffixes):
     """The path of `-o`, or None for standard output: it ends in one of `suffixes` and may be
     written (`derive.output.claim`, checked before any work so a refusal comes at once)."""
-    if args.output is None:
+    path = _suffixed(args.output, "-o", args.command, suffixes)
+    if path is not None:
+        claim(path, args.force)
+    return path
+
+
+def _suffixed(value, option, command, suffixes):
+    """`value`, the file of `option`, as a Path ending in one of `suffixes` (None if the
+    option is not given)."""
+    if value is None:
         return None
-    path = Path(args.output)
+    path = Path(value)
     if path.suffix not in suffixes:
         kinds = ", ".join(suffixes[:-1]) + " or " * (len(suffixes) > 1) + suffixes[-1]
-        raise DeriveError(f"-o {quoted(args.output)}: {args.command} writes a {kinds} file")
-    claim(path, args.force)
+        raise DeriveError(f"{option} {quoted(value)}: {command} writes a {kinds} file")
     return path
 
 
@@ -115,7 +123,17 @@ def equations(args):
 
 
 def explain(args):
-    print(derive(load_model(args.model)).explain(), end="")
+    der = derive(load_model(args.model))
+    if args.numbers:
+        print(worked.for_command(der, args.values, args.seed,
+                                 _given_dims(args.dim, "a worked example"), args.lr), end="")
+        return
+    stray = [option for option, value in (("--values", args.values), ("--seed", args.seed),
+                                          ("--dim", args.dim), ("--lr", args.lr))
+             if value not in (None, [])]
+    if stray:
+        raise DeriveError(f"{stray[0]} goes with --numbers (a worked example)")
+    print(der.explain(), end="")
 
 
 def codegen(args):
@@ -139,18 +157,7 @@ def check(args):
 
 def _sizes(der, pairs):
     """The size of every dimension the check needs: given by --dim, else a small default."""
-    given = {}
-    for pair in pairs:
-        name, _, digits = pair.partition("=")
-        size = _decimal(digits)
-        if not (name and size):
-            raise DeriveError(f"--dim takes NAME=SIZE with a positive size, got {quoted(pair)}")
-        if size > MAX_NUMBERS:
-            raise DeriveError(f"--dim {quoted(pair)}: a size above {MAX_NUMBERS:,} is more than "
-                              "a gradient check takes")
-        if name in given:
-            raise DeriveError(f"--dim {quoted(name)} is given twice")
-        given[name] = size
+    given = _given_dims(pairs, "a gradient check")
     needed = needed_dims(der)
     unknown = [name for name in given if name not in needed]
     if unknown:
@@ -164,6 +171,23 @@ def _sizes(der, pairs):
                           f"values of {der.graph.name} are {numbers:,} numbers, more than a "
                           f"gradient check takes ({MAX_NUMBERS:,}): choose smaller --dim sizes")
     return sizes
+
+
+def _given_dims(pairs, purpose):
+    """{name: size} of the --dim NAME=SIZE options, each size at most what `purpose` takes."""
+    given = {}
+    for pair in pairs:
+        name, _, digits = pair.partition("=")
+        size = _decimal(digits)
+        if not (name and size):
+            raise DeriveError(f"--dim takes NAME=SIZE with a positive size, got {quoted(pair)}")
+        if size > MAX_NUMBERS:
+            raise DeriveError(f"--dim {quoted(pair)}: a size above {MAX_NUMBERS:,} is more than "
+                              f"{purpose} takes")
+        if name in given:
+            raise DeriveError(f"--dim {quoted(name)} is given twice")
+        given[name] = size
+    return given
 
 
 def _numbers(der, sizes):
@@ -261,6 +285,39 @@ def draw_command(args):
 PICTURES = {".svg": "svg", ".png": "png", ".dot": None}  # suffix -> Graphviz format
 
 
+def train_command(args):
+    path = _suffixed(args.output, "-o", args.command, (".npz",))
+    plot = _suffixed(args.plot, "--plot", args.command, (".png",))
+    force = path is not None and training.may_save(path, args.force)  # refused now, not after
+    if plot is not None:
+        claim(plot, args.force)
+    result = training.fit(derive(load_model(args.model)), args.data, epochs=args.epochs,
+                 batch_size=args.batch, optimizer=args.optimizer, lr=args.lr, seed=args.seed,
+                 val=args.val, dims=_given_dims(args.dim, "training"))
+    if path is not None:
+        training.save(path, result, force)
+    if plot is not None:
+        write(plot, marked(training.curves(result.history), ".png"), args.force)
+    key, name = ("val_", "test") if args.val else ("", "train")  # held out, if any, last
+    print(f"{name} loss {result.history[key + 'loss'][-1]:.4f}")
+    if key + "accuracy" in result.history:
+        print(f"{name} accuracy {result.history[key + 'accuracy'][-1]:.3f}")
+
+
+def predict_command(args):
+    path = output_path(args, ".csv")
+    module = compile_numpy(derive(load_model(args.model)))
+    params, scaling = training.load(args.params, module)
+    predicted = training.predict(module, params, args.data, scaling)
+    rows = predicted.reshape(len(predicted), -1)
+    text = "".join(",".join(map(str, row)) + "\n" for row in rows)
+    if path is not None:  # a CSV file: derive's mark, then a header naming the columns
+        name = "class" if predicted.dtype.kind in "iu" else module.LOSS["output"] or "output"
+        columns = [name] if rows.shape[1] == 1 else [f"{name}_{i}" for i in range(rows.shape[1])]
+        text = f"# {MARK}: predictions of {args.model}\n{','.join(columns)}\n{text}"
+    emit(args, path, text)
+
+
 def list_models(args):
     for name, build in models.BUILTIN.items():
         print(f"{name:20} {build.__doc__.splitlines()[0]}")
@@ -292,16 +349,35 @@ def _decimal(text):
     return int(text) if len(text.lstrip("0")) < len(str(HUGE)) else HUGE
 
 
-def _command(sub, name, run, help, output=None):
-    """A subcommand taking MODEL; `output` is the suffix of the file its -o writes."""
+def _rate(text):
+    return _real(text, lambda value: 0 < value < float("inf"), "a positive number")
+
+
+def _fraction(text):
+    return _real(text, lambda value: 0 <= value < 1, "a fraction from 0 to below 1")
+
+
+def _real(text, fits, kind):
+    """An argparse type: a number of `kind`, one that `fits`."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not fits(value):
+        raise argparse.ArgumentTypeError(f"expected {kind}, got {quoted(text)}")
+    return value
+
+
+def _command(sub, name, run, help, output=None,
+             writes="write to this file instead of standard output"):
+    """A subcommand taking MODEL; `output` is the suffix of the file its -o `writes`."""
     command = sub.add_parser(name, help=help, description=help)
     command.add_argument("model", metavar="MODEL",
                          help=f"a model file (*{MODEL_SUFFIX}) or a built-in model's name "
                               "(see `derive models`)")
     if output:
         command.add_argument("-o", "--output", metavar=f"FILE{output}",
-                             help="write to this file instead of standard output; a file "
-                                  "derive did not write is never replaced")
+                             help=f"{writes}; a file derive did not write is never replaced")
         command.add_argument("--force", action="store_true",
                              help="replace FILE even if derive did not write it (a symbolic "
                                   "link is replaced, never followed)")
@@ -316,13 +392,11 @@ def parser():
     p.add_argument("--version", action="version", version=f"derive {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     _command(sub, "equations", equations, "print the forward and δ equations")
-    _command(sub, "explain", explain, "explain every δ term by term: its rule and consumer")
+    _explain_parser(sub)
     _command(sub, "codegen", codegen, "print the generated numpy module", output=".py")
     check_command = _command(sub, "check", check, "check the gradients against central "
                                                   "differences; exit status 1 if they disagree")
-    check_command.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
-                               help="size of a dimension (default D=3 H=4 K=2 N=5 T=4, "
-                                    f"others {DEFAULT_SIZE})")
+    _dim_option(check_command, f"(default D=3 H=4 K=2 N=5 T=4, others {DEFAULT_SIZE})")
     check_command.add_argument("--seed", type=_natural, default=0,
                                help="seed of the random parameters and inputs (default 0)")
     check_command.add_argument("--max-entries", type=_positive, metavar="K",
@@ -334,9 +408,70 @@ def parser():
                                help="also compile FILE.pdf with pdflatex (needs -o)")
     _command(sub, "draw", draw_command, "draw the graph with its deltas flowing back (DOT "
                                         "text, or a picture with -o)", output=".svg|.png|.dot")
+    _train_parser(sub)
+    _predict_parser(sub)
     sub.add_parser("models", help="list the built-in models",
                    description="list the built-in models").set_defaults(run=list_models)
     return p
+
+
+def _explain_parser(sub):
+    command = _command(sub, "explain", explain, "explain every δ term by term: its rule and "
+                       "consumer; with --numbers, a worked example with numbers")
+    command.add_argument("--numbers", action="store_true",
+                         help="work the equations through with numbers: each forward value, "
+                              "each δ term by term, each gradient")
+    command.add_argument("--values", metavar="FILE.json",
+                         help='the numbers: one JSON object, an array (nested lists, rows '
+                              'first) by name, like {"x": [[1], [2]], "W1": [[0.5, -1], [2, 0]], '
+                              '...}; a 1x1 array may be a bare number; entries are numbers or '
+                              'text like "1/3" (default: random numbers from --seed)')
+    _dim_option(command, "for random numbers (default D=2 H=3 K=2 N=1 T=2, others 2)")
+    command.add_argument("--seed", type=_natural, help="seed of the random numbers (default 0)")
+    command.add_argument("--lr", metavar="LR",
+                         help="also take one step of gradient descent with this learning rate "
+                              "(0.1 is read exactly, as 1/10)")
+
+
+def _train_parser(sub):
+    command = _command(sub, "train", train_command, "train the model on data, holding some "
+                       "out; print their loss (and accuracy) last", output=".npz",
+                       writes="save the parameters and the data's scaling to this file")
+    _data_option(command)
+    _dim_option(command, "(the sizes the data do not give, such as H)")
+    command.add_argument("--epochs", type=_positive, default=10, help="default 10")
+    command.add_argument("--batch", type=_positive, default=32, metavar="B",
+                         help="examples a step (default 32)")
+    command.add_argument("--optimizer", choices=list(training.LEARNING_RATES), default="adam",
+                         help="default adam")
+    command.add_argument("--lr", type=_rate, metavar="LR", help="the learning rate (default: "
+                         + ", ".join(f"{k} {v:g}" for k, v in training.LEARNING_RATES.items())
+                         + ")")
+    command.add_argument("--seed", type=_natural, default=0,
+                         help="seed of the split, the shuffles and the parameters (default 0)")
+    command.add_argument("--val", type=_fraction, default=0.2, metavar="FRACTION",
+                         help="held out, never trained on (default 0.2; 0 for none)")
+    command.add_argument("--plot", metavar="FILE.png",
+                         help="draw the loss (and accuracy) after each epoch to this file")
+
+
+def _predict_parser(sub):
+    command = _command(sub, "predict", predict_command, "print the model's prediction for "
+                       "each example, a line each: its class, or its outputs", output=".csv")
+    command.add_argument("--params", required=True, metavar="FILE.npz",
+                         help="the parameters that `derive train -o` saved")
+    _data_option(command)
+
+
+def _data_option(command):
+    command.add_argument("--data", required=True, metavar="SOURCE",
+                         help="digits (scikit-learn's 8×8 digits), FILE.npz (an array per "
+                              "input) or FILE.csv (a header, a label column): one example a row")
+
+
+def _dim_option(command, default):
+    command.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                         help=f"size of a dimension {default}")
 
 
 def _version():

@@ -225,6 +225,19 @@ def lenet():
     return g
 
 
+def digits_mlp():
+    """An MLP for scikit-learn's 8×8 digits (64 pixels a column): a relu hidden layer of 64,
+    10 classes, softmax cross-entropy (mean over N); `derive train digits-mlp --data digits`."""
+    g = Graph("digits_mlp")
+    x, t = g.input("x", (64, "N")), g.input("t", (10, "N"))
+    W1, b1 = g.param("W1", (64, 64)), g.param("b1", (64, 1))
+    W2, b2 = g.param("W2", (10, 64)), g.param("b2", (10, 1))
+    h = f.relu((W1 @ x + b1).named("z1")).named("h")
+    z2 = (W2 @ h + b2).named("z2")
+    g.loss(softmax_cross_entropy(z2, t, reduce="mean").named("E"))
+    return g
+
+
 BUILTIN = {
     "mlp": mlp,
     "softmax-classifier": softmax_classifier,
@@ -239,6 +252,7 @@ BUILTIN = {
     "transformer-block": transformer_block,
     "causal-transformer-block": causal_transformer_block,
     "lenet": lenet,
+    "digits-mlp": digits_mlp,
 }
 
 # Sizes that make each example small enough to check by finite differences.

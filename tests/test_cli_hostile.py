@@ -98,7 +98,7 @@ CASES = [
     Case("codegen over the user's file, forced", ["codegen", "mlp", "-o", "mine.py", "--force"], 0,
          files={"mine.py": "my code\n"}, after={"mine.py": b'"""mlp: '}),
     Case("codegen over its own file", ["codegen", "mlp", "-o", "m.py"], 0,
-         files={"m.py": f'"""old: {MARK}.\n'}, after={"m.py": b'"""mlp: forward pass'}),
+         files={"m.py": f'"""old: {MARK}.\n'}, after={"m.py": b'"""mlp: forward, backward'}),
     Case("draw over the user's SVG", ["draw", "mlp", "-o", "logo.svg"], 2,
          error(f"'logo.svg' {REFUSED}"), {"logo.svg": USER_SVG}, {"logo.svg": USER_SVG}),
     Case("draw over the user's PNG", ["draw", "mlp", "-o", "logo.png"], 2,
@@ -167,7 +167,8 @@ CASES = [
     Case("a model name of 100,000 characters", ["equations", LONG], 2,
          error(f"unknown model '{'a' * 40}…{'a' * 40}'; built-in models: mlp, "
                "softmax-classifier, deep-mlp, rnn, lstm, lstm-peephole, gru, lstm-stacked, "
-               "layer-norm-mlp, attention, transformer-block, causal-transformer-block, lenet")),
+               "layer-norm-mlp, attention, transformer-block, causal-transformer-block, lenet, "
+               "digits-mlp")),
     Case("a node name of 100,000 characters", ["equations", "net.bp"], 2,
          f"net.bp:3:1: name '{'a' * 19}…' is 100000 characters long; names have at most 100\n"
          f"    {'a' * 100}…\n    ^\n",
@@ -178,7 +179,7 @@ CASES = [
     Case("terminal escapes in a model name", ["equations", "\x1b[2J\nmlp"], 2,
          error("unknown model '\\x1b[2J\\nmlp'; built-in models: mlp, softmax-classifier, "
                "deep-mlp, rnn, lstm, lstm-peephole, gru, lstm-stacked, layer-norm-mlp, attention, "
-               "transformer-block, causal-transformer-block, lenet")),
+               "transformer-block, causal-transformer-block, lenet, digits-mlp")),
     Case("a model file name of 100,000 characters", ["equations", LONG + ".bp"], 2,
          error(f"cannot read model file '{'a' * 40}…{'a' * 37}.bp': File name too long")),
     # model files written to break out, or carelessly

@@ -1,0 +1,316 @@
+"""Training a generated module on data (`d.train`, `derive train`) and predicting with it."""
+
+import re
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import derive as d
+from derive import training
+from derive.data import DataError
+from derive.modelfile import load
+from derive.output import MARK, is_derives
+from derive.training import TrainingError
+from test_cli import derive_command
+
+MODELS = Path(__file__).parent / "models"
+
+
+def normal(*shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape)
+
+
+DIGITS_X = normal(40, 64)      # a stand-in for the digits: 40 examples, 64 pixels
+DIGITS_T = np.arange(40) % 10
+QUIET = dict(progress=False)
+
+
+def module(build):
+    return d.compile_numpy(d.derive(build()))
+
+
+def test_the_digits_mlp_model_file_is_the_builtin_digits_mlp():
+    from_file, builtin = d.derive(load(MODELS / "digits-mlp.bp")), d.derive(d.models.digits_mlp())
+    assert str(from_file) == str(builtin)
+    assert d.to_numpy(from_file) == d.to_numpy(builtin)
+
+
+# --- the loop is the one written by hand ---------------------------------------------------------
+
+def hand_loop(mod, X, T, target, dims, epochs, batch, lr, seed, val):
+    """What train does with sgd, written out: the split, the scaling, the shuffles, the batches;
+    returns the parameters and the last epoch's mean training loss per example."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(X))
+    kept = order[round(val * len(X)):]
+    x, t = X[kept].T, T[kept].T
+    x = (x - x.mean(axis=1, keepdims=True)) / x.std()   # centred per feature, one scale
+    params = mod.init_params(dims, seed=seed, scheme="auto")
+    summed = mod.LOSS["reduce"] == "sum"
+    for _ in range(epochs):
+        for index in np.array_split(rng.permutation(len(kept)), max(1, len(kept) // batch)):
+            step = lr / len(index) if summed else lr
+            mod.sgd_step(params, {"x": x[:, index], target: t[:, index]}, step)
+    loss, _ = mod.forward(params, {"x": x, target: t})
+    return params, loss / len(kept) if summed else loss
+
+
+@pytest.mark.parametrize("build, target, T", [
+    (d.models.mlp, "label", np.random.default_rng(1).uniform(size=(50, 2))),  # reduce="sum"
+    (d.models.digits_mlp, "t", np.eye(10)[np.arange(50) % 10]),          # reduce="mean"
+])
+def test_train_is_the_hand_written_loop(build, target, T):
+    mod = module(build)
+    X = normal(50, 64 if build is d.models.digits_mlp else 3, seed=2)
+    options = dict(epochs=3, batch=16, lr=0.05, seed=7, val=0.2)
+    params, history = d.train(mod, {"x": X, target: T}, optimizer="sgd", batch_size=16,
+                              dims={"H": 4} if build is d.models.mlp else None,
+                              **{k: v for k, v in options.items() if k != "batch"}, **QUIET)
+    expected, loss = hand_loop(mod, X, T, target, {"D": 3, "H": 4, "K": 2}, **options)
+    for name in mod.PARAMS:
+        np.testing.assert_allclose(params[name], expected[name], rtol=0, atol=1e-12)
+    assert history["loss"][-1] == pytest.approx(loss, rel=1e-12)
+    assert [len(values) for values in history.values()] == [3] * len(history)
+
+
+def recorded_steps(mod):
+    """Replace `mod.sgd_step` by one that records each batch's size and learning rate."""
+    steps, original = [], mod.sgd_step
+
+    def sgd_step(params, inputs, lr, clip=None):
+        steps.append((inputs["x"].shape[1], lr))
+        return original(params, inputs, lr, clip)
+
+    mod.sgd_step = sgd_step
+    return steps
+
+
+@pytest.mark.parametrize("count, batch, sizes", [
+    (37, 16, [19, 18]),   # not 16, 16, 5: no batch much smaller than B
+    (40, 16, [20, 20]),
+    (10, 16, [10]),       # fewer examples than a batch: one batch of them all
+    (33, 8, [9, 8, 8, 8]),
+])
+def test_batches_are_nearly_equal_and_follow_the_mean_gradient(count, batch, sizes):
+    mod = module(d.models.mlp)  # reduce="sum": sgd takes lr/n for the batch's mean gradient
+    steps = recorded_steps(mod)
+    data = {"x": normal(count, 3), "label": normal(count, 2, seed=1)}
+    d.train(mod, data, epochs=2, batch_size=batch, optimizer="sgd", lr=0.1, val=0,
+            dims={"H": 4}, **QUIET)
+    assert [n for n, _ in steps] == sizes * 2
+    assert [lr for _, lr in steps] == [0.1 / n for n in sizes] * 2
+
+
+def test_the_held_out_examples_and_history_keys():
+    mod = module(d.models.digits_mlp)
+    steps = recorded_steps(mod)
+    _, history = d.train(mod, {"x": DIGITS_X, "t": DIGITS_T}, epochs=2, optimizer="sgd",
+                         batch_size=8, val=0.25, **QUIET)
+    assert sum(n for n, _ in steps) == 2 * 30    # 10 of the 40 are never trained on
+    assert [lr for _, lr in steps] == [0.1] * len(steps)   # reduce="mean": lr as it is
+    assert list(history) == ["loss", "accuracy", "val_loss", "val_accuracy"]
+    _, history = d.train(mod, {"x": DIGITS_X, "t": DIGITS_T}, epochs=1, val=0, **QUIET)
+    assert list(history) == ["loss", "accuracy"]
+
+
+def test_a_recurrent_model_takes_sequences_one_example_a_row():
+    mod = module(d.models.rnn)
+    x, label = normal(12, 5, 3), normal(12, 5, 2, seed=1)   # N×T×D
+    result = training.fit(mod, {"x": x, "label": label}, epochs=2, val=0, dims={"H": 4},
+                          optimizer="sgd", lr=0.01, batch_size=12, **QUIET)
+    scaled = (x - x.mean(axis=(0, 1))) / x.std()
+    inputs = {"x": scaled.transpose(1, 2, 0), "label": label.transpose(1, 2, 0),
+              "h0": np.zeros((4, 12))}                                     # T×D×N, h0 zeros
+    loss, _ = mod.forward(result.params, inputs)
+    assert result.history["loss"][-1] == pytest.approx(loss / 12, rel=1e-12)
+    predicted = training.predict(mod, result.params, {"x": x}, result.scaling)
+    np.testing.assert_allclose(predicted, mod.predict(result.params, inputs).transpose(2, 0, 1),
+                               rtol=1e-9, atol=1e-15)                      # N×T×K
+
+
+def logistic():
+    g = d.Graph("logistic")
+    x, t = g.input("x", ("D", "N")), g.input("t", (1, "N"))
+    z = (g.param("W", (1, "D")) @ x + g.param("b", (1, 1))).named("z")
+    g.loss(d.binary_cross_entropy(z, t, reduce="mean"))
+    return g
+
+
+def test_a_binary_classifier_takes_labels_of_0_and_1():
+    mod, x = module(logistic), normal(60, 2)
+    labels = (x[:, 0] > x[:, 1]).astype(int)
+    result = training.fit(mod, {"x": x, "t": labels}, epochs=20, lr=0.1, **QUIET)
+    assert result.history["val_accuracy"][-1] >= 0.9
+    predicted = training.predict(mod, result.params, {"x": x}, result.scaling)
+    scaled = (x - result.scaling["x.mean"]) / result.scaling["x.std"]
+    probability = mod.predict(result.params, {"x": scaled.T})
+    assert predicted.shape == (60, 1) and predicted.dtype.kind == "i"
+    np.testing.assert_array_equal(predicted[:, 0], probability[0] > 0.5)
+
+
+def test_integer_labels_are_one_hot_with_as_many_classes_as_there_are():
+    mod = module(d.models.softmax_classifier)   # K is symbolic: the labels say 3
+    labels = np.arange(30) % 3
+    params, history = d.train(mod, {"x": normal(30, 4), "t": labels}, epochs=1,
+                              dims={"H": 5}, **QUIET)
+    assert params["W2"].shape == (3, 5) and "val_accuracy" in history
+
+
+def linear():
+    g = d.Graph("linear")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("K", "N"))
+    g.loss(d.squared_error(g.param("W", ("K", "D")) @ x + g.param("b", ("K", 1)), label))
+    return g
+
+
+def test_a_run_that_diverges_stops_and_says_so():
+    data = {"x": normal(40, 3), "label": normal(40, 2, seed=1)}
+    with pytest.raises(TrainingError, match=r"training diverged in epoch [2-9]: the loss became "
+                                            r"(nan|inf); try a smaller learning rate than 10000"):
+        d.train(d.derive(linear()), data, epochs=50, batch_size=4, optimizer="sgd", lr=1e4,
+                **QUIET)
+
+
+def test_a_missing_extra_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "tqdm", None)
+    with pytest.raises(TrainingError, match=re.escape('the progress bar needs tqdm: pip install '
+                                                      '"derive[train]"')):
+        d.train(module(d.models.digits_mlp), {"x": DIGITS_X, "t": DIGITS_T}, epochs=1)
+
+
+# --- data that do not fit ------------------------------------------------------------------------
+
+def labelled(labels):
+    return {"x": DIGITS_X[:len(labels)], "t": np.array(labels)}
+
+
+def nan_at(row, column, value):
+    x = DIGITS_X.copy()
+    x[row, column] = value
+    return {"x": x, "t": DIGITS_T}
+
+
+BAD_DATA = [
+    ("a negative label", labelled([0, 1, -1, 2]),
+     "array 't': label -1 of example 2 is out of range: the model has 10 classes, 0 to 9"),
+    ("a label ≥ K", labelled([0, 10, 1]),
+     "array 't': label 10 of example 1 is out of range: the model has 10 classes, 0 to 9"),
+    ("a label that is not whole", labelled([0.0, 1.0, 2.5]),
+     "array 't': label 2.5 of example 2 is not a whole number"),
+    ("N differs", {"x": DIGITS_X, "t": DIGITS_T[:39]},
+     "the arrays hold different numbers of examples (N): x has 40, t has 39"),
+    ("a NaN", nan_at(4, 7, np.nan), "array 'x' holds nan (example 4)"),
+    ("an infinity", nan_at(6, 0, -np.inf), "array 'x' holds -inf (example 6)"),
+    ("a feature too few", {"x": DIGITS_X[:, :63], "t": DIGITS_T},
+     "array 'x' has shape (40, 63): the model takes x as N×64 (one example per row)"),
+    ("no target", {"x": DIGITS_X}, "the data has no array 't': the model reads x, t"),
+    ("not numbers", {"x": DIGITS_X.astype(str), "t": DIGITS_T}, "array 'x' holds <U"),
+    ("an unknown source", "iris", "unknown data source 'iris': give digits, FILE.npz or FILE.csv"),
+]
+
+
+@pytest.mark.parametrize("case, data, message", BAD_DATA, ids=[c[0] for c in BAD_DATA])
+def test_data_that_do_not_fit_are_named(case, data, message):
+    with pytest.raises(DataError, match=re.escape(message)):
+        d.train(module(d.models.digits_mlp), data, epochs=1, **QUIET)
+
+
+def write_csv(name, header, rows):
+    Path(name).write_text(",".join(header) + "\n" + "".join(",".join(map(str, r)) + "\n"
+                                                           for r in rows))
+    return name
+
+
+def test_a_csv_file_of_features_and_labels(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    header = [f"p{i}" for i in range(64)] + ["label"]
+    rows = [[*x, t] for x, t in zip(DIGITS_X.round(3), DIGITS_T)]
+    mod = module(d.models.digits_mlp)
+    _, history = d.train(mod, write_csv("d.csv", header, rows), epochs=1, **QUIET)
+    assert set(history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+
+    with pytest.raises(DataError, match=re.escape("'n.csv' has no label column: name it 't' or "
+                                                  "'label'")):
+        d.train(mod, write_csv("n.csv", header[:-1], [r[:-1] for r in rows]), **QUIET)
+    rows[2][5] = "abc"
+    with pytest.raises(DataError, match=re.escape("'b.csv': row 4, column 'p5': 'abc' is not a "
+                                                  "finite number")):
+        d.train(mod, write_csv("b.csv", header, rows), **QUIET)
+
+
+def test_an_npz_file_lacking_an_input(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    np.savez("data.npz", x=DIGITS_X, labels=DIGITS_T)
+    with pytest.raises(DataError, match=re.escape("'data.npz' has no array 't': the model "
+                                                  "reads x, t; 'data.npz' holds x, labels")):
+        d.train(module(d.models.digits_mlp), "data.npz", **QUIET)
+    np.savez("objects.npz", x=np.array([{}, []], dtype=object), t=DIGITS_T)
+    with pytest.raises(DataError, match="array 'x' holds Python objects"):
+        d.train(module(d.models.digits_mlp), "objects.npz", **QUIET)
+
+
+# --- the command ---------------------------------------------------------------------------------
+
+def test_train_saves_plots_and_predict_reproduces_the_predictions(tmp_path):
+    run = derive_command("train", "digits-mlp", "--data", "digits", "--epochs", "2", "--seed",
+                         "3", "-o", "p.npz", "--plot", "curves.png", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    result = training.fit(d.derive(d.models.digits_mlp()), "digits", epochs=2, seed=3, **QUIET)
+    assert run.stdout.splitlines() == [f"test loss {result.history['val_loss'][-1]:.4f}",
+                                       f"test accuracy {result.history['val_accuracy'][-1]:.3f}"]
+    assert "epoch 2/2: loss " in run.stderr
+    with np.load(tmp_path / "p.npz", allow_pickle=False) as saved:
+        assert set(saved.files) == {"W1", "b1", "W2", "b2", "x.mean", "x.std", "__derive__"}
+        for name, value in {**result.params, **result.scaling}.items():
+            np.testing.assert_array_equal(saved[name], value)
+    with open(tmp_path / "curves.png", "rb") as picture:
+        assert is_derives(picture, ".png")
+
+    predicted = training.predict(d.derive(d.models.digits_mlp()), result.params, "digits",
+                                 result.scaling)
+    run = derive_command("predict", "digits-mlp", "--params", "p.npz", "--data", "digits",
+                         cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [str(c) for c in predicted]
+    assert derive_command("predict", "digits-mlp", "--params", "p.npz", "--data", "digits",
+                          "-o", "classes.csv", cwd=tmp_path).returncode == 0
+    lines = (tmp_path / "classes.csv").read_text().splitlines()
+    assert lines[:2] == [f"# {MARK}: predictions of digits-mlp", "class"]
+    assert lines[2:] == run.stdout.splitlines()
+
+
+def test_train_never_replaces_an_npz_derive_did_not_write(tmp_path):
+    np.savez(tmp_path / "mine.npz", W=np.ones(3))
+    args = ["train", "digits-mlp", "--data", "digits", "--epochs", "1"]
+    run = derive_command(*args, "-o", "mine.npz", cwd=tmp_path)
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == ("derive: error: 'mine.npz' exists and derive did not write it; refusing"
+                          " to replace it (choose another name, or --force to replace it)\n")
+    assert zipfile.ZipFile(tmp_path / "mine.npz").namelist() == ["W.npy"]
+    assert derive_command(*args, "-o", "mine.npz", "--force", cwd=tmp_path).returncode == 0
+    assert derive_command(*args, "-o", "mine.npz", cwd=tmp_path).returncode == 0   # now derive's
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "nope.txt"], "unknown data source 'nope.txt': give digits, FILE.npz or FILE.csv"),
+    (["--data", "digits", "--dim", "Q=3"], "the model has no dimension 'Q'; its dimensions are N"),
+    (["--data", "digits", "-o", "p.json"], "-o 'p.json': train writes a .npz file"),
+    (["--data", "digits", "--plot", "c.svg"], "--plot 'c.svg': train writes a .png file"),
+])
+def test_train_mistakes_are_one_message(args, message, tmp_path):
+    run = derive_command("train", "digits-mlp", *args, cwd=tmp_path)
+    assert (run.returncode, run.stderr) == (2, f"derive: error: {message}\n")
+
+
+def test_the_digits_mlp_learns_the_digits_within_seconds(tmp_path):
+    start = time.monotonic()
+    run = derive_command("train", "digits-mlp", "--data", "digits", "--epochs", "30", "--seed",
+                         "0", "-o", "params.npz", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert time.monotonic() - start < 20
+    loss, accuracy = run.stdout.splitlines()[-2:]
+    assert re.fullmatch(r"test loss \d+\.\d{4}", loss)
+    assert float(accuracy.removeprefix("test accuracy ")) >= 0.95
