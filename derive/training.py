@@ -356,10 +356,11 @@ def curves(history):
     for axes, key in zip(drawing.subplots(1, len(panels), squeeze=False)[0], panels):
         axes.plot(epochs, history[key], label="training")
         if f"val_{key}" in history:
-            axes.plot(epochs, history[f"val_{key}"], label="validation")
+            axes.plot(epochs, history[f"val_{key}"], label="held out")
         axes.set(xlabel="epoch", title=key)
         axes.xaxis.get_major_locator().set_params(integer=True)
         axes.legend()
-    buffer = io.BytesIO()
-    drawing.savefig(buffer, format="png")
+    buffer = io.BytesIO()  # the last epoch's figures go with it, so a picture says its run
+    figures = "; ".join(f"{key} {values[-1]:.4f}" for key, values in history.items())
+    drawing.savefig(buffer, format="png", metadata={"Description": figures})
     return buffer.getvalue()
