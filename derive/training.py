@@ -43,6 +43,7 @@ class Result:
     params: dict    # the module's parameters after the last epoch
     history: dict   # figure -> one value per epoch ("loss", "val_loss", "accuracy", …)
     scaling: dict   # "x.mean", "x.std" of each feature input, over the training examples
+    held_out: np.ndarray  # the indices of the held-out examples, in the order of the data
 
 
 def train(model, data, epochs=10, batch_size=32, optimizer="adam", lr=None, seed=0, val=0.2,
@@ -94,7 +95,7 @@ def fit(model, data, epochs=10, batch_size=32, optimizer="adam", lr=None, seed=0
             _check_finite(history["loss"][-1], epoch, lr)
             bar.write(f"epoch {epoch}/{epochs}: " + ", ".join(
                 f"{key} {values[-1]:.4f}" for key, values in history.items()), file=sys.stderr)
-    return Result(params, history, scaling)
+    return Result(params, history, scaling, held_out)
 
 
 def as_module(model):
