@@ -154,7 +154,7 @@ def text_equations(der):
     for row in rows(der):
         lhs, rhs = sides(printer, row, displayed_time(row))
         if row.summed:
-            rhs = f"Σ_t {rhs}" if len(row.terms) == 1 else f"Σ_t ({rhs})"
+            rhs = over_steps(rhs, len(row.terms))
         if not row.delta:
             lines.append(f"{lhs} = {rhs}")
             continue
@@ -164,6 +164,11 @@ def text_equations(der):
             backward.append((f"{lhs} = {joined(printer, compact.terms)}", compact_words(compact)))
     width = max((len(eq) for eq, _ in backward), default=0)
     return lines + [f"{eq:<{width}}   # {words}" for eq, words in backward]
+
+
+def over_steps(rhs, terms, sigma="Σ_t"):
+    """A gradient summed over the steps: Σ_t δz_t x_tᵀ, or Σ_t (a + b) of several terms."""
+    return f"{sigma} {rhs}" if terms == 1 else f"{sigma} ({rhs})"
 
 
 def compact_words(compact):

@@ -9,6 +9,8 @@ import sympy as sp
 from .derivation import Derivation, derive
 from .display import reason, text_printer
 from .errors import DeriveError
+from .worked import Worked
+from .worked_display import picture_numbers
 
 LEGIBLE = 40  # more nodes than this: the δ labels are left off so the picture stays readable
 _FORMATS = {".svg": "svg", ".png": "png", ".dot": None}
@@ -46,16 +48,29 @@ class Picture:
         return self.render("svg").decode()
 
 
-def draw(subject, path=None):
-    """Draw a Derivation (or a Graph, derived first); save it to `path` if one is given."""
+def draw(subject, path=None, values=None):
+    """Draw a Derivation (or a Graph, derived first); save it to `path` if one is given.
+
+    `values`, a worked example of it (`der.worked(inputs, params)`), puts its numbers on the
+    picture: each node's value and δ, each δ term beside its edge."""
+    numbers = None
+    if values is not None:
+        if not isinstance(values, Worked):
+            raise DeriveError("values is a worked example, der.worked(inputs, params), not "
+                              f"{type(values).__name__}")
+        graph = subject.graph if isinstance(subject, Derivation) else subject
+        if graph is not values.der.graph:
+            raise DeriveError("values is a worked example of another graph: draw the one it "
+                              "was made from")
+        subject, numbers = values.der, picture_numbers(values)
     der = subject if isinstance(subject, Derivation) else derive(subject)
-    picture = Picture(_digraph(der))
+    picture = Picture(_digraph(der, numbers))
     if path is not None:
         picture.save(path)
     return picture
 
 
-def _digraph(der):
+def _digraph(der, numbers=None):
     dot = graphviz.Digraph(der.graph.name, graph_attr={"rankdir": "LR", "fontname": "Helvetica"},
                            node_attr={"shape": "box", "style": "rounded", "fontname": "Helvetica"},
                            edge_attr={"fontname": "Helvetica", "fontsize": "10"})
@@ -64,10 +79,13 @@ def _digraph(der):
     printer.timing = {}  # a picture shows one step: names without time indices
     if not labelled:
         dot.attr(label=f"{len(der.shapes)} nodes: δ labels left off to keep the picture legible")
+    elif numbers is not None:
+        dot.attr(label=numbers.note)
     for name, node in der.nodes.items():
         shape = "×".join(map(str, der.shapes[name]))
         operation = printer.doprint(der.forward[name]) if name in der.forward else node.kind
-        dot.node(name, f"{name}\n{operation}\n{shape}",
+        shown = numbers.nodes.get(name, []) if numbers is not None and labelled else []
+        dot.node(name, "\n".join([name, operation, shape, *shown]),
                  style="rounded,filled", fillcolor=_FILL.get(node.kind, "white"))
     for name, expr in der.forward.items():
         for source in sorted(_reads(expr) & der.shapes.keys()):
@@ -75,10 +93,12 @@ def _digraph(der):
     for state, (carrier, _) in der.states.items():  # the recurrence: h_t is h_{t−1} next step
         dot.edge(carrier, state, label="next step", style="dotted", constraint="false")
     for name, terms in der.terms.items():
-        for term in terms:
+        for k, term in enumerate(terms):
             consumer = der.place(term.origin)
             label = f"δ{name} ← {printer.doprint(term.expr)}\n{reason(der, term).label}" \
                 if labelled else ""
+            if labelled and numbers is not None:
+                label += f"\n= {numbers.terms[(name, k)]}"
             dot.edge(consumer, name, label=label, color="firebrick", fontcolor="firebrick",
                      style="dashed", constraint="false")
     return dot

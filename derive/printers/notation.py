@@ -155,6 +155,9 @@ class Notation:
                 (kind is not None and level == PRODUCT and self._kind(expr) == kind) or \
                 (kind is not None and level > PRODUCT):
             return text
+        return self._bracket(text)
+
+    def _bracket(self, text):
         return f"({text})"
 
     # --- expressions ----------------------------------------------------------------------

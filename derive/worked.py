@@ -1,0 +1,256 @@
+"""Worked examples: a derivation's equations with numbers, in computation order.
+
+`worked(der, inputs, params, lr)` computes every forward value, every δ term and their sums,
+every gradient and (with `lr`) every parameter after one step of gradient descent, by running
+the numpy code the generated module runs, statement by statement, in that module's namespace
+(its helpers, its names). No operation is coded twice: the numbers are the module's.
+
+When every given number is exact (ints, fractions), the code runs on object arrays of sympy
+Rationals, which numpy's +, *, @, .T and sums handle, so integers and fractions stay exact; the
+first operation that cannot (exp, tanh, a square root, a float constant) sends the whole
+example to float64. Either way the gradients are compared with the module's own `backward`
+on the same numbers in float64: `Worked.difference` is the largest difference, relative to
+the size of each gradient, and `Worked.agrees` says whether it is roundoff.
+"""
+
+import functools
+import operator
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from .codegen import compile_numpy, module_names
+from .gradcheck import needed_dims
+from .printers.numpy_code import NumpyCodePrinter
+from .worked_display import text
+from .worked_values import (DECIMALS, ValuesError, checked, random_values, read_values,
+                            worked_sizes)
+
+AGREEMENT = 1e-9     # largest difference from the module's backward that is roundoff
+_FRACTION = "__fraction"  # a name no user name can take (names never start with __)
+
+
+class ExactCodePrinter(NumpyCodePrinter):
+    """The module's numpy code with its fractions exact: 1/2 is Rational(1, 2), not 0.5."""
+
+    def _print_Rational(self, expr):
+        return f"{_FRACTION}({expr.p}, {expr.q})"
+
+    _print_Half = _print_Rational
+
+    def _scalar(self, expr):
+        if expr.is_Rational and not expr.is_Integer:
+            return self._print_Rational(expr)
+        return super()._scalar(expr)
+
+
+class Inexact(Exception):
+    """An operation gave a number that is not a Rational: the example goes to float64."""
+
+
+class Runner:
+    """The generated code of single expressions, evaluated in the module's namespace, with
+    each node's value bound to its identifier there."""
+
+    def __init__(self, der, module, sizes, exact):
+        self.names, self.exact = module_names(der), exact
+        self.printer = (ExactCodePrinter if exact else NumpyCodePrinter)(self.names)
+        self.scope = {**vars(module), "dtype": object if exact else np.float64,
+                      _FRACTION: sp.Rational}
+        for d in der.dims:
+            size = sizes[str(d)]
+            self.scope[self.names.dimension(str(d))] = sp.Integer(size) if exact else size
+        self.code = {}
+
+    def __call__(self, expr):
+        if expr not in self.code:
+            self.code[expr] = compile(self.printer.doprint(expr), "<derive worked>", "eval")
+        result = eval(self.code[expr], self.scope)  # derive's own generated code only
+        if not self.exact:
+            return np.asarray(result, dtype=np.float64)
+        return _rationals(np.asarray(result, dtype=object))
+
+    def value(self, name, array):
+        self.scope[self.names.value(name)] = array
+        return array
+
+    def delta(self, name, array):
+        self.scope[self.names.delta(name)] = array
+        return array
+
+
+def _rationals(array):
+    """`array` with every entry a sympy Rational, or Inexact."""
+    def exact(x):
+        if isinstance(x, sp.Rational):
+            return x
+        if isinstance(x, int) and not isinstance(x, bool):
+            return sp.Integer(x)
+        raise Inexact(x)
+
+    out = np.empty(array.shape, dtype=object)
+    out.flat[:] = [exact(x) for x in array.flat]
+    return out
+
+
+@dataclass
+class Step:
+    """The numbers of one time step (the only one of a feed-forward net)."""
+
+    values: dict                                 # name -> forward value (inputs, params too)
+    deltas: dict = field(default_factory=dict)   # name -> δ (a parameter's: this step's part)
+    terms: dict = field(default_factory=dict)    # name -> the value of each of its terms
+    compact: dict = field(default_factory=dict)  # name -> its δ by its compact form
+
+
+def evaluate(der, module, given, sizes, exact):
+    """{time: Step}, every forward value, δ and term: forward in order, then backward from the
+    last step to the first, as the generated module computes them."""
+    run = Runner(der, module, sizes, exact)
+    times = list(range(1, sizes["T"] + 1)) if der.recurrent else [None]
+    steps = {}
+    for t in times:
+        values = {**given.params, **{n: v for n, v in given.inputs.items()
+                                     if n in der.shapes and n not in der.sequences}}
+        values.update({x: given.inputs[x][t - 1] for x in der.sequences})
+        for state, (carrier, initial) in der.states.items():
+            values[state] = given.inputs[initial] if t == 1 else steps[t - 1].values[carrier]
+        for name, value in values.items():
+            run.value(name, value)
+        for name, expr in der.forward.items():
+            values[name] = run.value(name, run(expr))
+        steps[t] = Step(values)
+    run.delta(der.loss, np.ones((1, 1), dtype=object if exact else np.float64))
+    for state in der.states:  # what step T+1 sends back: nothing
+        run.delta(state, 0 * steps[times[-1]].values[state])
+    for t in reversed(times):
+        step = steps[t]
+        for name, value in step.values.items():
+            run.value(name, value)
+        for name in [*(n for n in der.deltas if n != der.loss), *der.gradients]:
+            step.terms[name] = [run(term.expr) for term in der.terms[name]]
+            step.deltas[name] = run.delta(name, functools.reduce(operator.add,
+                                                                 step.terms[name]))
+            if name in der.compact:
+                step.compact[name] = sum(map(run, der.compact[name].terms))
+    return steps
+
+
+@dataclass
+class Worked:
+    """A worked example: `str()` is the text, `to_latex()` the LaTeX (both in
+    `worked_display`); `gradients`, `updated` and `loss` the results."""
+
+    der: object = field(repr=False)
+    sizes: dict
+    steps: dict = field(repr=False)  # time (None for a feed-forward net) -> Step
+    gradients: dict          # parameter (and initial state) -> its gradient
+    loss: object
+    lr: object = None
+    updated: dict = None     # parameter -> after one step of gradient descent
+    exact: bool = False
+    digits: int = 4
+    difference: float = 0.0  # largest difference from the module's backward, relative
+
+    @property
+    def agrees(self):
+        """Whether the gradients are the generated module's `backward`, up to roundoff."""
+        return self.difference < AGREEMENT
+
+    @property
+    def times(self):
+        return list(self.steps)
+
+    def value(self, name, t=None):
+        """The value of node `name` (at step `t`, 1..T, of a recurrent net)."""
+        return self.steps[t].values[name]
+
+    def delta(self, name, t=None):
+        """δ of node `name` (at step `t` of a recurrent net: a parameter's share of it)."""
+        return self.steps[t].deltas[name]
+
+    def lookup(self, kind, name, time):
+        """A value ("value") or δ ("delta") of `name` at `time`. Past the last step, zeros (what
+        step T+1 sends back); at no time (None) in a recurrent net, a parameter's value and its
+        whole gradient."""
+        if not self.der.recurrent:
+            time = None
+        elif time is None:
+            return self.gradients[name] if kind == "delta" else self.steps[1].values[name]
+        step = self.steps.get(time)
+        if step is None:
+            return 0 * self.steps[self.times[-1]].values[name]
+        return (step.values if kind == "value" else step.deltas)[name]
+
+
+def worked(der, inputs, params, lr=None, digits=4):
+    """`der` worked through with these numbers: forward values, δs term by term, gradients,
+    and with `lr` the parameters after one step P ← P − lr·δP (see the module docstring)."""
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 0 <= digits <= 15:
+        raise ValuesError(f"digits must be an integer from 0 to 15, got {digits!r}")
+    given = checked(der, inputs, params, lr)
+    module = compile_numpy(der)
+    reference = _reference(module, given)
+    found = module.dimensions(*given.floats())
+    sizes = {name: found[name] for name in needed_dims(der)}
+    steps, given = _computed(der, module, given, sizes)
+    gradients = {p: sum(s.deltas[p] for s in steps.values()) for p in der.params}
+    first = steps[min(steps) if der.recurrent else None]
+    gradients.update({initial: first.deltas[state] for state, (_, initial)
+                      in der.states.items()})
+    loss = sum(s.values[der.loss][0, 0] for s in steps.values())
+    updated = None if lr is None else {p: given.params[p] - given.lr * gradients[p]
+                                       for p in der.params}
+    return Worked(der, sizes, steps, gradients, loss, given.lr, updated, given.exact, digits,
+                  _difference(gradients, reference))
+
+
+def _computed(der, module, given, sizes):
+    """(steps, the values they were computed from): exactly if the numbers are exact and
+    every operation keeps them so, else in float64."""
+    if given.exact:
+        try:
+            return evaluate(der, module, given, sizes, exact=True), given
+        except Exception:  # an operation that cannot stay exact: the whole example in floats
+            pass
+    given = given.as_floats()
+    return evaluate(der, module, given, sizes, exact=False), given
+
+
+def _reference(module, given):
+    """The module's own gradients on the same numbers, in float64; the module's checks (shapes,
+    targets that must be distributions) become ValuesErrors."""
+    params, inputs = given.floats()
+    try:
+        _, cache = module.forward(params, inputs)
+    except ValueError as exc:
+        raise ValuesError(str(exc)) from None
+    return module.backward(params, cache)
+
+
+def _difference(gradients, reference):
+    """The largest difference between two sets of gradients, relative to each one's size (at
+    least a millionth of the largest: a gradient of 0 leaves roundoff nothing to divide)."""
+    def size(array):
+        return float(np.max(np.abs(array), initial=0.0))
+
+    largest = max(map(size, reference.values()), default=0.0)
+    return max((size(np.asarray(gradients[name], dtype=np.float64) - expected) /
+                max(size(expected), 1e-6 * largest, 1e-300)
+                for name, expected in reference.items()), default=0.0)
+
+
+def for_command(der, values=None, seed=None, dims=None, lr=None):
+    """The text `derive explain MODEL --numbers` prints: the example with the numbers of the
+    JSON file `values`, or with random ones from `seed` at small sizes, said first."""
+    if values is not None:
+        if seed is not None or dims:
+            raise ValuesError("--values gives the numbers, --seed and --dim draw random ones: "
+                              "give one or the other")
+        return text(worked(der, *read_values(der, values), lr=lr))
+    sizes = worked_sizes(der, dims or {})
+    seed = 0 if seed is None else seed
+    inputs, params = random_values(der, compile_numpy(der), sizes, seed)
+    return (f"Random values from seed {seed}, rounded to {DECIMALS} decimal "
+            f"(--values FILE.json gives your own).\n" + text(worked(der, inputs, params, lr=lr)))
