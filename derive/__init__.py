@@ -21,6 +21,8 @@ from . import models
 from .errors import DeriveError, GraphError, ShapeError
 from .gradcheck import gradcheck
 from .training import train
+from .worked import Worked
+from .worked_values import ValuesError
 from .modelfile import ModelFileError
 from .modelfile import load as load_model
 from .naming import dims
@@ -33,4 +35,5 @@ __all__ = [
     "log_softmax", "max_pool2d", "maximum", "mean", "minimum", "models", "register",
     "registry", "relu", "scaled_tanh", "sigmoid", "softmax", "softmax_cross_entropy",
     "softplus", "split", "sqrt", "squared_error", "sum", "tanh", "to_numpy", "train",
+    "ValuesError", "Worked",
 ]

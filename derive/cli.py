@@ -24,14 +24,12 @@ import traceback
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import sympy as sp
-
 from . import models, training, worked
 from .codegen import compile_numpy, to_numpy
 from .derivation import derive
 from .draw import draw
 from .errors import DeriveError
-from .gradcheck import gradcheck, needed_dims
+from .gradcheck import gradcheck, needed_dims, number_count
 from .latex import to_latex
 from .modelfile import ModelFileError, load
 from .output import MARK, PDF_INFO, claim, marked, quoted, write
@@ -165,7 +163,7 @@ def _sizes(der, pairs):
                           f"dimension; its sizes are {' '.join(needed)}")
     sizes = {name: given.get(name, models.EXAMPLE_DIMS.get(name, DEFAULT_SIZE))
              for name in needed}
-    numbers = _numbers(der, sizes)
+    numbers = number_count(der, sizes)
     if numbers > MAX_NUMBERS:
         raise DeriveError(f"at sizes {' '.join(f'{n}={s}' for n, s in sizes.items())} the "
                           f"values of {der.graph.name} are {numbers:,} numbers, more than a "
@@ -188,16 +186,6 @@ def _given_dims(pairs, purpose):
             raise DeriveError(f"--dim {quoted(name)} is given twice")
         given[name] = size
     return given
-
-
-def _numbers(der, sizes):
-    """How many numbers the values of every node take at these sizes, over every step."""
-    def size(dim):
-        return int(dim.xreplace({s: sp.Integer(sizes[str(s)]) for s in dim.free_symbols}))
-
-    steps = sizes.get("T", 1)
-    return sum(size(rows) * size(cols) * (steps if der.per_step(name) else 1)
-               for name, (rows, cols) in der.shapes.items())
 
 
 class Progress:

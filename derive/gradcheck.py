@@ -71,14 +71,14 @@ def random_inputs(der, dims, rng):
     """Inputs drawn from N(0, 1), sequences T steps long, initial states too, except where an
     operation says how its inputs are drawn (the targets of softmax_cross_entropy one-hot)."""
     steps = (int(dims["T"]),) if der.recurrent else ()
-    shapes = {name: steps * (name in der.sequences) + _size(der.shapes[name], dims)
+    shapes = {name: steps * (name in der.sequences) + sized(der.shapes[name], dims)
               for name in der.inputs}
     samplers = {node.inputs[k].name: sample for node in der.graph.nodes if node.op
                 for k, sample in node.op.samples.items() if node.inputs[k].name in shapes}
     inputs = {name: samplers[name](rng, shape) if name in samplers else rng.normal(size=shape)
               for name, shape in shapes.items()}
     for state, (_, initial) in der.states.items():
-        inputs[initial] = rng.normal(size=_size(der.shapes[state], dims))
+        inputs[initial] = rng.normal(size=sized(der.shapes[state], dims))
     return inputs
 
 
@@ -198,8 +198,17 @@ def _sides(kinks, cache):
             if all(k in cache for k in keys)]
 
 
-def _size(shape, dims):
+def sized(shape, dims):
+    """A symbolic shape's numbers at the sizes `dims` (name -> size)."""
     return tuple(int(d.subs({s: int(dims[str(s)]) for s in d.free_symbols})) for d in shape)
+
+
+def number_count(der, dims):
+    """How many numbers the values of every node of `der` take at these sizes, over every
+    step: what a check or a worked example holds in memory."""
+    steps = int(dims.get("T", 1))
+    return sum(int(np.prod(sized(shape, dims))) * (steps if der.per_step(name) else 1)
+               for name, shape in der.shapes.items())
 
 
 # --- argument checks, sampled entries and progress ---

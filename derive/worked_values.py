@@ -23,8 +23,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import DeriveError
-from .gradcheck import _size as sized
-from .gradcheck import needed_dims, random_inputs
+from .gradcheck import needed_dims, number_count, random_inputs
 from .output import quoted
 
 MAX_VALUES_BYTES = 10_000_000
@@ -266,7 +265,7 @@ def worked_sizes(der, given):
 
 def random_values(der, module, sizes, seed):
     """(inputs, params) drawn as the gradient check draws them, rounded to DECIMALS."""
-    count = _count(der, sizes)
+    count = number_count(der, sizes)
     if count > MAX_NUMBERS:
         raise ValuesError(f"at these sizes the values of {der.graph.name} are {count:,} "
                           f"numbers; a worked example takes at most {MAX_NUMBERS:,}: choose "
@@ -275,10 +274,3 @@ def random_values(der, module, sizes, seed):
     inputs = random_inputs(der, sizes, np.random.default_rng([seed, 1]))  # not init_params' draws
     return ({n: np.round(v, DECIMALS) for n, v in inputs.items()},
             {n: np.round(v, DECIMALS) for n, v in params.items()})
-
-
-def _count(der, sizes):
-    """How many numbers the values of every node take, over every step."""
-    steps = sizes.get("T", 1)
-    return sum(int(np.prod(sized(shape, sizes))) * (steps if der.per_step(name) else 1)
-               for name, shape in der.shapes.items())
