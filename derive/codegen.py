@@ -33,6 +33,15 @@ class Statement:
     name: str       # the identifier it assigns
     code: str
     comment: str
+    updates: tuple = ()  # (operator, code): `name += b` after `name = W @ x`
+
+
+def statement(printer, name, terms, comment, accumulate=False):
+    """One equation as code: its terms summed, or built in place where that saves arrays."""
+    split = printer.in_place(name, terms, accumulate)
+    if split is None:
+        return Statement(name, joined(printer, terms), comment)
+    return Statement(name, split[0], comment, split[1])
 
 
 @dataclass(frozen=True)
@@ -91,13 +100,14 @@ def render_module(der, names):
     backward_eqs = [(n, e) for n, e in [*der.deltas.items(), *der.gradients.items()]
                     if n != der.loss]
     forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
-    forward = [Statement(names.value(n), forward_printer.doprint(e), comments[(False, n)])
+    forward = [statement(forward_printer, names.value(n), [e], comments[(False, n)])
                for n, e in der.forward.items()]
     written = {n: der.compact[n].terms if n in der.compact else [t.expr for t in der.terms[n]]
                for n, _ in backward_eqs}
     backward_eqs = _live(der, backward_eqs, written)
-    backward = [Statement(names.delta(n), joined(backward_printer, written[n]),
-                          comments[(True, n)])
+    accumulated = set(der.params) if der.recurrent else set()  # summed over the steps
+    backward = [statement(backward_printer, names.delta(n), written[n], comments[(True, n)],
+                          accumulate=n in accumulated)
                 for n, _ in backward_eqs]
     forward_reads = _values(der.forward.values())
     backward_reads = _values(e for n, _ in backward_eqs for e in written[n])
@@ -184,14 +194,14 @@ def _prediction(der, names, forward, dims, arrays, states):
             break
         needed = more
     printer = NumpyCodePrinter(names)
-    statement = Statement("prediction", printer.doprint(expr), f"prediction = {text(expr)}")
-    forward = [Statement(s.name, printer.doprint(der.forward[n]), s.comment)
+    returned = Statement("prediction", printer.doprint(expr), f"prediction = {text(expr)}")
+    forward = [statement(printer, s.name, [der.forward[n]], s.comment)
                for n, s in zip(der.forward, forward) if n in needed]
     inputs = [n for n in der.inputs if n in needed]
     states = [s for s, (name, _) in zip(states, der.states.items()) if name in needed]
     timed = [n for n in der.sequences if n != loss["target"]] or der.sequences[:1]
     return Prediction(   # (a sequence it does not read still gives the number of steps T)
-        loss, text(expr), statement, forward,
+        loss, text(expr), returned, forward,
         [*dict.fromkeys([*inputs, *timed]), *(s.initial for s in states)], printer,
         dims(printer),
         arrays(p for p in der.params if p in needed), arrays(inputs),

@@ -14,15 +14,21 @@ LENET_HEADER = ("| N | generated (ms) | hand-written (ms) | PyTorch (ms) | gener
 def test_quick_benchmark_runs_and_checks_agreement(capsys):
     assert bench.main(["--quick"]) == 0
     out = capsys.readouterr().out
-    assert "| size | D | H | K | N | generated (ms) | hand-written (ms) | generated / hand |" in out
-    assert "SGD step of the LSTM" in out and "Deriving the LSTM takes" in out
+    assert "| network | sizes | generated (ms) | hand-written (ms) | generated / hand |" in out
+    for workload in bench.FEED_FORWARD:  # every row, its step checked against the hand's
+        sizes = " ".join(f"{k}={v}" for k, v in workload.dims.items())
+        assert f"| {workload.name} | {sizes} | " in out
+    assert "SGD step of the LSTM" in out and "Deriving and compiling the LSTM takes" in out
+    for dims in bench.LSTM_SIZES:
+        assert f"\n| {dims['H']} | {dims['D']} | {dims['K']} | {dims['N']} | {dims['T']} | " in out
     assert "SGD step of the transformer block" in out
     assert "| D | T | d_k | D_ff | generated (ms) | hand-written (ms) | generated / hand |" in out
     assert "| 64 | 32 | 16 | 256 |" in out and "Deriving the transformer block takes" in out
-    assert "generated transformer step ≤ 1.2× hand-written" in out
+    assert "interleaved repeats. Target: generated ≤ 1.2× hand-written." in \
+        out.split("SGD step of the transformer block")[1]
     assert "SGD step of lenet" in out and LENET_HEADER in out
     assert "\n| 64 | " in out.split(LENET_HEADER)[1] and "Deriving lenet takes" in out
-    assert "generated lenet step ≤ 1.2× hand-written" in out
+    assert "Target: generated ≤ 1.2× hand-written." in out.split("SGD step of lenet")[1]
 
 
 def test_lenet_section_without_pytorch_says_how_to_install_it(capsys, monkeypatch):

@@ -191,22 +191,28 @@ class Notation:
             return stacked
         positive, negative = [], []
         for term in expr.args:
-            coeff, rest = split_coefficient(term)
-            negated = coeff.could_extract_minus_sign()
-            size = -coeff if negated else coeff
-            if is_ones(rest):
-                text = self._scalar_atom(size)
-            elif size == 1:
-                text = self._print(rest) if self.binding(rest) > SUM else f"({self._print(rest)})"
-            else:
-                text = self._print(size * rest)
-                if negated and self.binding(size * rest) <= SUM:
-                    text = f"({text})"
-            (negative if negated else positive).append((_broadcast_last(rest), text))
+            negated, text = self._signed_term(term)
+            (negative if negated else positive).append((broadcast_last(term), text))
         positive = [t for _, t in sorted(positive, key=lambda p: p[0])]
         negative = [t for _, t in sorted(negative, key=lambda p: p[0])]
         out = " + ".join(positive) if positive else f"{self.minus}{negative.pop(0)}"
         return "".join([out, *(f" {self.minus.strip()} {t}" for t in negative)])
+
+    def _signed_term(self, term):
+        """(whether the term is subtracted, its size as printed after + or −): a constant
+        c·1 as the number c."""
+        coeff, rest = split_coefficient(term)
+        negated = coeff.could_extract_minus_sign()
+        size = -coeff if negated else coeff
+        if is_ones(rest):
+            return negated, self._scalar_atom(size)
+        if size == 1:
+            return negated, (self._print(rest) if self.binding(rest) > SUM
+                             else f"({self._print(rest)})")
+        text = self._print(size * rest)
+        if negated and self.binding(size * rest) <= SUM:
+            text = f"({text})"
+        return negated, text
 
     def _print_MatMul(self, expr):
         coeff, factors = split_coefficient_list(expr)
@@ -343,6 +349,7 @@ class Notation:
         return f"{self._scalar_atom(coeff)}{self.times}{body}"
 
 
-def _broadcast_last(term):
+def broadcast_last(term):
     """Sort key: a bias (b·1ᵀ) or a constant comes after the products it is added to."""
-    return isinstance(term, OneMatrix) or (isinstance(term, MatMul) and is_ones(term.args[-1]))
+    rest = split_coefficient(term)[1]
+    return isinstance(rest, OneMatrix) or (isinstance(rest, MatMul) and is_ones(rest.args[-1]))

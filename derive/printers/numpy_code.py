@@ -4,11 +4,13 @@ Helpers (sigmoid, softmax, a user's phi) are functions the template defines; Max
 sign, Heaviside and Piecewise of user formulas become numpy's own elementwise functions.
 """
 
-from sympy import Function, Rational, Symbol, fraction
+from sympy import Function, MatrixSymbol, Rational, Symbol, fraction
 from sympy.printing.numpy import NumPyPrinter
 
 from ..algebra import Helper
-from .notation import ATOM, Notation, full_shaped, split_coefficient_list
+from ..naming import Delta
+from .notation import (ATOM, Notation, _outer_ones, broadcast_last, full_shaped,
+                       split_coefficient_list)
 
 
 class IdentityNames:
@@ -103,6 +105,62 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
                     inner = split_coefficient_list(inner)[1][0]
                 else:
                     break
+
+    def in_place(self, name, terms, accumulate=False):
+        """The equation `name = Σ terms` as (code, updates) — `name = code`, then
+        `name op= update` for each (op, update) — or None to print it whole. A sum starts
+        from a term that makes a new array of the whole shape (a matrix product) and adds the
+        rest into it; a product multiplies into one such factor: one array an equation, not
+        one an operation (z = W x; z += b). `accumulate` (a gradient summed over steps) adds
+        every term into `name`. An equation that reads `name` itself stays whole."""
+        if len(terms) == 1 and type(terms[0]).__name__ == "MatAdd" and \
+                self._stacked(terms[0]) is None:
+            self._loosen(terms[0])
+            terms = list(terms[0].args)
+        if name in self._reads(terms):
+            return None
+        if len(terms) == 1 and not accumulate:
+            return self._product_in_place(terms[0])
+        head = terms[0] if accumulate else next((t for t in terms if self._fresh(t)), None)
+        if head is None:
+            return None
+        rest = sorted((t for t in terms if t is not head), key=broadcast_last)
+        updates = []
+        for term in rest:
+            negated, text = self._signed_term(term)
+            updates.append(("-=" if negated else "+=", text))
+        return self._print(head), tuple(updates)
+
+    def _product_in_place(self, term):
+        if type(term).__name__ != "HadamardProduct":
+            return None
+        self._loosen(term)
+        head = next((a for a in term.args if self._fresh(a)), None)
+        if head is None:
+            return None
+        return self._print(head), tuple(("*=", self._print(a)) for a in term.args
+                                        if a is not head)
+
+    def _fresh(self, expr):
+        """Whether printing `expr` makes a new array of its whole shape (so it may be updated
+        in place, saving one): a matrix product or a scaled matrix, an elementwise sum or
+        product."""
+        kind = type(expr).__name__
+        if kind == "MatMul":
+            coeff, factors = split_coefficient_list(expr)
+            rows, cols, inner = _outer_ones(factors)
+            return not (rows or cols) and len(inner) == len(factors) and \
+                (len(inner) > 1 or coeff not in (1, -1))  # −x: a − x makes one array
+        return kind in ("MatAdd", "HadamardProduct") and full_shaped(expr)
+
+    def _reads(self, exprs):
+        """The identifiers an expression reads."""
+        found = set()
+        for expr in exprs:
+            for atom in expr.atoms(MatrixSymbol):
+                found.add(self.names.delta(atom.node_name) if isinstance(atom, Delta)
+                          else self.names.value(atom.name))
+        return found
 
     def _print_Spelled(self, expr):
         if type(expr).helper is not None:
