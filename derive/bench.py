@@ -44,6 +44,7 @@ from typing import Callable
 import numpy as np
 
 from . import models
+from .bench_costs import bench_codegen, bench_memory, bench_startup
 from .codegen import compile_numpy
 from .derivation import derive
 from .functions import tanh
@@ -738,12 +739,18 @@ def main(argv=None):
         bench_lstm(repeats=2)
         bench_transformer(repeats=1, rounds=2)
         bench_lenet(repeats=1, rounds=2, number=10, torch_threads=1)  # a smoke run
+        bench_codegen((2, 8), repeats=1)
+        bench_startup(repeats=1)
+        bench_memory(LSTM_SIZES[1:], _lstm_problem, _hand_lstm, LSTM_LR)
     else:
         bench_derivation((8, 32, 128), repeats=3)
         bench_training(repeats=5, rounds=5)
         bench_lstm(repeats=7)
         bench_transformer(repeats=5, rounds=5)
         bench_lenet(repeats=5, rounds=5)
+        bench_codegen((128, 512), repeats=3)
+        bench_startup(repeats=5)
+        bench_memory(LSTM_SIZES, _lstm_problem, _hand_lstm, LSTM_LR)
     return 0
 
 
