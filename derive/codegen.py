@@ -10,17 +10,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import sympy as sp
+from sympy import MatrixSymbol
 
 from .algebra import Helper
 from .derivation import derive
-from .display import code_comments, joined
+from .display import code_comments, joined, text_printer
 from .errors import ShapeError
 from .functions import U, elementwise, relu, sigmoid, softplus
+from .fusion import Plan, groups
 from .graph import Graph
 from .initialization import starts
 from .losses import softmax_cross_entropy, squared_error
 from .namer import ModuleNames, registered_helpers, template_names, user_functions
-from .naming import Delta, dims
+from .naming import Delta, delta_symbol, dims
 from .printers.notation import Verbatim
 from .printers.numpy_code import NumpyCodePrinter, numpy_code
 from .printers.text import text
@@ -72,7 +74,7 @@ def module_names(der):
 def reserved_names():
     """What the templates bind themselves, read off two probe modules that take every branch
     of the templates (feed-forward and recurrent, helpers, checks, compound and solved
-    shapes)."""
+    shapes, fused products)."""
     return template_names(render_module, [derive(g) for g in _probe_graphs()])
 
 
@@ -84,7 +86,8 @@ def _probe_graphs():
     top, bottom = split(z, 2)
     phi = elementwise("probe_phi", lambda u: u * sp.tanh(u) * sp.Abs(u))
     v = f.param("probe_U", (qh, 3 * ql)) @ f.input("probe_v", (3 * ql, "probe_N"))  # SOLVED
-    h = (sigmoid(top) * relu(bottom) + softplus(phi(top)) + v).named("probe_h")
+    gate = sigmoid(f.param("probe_A", (qh, qd)) @ x) * (f.param("probe_B", (qh, qd)) @ x)
+    h = (sigmoid(top) * relu(bottom) + softplus(phi(top)) + v + gate).named("probe_h")  # FUSED
     f.loss(softmax_cross_entropy(f.param("probe_V", ("probe_K", qh)) @ h, t, reduce="mean"))
     r = Graph("probe_r")
     x = r.sequence("probe_x", (qd, "probe_N"))
@@ -99,18 +102,31 @@ def render_module(der, names):
     comments = code_comments(der)
     backward_eqs = [(n, e) for n, e in [*der.deltas.items(), *der.gradients.items()]
                     if n != der.loss]
-    forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
-    forward = [statement(forward_printer, names.value(n), [e], comments[(False, n)])
-               for n, e in der.forward.items()]
     written = {n: der.compact[n].terms if n in der.compact else [t.expr for t in der.terms[n]]
                for n, _ in backward_eqs}
     backward_eqs = _live(der, backward_eqs, written)
-    accumulated = set(der.params) if der.recurrent else set()  # summed over the steps
-    backward = [statement(backward_printer, names.delta(n), written[n], comments[(True, n)],
-                          accumulate=n in accumulated)
-                for n, _ in backward_eqs]
-    forward_reads = _values(der.forward.values())
-    backward_reads = _values(e for n, _ in backward_eqs for e in written[n])
+    plan = Plan(der, groups(der))
+    for key in plan.shapes:
+        names.add(key, plan.wanted[key])
+    fused = _Fused(der, plan, comments)
+    forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
+    setup = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
+             for k, e in plan.setup()]
+    forward = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
+               for k, e in plan.forward()]
+    equations, blocks = plan.backward((n, written[n]) for n, _ in backward_eqs)
+    stacked = {key for _, key, _ in blocks}
+    accumulated = {*der.params, *stacked} if der.recurrent else set()  # summed over steps
+    backward = [statement(backward_printer, names.delta(k), terms,
+                          fused.comment(k, terms, delta=True), accumulate=k in accumulated)
+                for k, terms in equations]
+    finish = [Statement(names.delta(p), backward_printer.doprint(e),
+                        f"δ{p} = {fused.text(e)}") for p, _, e in blocks]
+    zeros = [Statement(names.delta(k), backward_printer.doprint(sp.ZeroMatrix(*plan.shapes[k])),
+                       f"δ{k} = 0") for k in sorted(stacked) if der.recurrent]
+    forward_reads = _values([*der.forward.values(), *(e for _, e in plan.setup())])
+    backward_reads = _values([*(e for _, terms in equations for e in terms),
+                              *(e for _, _, e in blocks)])
 
     def arrays(keys):
         return [Array(k, names.value(k)) for k in keys]
@@ -120,16 +136,19 @@ def render_module(der, names):
                 if str(d) in printer.dimensions]
 
     cache = [n for n in der.shapes if n in backward_reads and der.kinds[n] != "param"]
+    weights = [k for k, _ in plan.setup() if k in backward_reads]  # stacks backward reads
     states = [State(initial, names.value(s), names.value(carrier), names.delta(s))
               for s, (carrier, initial) in der.states.items()]
     gradients = [Array(p, names.delta(p)) for p in der.params]
+    in_blocks = {names.delta(p) for p, _, _ in blocks}
     checks = _checks(der, names)
-    prediction = _prediction(der, names, forward, dims, arrays, states)
+    plain = [Statement(names.value(n), "", comments[(False, n)]) for n in der.forward]
+    prediction = _prediction(der, names, plain, dims, arrays, states)
     return render(
         "recurrent.py.j2" if der.recurrent else "module.py.j2",
         graph=der.graph.name,
-        forward_equations=[s.comment for s in forward],
-        backward_equations=[s.comment for s in backward],
+        forward_equations=[s.comment for s in plain],
+        backward_equations=[comments[(True, n)] for n, _ in backward_eqs],
         shapes=_shapes(der), compound=_compound(der), solved=_solved(der),
         params=arrays(der.params), inputs=[*der.inputs, *(s.initial for s in states)],
         init=[(name, *start) for name, start in starts(der).items()],
@@ -142,15 +161,50 @@ def render_module(der, names):
         backward_typed=backward_printer.typed,
         forward_params=arrays(p for p in der.params if p in forward_reads),
         backward_params=arrays(p for p in der.params if p in backward_reads),
-        input_arrays=arrays(der.inputs), cache=arrays(cache), forward=forward,
-        backward=backward, gradients=gradients, gradient_vars={g.var for g in gradients},
+        input_arrays=arrays(der.inputs), cache=arrays([*cache, *weights]), setup=setup,
+        forward=forward, backward=backward, finish=finish, gradients=gradients,
+        gradient_vars={g.var for g in gradients} | {names.delta(k) for k in stacked},
         # recurrent graphs only
-        states=states, sequences=arrays(der.sequences),
+        states=states, sequences=arrays(der.sequences), zeros=zeros,
+        accumulators=[g for g in gradients if g.var not in in_blocks],
         static_inputs=arrays(n for n in der.inputs if n not in der.sequences),
-        static_cache=arrays(n for n in cache if not der.per_step(n)),
+        static_cache=arrays([*(n for n in cache if not der.per_step(n)), *weights]),
         sequence_cache=arrays(n for n in cache if n in der.sequences),
         step_cache=arrays(n for n in cache if der.per_step(n)),
         appended=arrays(n for n in cache if der.per_step(n) and n not in der.sequences))
+
+
+class _Fused:
+    """The comments of fused statements: stacks written out as their blocks,
+    [z_i; z_f] = [U_i; U_f] h_{t−1} + …; a node's own equation keeps its comment."""
+
+    def __init__(self, der, plan, comments):
+        self.plan, self.comments = plan, comments
+        self.printer = text_printer(der)
+
+    def text(self, expr):
+        return self.printer.doprint(expr.xreplace(self.plan.display))
+
+    def comment(self, key, value, delta=False):
+        plan = self.plan
+        if (delta, key) in self.comments:
+            own = self.comments[(delta, key)]
+            if not (delta and any(a.name in plan.shapes for t in value
+                                  for a in t.atoms(MatrixSymbol))):
+                return own
+            lhs, sign, _ = own.partition(" = ")  # δh = [U_i; U_f]ᵀ [δz_i; δz_f]: fused
+            return f"{lhs}{sign}{joined(self.printer, [t.xreplace(plan.display) for t in value])}"
+        shape = plan.shapes[key]
+        if not delta and key in {k for k, _ in plan.setup()}:
+            return f"{self.text(MatrixSymbol(key, *shape))}, stacked once"
+        gradient = delta and key not in {g.stacked for g in plan.groups}
+        if delta and not gradient:  # δ[z_i; z_f] = [δz_i; δz_f]: the δs, stacked
+            lhs = self.printer.doprint(delta_symbol(key, shape))
+        else:
+            lhs = self.text(delta_symbol(key, shape) if delta else MatrixSymbol(key, *shape))
+        terms = [t.xreplace(plan.display) for t in (value if delta else [value])]
+        sign = "+=" if gradient and plan.der.recurrent else "="
+        return f"{lhs} {sign} {joined(self.printer, terms)}"
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,17 @@ class ModuleNames:
     """The identifier of each of a derivation's values, δs, dimensions and user functions."""
 
     def __init__(self, der, reserved):
-        namer = Namer(reserved)
+        self._namer = namer = Namer(reserved)
         self._values = {n: namer.unique(n) for n in der.shapes}
         self._dimensions = {str(d): namer.unique(str(d)) for d in der.dims}
         self._functions = {f.name: namer.unique(f.name) for f in user_functions(der)}
         self._deltas = {n: namer.unique(f"delta_{self._values[n]}") for n in der.shapes}
+
+    def add(self, key, wanted):
+        """An identifier for a value derive makes itself (a stack of fused weights, `key`),
+        and one for its δ: after every user's name, so they step aside."""
+        self._values[key] = self._namer.unique(wanted)
+        self._deltas[key] = self._namer.unique(f"delta_{self._values[key]}")
 
     def value(self, name):
         return self._values[name]

@@ -221,8 +221,9 @@ def test_the_generated_code_computes_the_compact_form_and_not_the_terms_it_repla
     """The tests above check the block's gradients through this code: the compact δ is what
     runs, and the rule-by-rule δs of the centred value and the scale are not computed."""
     code = d.to_numpy(d.derive(d.models.transformer_block()))
-    assert "delta_R1 = R1_s * (delta_R1_hat - R1_hat * " in code
-    assert "delta_R2 = R2_s * (delta_R2_hat - R2_hat * " in code
+    for r in ("R1", "R2"):  # s ⊙ (δx̂ − x̂ ⊙ mean(δx̂ ⊙ x̂) − mean δx̂), multiplied in place
+        assert f"delta_{r} = delta_{r}_hat - {r}_hat * " in code
+        assert f"\n    delta_{r} *= {r}_s\n" in code
     assert "delta_R1_c" not in code and "delta_R1_s" not in code and "delta_t1" not in code
 
 

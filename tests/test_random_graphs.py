@@ -31,7 +31,7 @@ COUNT = int(os.environ.get("DERIVE_FUZZ", "40"))
 DIMS = {"D": 3, "H": 4, "N": 3}
 H, N = d.dims("H N")
 NUMBERS = (0.5, -2, 1.5, 0.25)
-OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS)
+OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate"]
 
 step = st.tuples(st.sampled_from(OPERATIONS), *(st.integers(0, 99) for _ in range(4)))
 programs = st.tuples(st.lists(step, min_size=1, max_size=7), st.integers(0, 99))
@@ -83,6 +83,11 @@ class Program:
                 return self.square[n % len(self.square)] @ a
             self.square.append(self.param(("H", "H")))
             return self.square[-1] @ a
+        if name == "gate":  # P a + Q b (+ c): gates on the same operands fuse into one
+            P = self.square[n % len(self.square)] if self.square and n % 3 == 0 else \
+                self.param(("H", "H"))  # product, unless a weight is shared elsewhere
+            gate = P @ a + self.param(("H", "H")) @ b
+            return gate + self.param(("H", 1)) if o % 2 else gate
         if name in ("+", "*"):
             return OPERATORS[name](a, b if o % 2 else number, *((1,) if name == "+" else ()))
         if name == "/":
@@ -252,7 +257,7 @@ def test_random_recurrent_programs(program):
 def test_every_operation_is_drawn():
     assert {"sigmoid", "concat", "split", "squared_error", "softmax_cross_entropy", "layer_norm",
             "conv2d", "conv1d", "max_pool2d", "avg_pool2d",
-            "@", "+", "*", "/", "[]", "T", "**"} <= set(OPERATIONS)
+            "@", "+", "*", "/", "[]", "T", "**", "gate"} <= set(OPERATIONS)
 
 
 # Shapes that broke before, kept as fixed programs.

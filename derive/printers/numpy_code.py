@@ -10,7 +10,7 @@ from sympy.printing.numpy import NumPyPrinter
 from ..algebra import Helper
 from ..naming import Delta
 from .notation import (ATOM, Notation, _outer_ones, broadcast_last, full_shaped,
-                       split_coefficient_list)
+                       split_coefficient, split_coefficient_list)
 
 
 class IdentityNames:
@@ -119,6 +119,9 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             terms = list(terms[0].args)
         if name in self._reads(terms):
             return None
+        if len(terms) > 1 and all(type(t).__name__ == "Place" for t in terms):
+            whole = self._placed(terms)  # [δt1; δt2]: the blocks of a split, put back
+            return None if whole is None else (whole, ())
         if len(terms) == 1 and not accumulate:
             return self._product_in_place(terms[0])
         head = terms[0] if accumulate else next((t for t in terms if self._fresh(t)), None)
@@ -161,6 +164,12 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
                 found.add(self.names.delta(atom.node_name) if isinstance(atom, Delta)
                           else self.names.value(atom.name))
         return found
+
+    def _signed_term(self, term):
+        if term in self.loose:  # −c·1 1ᵀ x stays loose as c·1 1ᵀ x, printed after the minus
+            coeff, rest = split_coefficient(term)
+            self.loose.add((-coeff if coeff.could_extract_minus_sign() else coeff) * rest)
+        return super()._signed_term(term)
 
     def _print_Spelled(self, expr):
         if type(expr).helper is not None:

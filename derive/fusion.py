@@ -1,0 +1,236 @@
+"""Fusion: weight matrices that multiply the same operands become one stacked matrix.
+
+Forward equations z_k = Σ_j P_kj v_j + b_k that read the same operands v_j (an LSTM's four
+gates on x_t and h_{t−1}, a GRU's two) are computed as one product of stacked weights,
+
+    [z_i; z_f; z_g; z_o] = [U_i; U_f; U_g; U_o] h_{t−1} + [W_i; W_f; W_g; W_o] x_t + [b_i; …],
+
+each z_k then a block of its rows. Rule 5 (weight matrix) runs the same way back: the terms
+P_kjᵀ δz_k of δv_j become one [P_1j; …]ᵀ [δz_1; …], and the gradients δP_kj = δz_k v_jᵀ one
+[δz_1; …] v_jᵀ, split into blocks. It is a pass over the derivation, not a case of a cell:
+it finds such groups in whatever network it is given, and leaves alone any weight used
+elsewhere (whose gradient has other terms).
+"""
+
+import os
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy import MatMul, MatrixSymbol, OneMatrix, Transpose
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+from .algebra import Rows, Stack
+from .naming import Delta, delta_symbol
+from .printers.notation import split_coefficient_list
+
+
+@dataclass(frozen=True)
+class Group:
+    """Equations z_k = Σ_j P_kj v_j (+ b_k), or a_k = f_k(Σ_j P_kj v_j (+ b_k)), k = 1…m,
+    fused into one product of stacked weights."""
+
+    members: tuple      # the z_k (or a_k), in forward order
+    operands: tuple     # the v_j, sympy expressions, in a fixed order
+    weights: tuple      # for each operand, its weights (P_1j, …, P_mj) by name
+    biases: tuple       # (b_1, …, b_m), or () when the sums have none
+    starts: tuple       # each member's first row in the stack
+    functions: tuple    # each member's f_k (a Lambda), or None where z_k is the sum itself
+    sums: tuple         # each member's Σ_j P_kj v_j (+ b_k)
+    deltas: tuple       # each sum's δ as the gradients read it: δz_k, or δa_k ⊙ f_k′
+
+    @staticmethod
+    def key(names):
+        """A name no node can have (nodes are identifiers): what a stack is called in the
+        derivation's terms, [z_i; z_f; z_g; z_o]."""
+        return "[" + "; ".join(names) + "]"
+
+    @property
+    def stacked(self):
+        return self.key(self.members)
+
+    def stacked_weights(self):
+        return [self.key(ws) for ws in self.weights] + ([self.key(self.biases)] * bool(self.biases))
+
+
+def wanted(names):
+    """The identifier a stack would like in code: z_i, z_f, z_g, z_o → z_ifgo."""
+    prefix = os.path.commonprefix(names)
+    rest = [n[len(prefix):] for n in names]
+    return prefix + "".join(rest) if prefix and all(rest) else "_".join(names)
+
+
+def _terms(der, expr):
+    """(operand → weight, bias, f) of Σ_j P_j v_j + b, or of f(that), with P_j and b
+    parameters; None for any other equation."""
+    function = None
+    if type(expr).__name__ == "ElementwiseApplyFunction":
+        function, expr = expr.function, expr.expr
+    weights, bias = {}, None
+    for term in expr.args if type(expr).__name__ == "MatAdd" else (expr,):
+        if not isinstance(term, MatMul):
+            return None
+        coeff, factors = split_coefficient_list(term)
+        if coeff != 1 or len(factors) != 2 or not isinstance(factors[0], MatrixSymbol) or \
+                der.kinds.get(factors[0].name) != "param":
+            return None
+        weight, operand = factors
+        if isinstance(operand, OneMatrix) and operand.shape[0] == 1 and bias is None:
+            bias = weight.name
+        elif not isinstance(operand, OneMatrix) and operand not in weights:
+            weights[operand] = weight.name
+        else:
+            return None
+    return (weights, bias, function, expr) if weights else None
+
+
+def _sum_delta(der, weights, bias, cols):
+    """The δ of the sum that every one of its parameters' gradients is made of (G in
+    δP_j = G v_jᵀ, δb = Σ_cols G), or None when a parameter is used elsewhere too (its
+    gradient has other terms) or a gradient has another form."""
+    found = None
+    for operand, weight in weights.items():
+        terms = der.terms.get(weight, [])
+        if len(terms) != 1 or not isinstance(terms[0].expr, MatMul) or \
+                terms[0].expr.args[-1] != Transpose(operand):
+            return None
+        delta = MatMul(*terms[0].expr.args[:-1])
+        if found is not None and delta != found:
+            return None
+        found = delta
+    if bias is not None:
+        terms = der.terms.get(bias, [])
+        if len(terms) != 1 or terms[0].expr != found * OneMatrix(cols, 1):
+            return None
+    return found
+
+
+def groups(der):
+    """The fusable groups of `der`'s forward equations, two members or more each."""
+    found = {}
+    for name, expr in der.forward.items():
+        parts = _terms(der, expr)
+        if parts is None:
+            continue
+        weights, bias, function, total = parts
+        delta = _sum_delta(der, weights, bias, der.shapes[name][1])
+        if delta is None:
+            continue
+        signature = (tuple(sorted(weights, key=sp.srepr)), bias is not None)
+        found.setdefault(signature, []).append((name, weights, bias, function, total, delta))
+    fused = []
+    for (operands, _), members in found.items():
+        if len(members) < 2:
+            continue
+        starts, at = [], sp.Integer(0)
+        for name, *_ in members:
+            starts.append(at)
+            at += der.shapes[name][0]
+        names, weights, biases, functions, sums, deltas = zip(*members)
+        fused.append(Group(names, operands, tuple(tuple(w[v] for w in weights) for v in operands),
+                           tuple(b for b in biases if b), tuple(starts), functions, sums, deltas))
+    return fused
+
+
+class Plan:
+    """The equations of a module with `groups` fused: what to compute once before the steps
+    (the stacked weights), and the forward and backward equations rewritten, each (key, expr)
+    with key a node's name or a stack's; `display` turns a stack's key back into its blocks,
+    for the comments."""
+
+    def __init__(self, der, found):
+        self.der, self.groups = der, found
+        self.shapes, self.display, self.wanted = {}, {}, {}
+        for group in found:
+            rows = sum(der.shapes[m][0] for m in group.members)
+            cols = der.shapes[group.members[0]][1]
+            blocks = group.sums if any(group.functions) else \
+                [MatrixSymbol(m, *der.shapes[m]) for m in group.members]
+            self._add(group.stacked, (rows, cols), group.members, blocks, group.deltas)
+            for names in [*group.weights, *([group.biases] if group.biases else [])]:
+                weights = [MatrixSymbol(n, *der.shapes[n]) for n in names]
+                self._add(group.key(names), (rows, der.shapes[names[0]][1]), names, weights,
+                          [der.delta(n) for n in names])
+
+    def _add(self, key, shape, names, blocks, deltas):
+        """A stack called `key`, shown as [block_1; …] and its δ as [δ_1; …]."""
+        self.shapes[key], self.wanted[key] = shape, wanted(names)
+        self.display[MatrixSymbol(key, *shape)] = Stack(*blocks)
+        self.display[delta_symbol(key, shape)] = Stack(*deltas)
+
+    def symbol(self, key):
+        return MatrixSymbol(key, *self.shapes[key])
+
+    def setup(self):
+        """The stacked weights, [U_i; U_f; U_g; U_o]: computed once, before the steps."""
+        return [(key, self.display[self.symbol(key)])
+                for group in self.groups for key in group.stacked_weights()]
+
+    def forward(self):
+        """The forward equations: each group's stack where its first member was, each member
+        then a block of its rows."""
+        by_member = {m: (g, k) for g in self.groups for k, m in enumerate(g.members)}
+        out = []
+        for name, expr in self.der.forward.items():
+            if name in by_member:
+                group, k = by_member[name]
+                if k == 0:
+                    out.append((group.stacked, self._stacked_sum(group)))
+                stop = group.starts[k] + self.der.shapes[name][0]
+                expr = Rows(self.symbol(group.stacked), group.starts[k], stop)
+                if group.functions[k] is not None:
+                    expr = ElementwiseApplyFunction(group.functions[k], expr)
+            out.append((name, expr))
+        return out
+
+    def _stacked_sum(self, group):
+        cols = self.shapes[group.stacked][1]
+        terms = [self.symbol(group.key(ws)) * v for ws, v in zip(group.weights, group.operands)]
+        if group.biases:
+            terms.append(self.symbol(group.key(group.biases)) * OneMatrix(1, cols))
+        return sp.MatAdd(*terms)
+
+    def backward(self, equations):
+        """The δ and gradient equations, each (key, terms): a stack's δ, [δz_1; …], after its
+        members' δs; in each operand's δ the terms P_kjᵀ δz_k as one [P_1j; …]ᵀ δ[z_1; …];
+        each stacked weight's gradient δ[z_1; …] v_jᵀ where its blocks' were. Returns the
+        equations and the blocks of the stacked gradients, (parameter, its rows)."""
+        equations = list(equations)
+        blocks = []
+        for group in self.groups:
+            stacked_delta = delta_symbol(group.stacked, self.shapes[group.stacked])
+            read = {a.node_name for d in group.deltas for a in d.atoms(Delta)}
+            last = max((i for i, (n, _) in enumerate(equations) if n in read), default=-1)
+            equations.insert(last + 1, (group.stacked, [self.display[stacked_delta]]))
+            for ws, v in zip(group.weights, group.operands):
+                equations = self._operand_delta(equations, group, ws, v, stacked_delta)
+                blocks += self._gradient(equations, group, ws, stacked_delta * Transpose(v))
+            if group.biases:
+                cols = self.shapes[group.stacked][1]
+                blocks += self._gradient(equations, group, group.biases,
+                                         stacked_delta * OneMatrix(cols, 1))
+        return equations, blocks
+
+    def _operand_delta(self, equations, group, ws, v, stacked_delta):
+        if not isinstance(v, MatrixSymbol) or isinstance(v, Delta):
+            return equations
+        singles = [Transpose(self.der.symbol(w)) * delta for w, delta in zip(ws, group.deltas)]
+        out = []
+        for name, terms in equations:
+            if name == v.name and all(s in terms for s in singles):
+                first = min(terms.index(s) for s in singles)
+                rest = [t for t in terms if t not in singles]
+                terms = [*rest[:first], Transpose(self.symbol(group.key(ws))) * stacked_delta,
+                         *rest[first:]]
+            out.append((name, terms))
+        equations[:] = out
+        return equations
+
+    def _gradient(self, equations, group, params, expr):
+        """Replace the gradients of `params` by their stack's, where the first one was."""
+        key = group.key(params)
+        at = min(i for i, (n, _) in enumerate(equations) if n in params)
+        equations[:] = [e for e in equations if e[0] not in params]
+        equations.insert(at, (key, [expr]))
+        delta = delta_symbol(key, self.shapes[key])
+        return [(p, key, Rows(delta, start, start + self.der.shapes[p][0]))
+                for p, start in zip(params, group.starts)]

@@ -1,0 +1,95 @@
+"""Fusion: weights that multiply the same operands become one product of stacked weights,
+forward and back (rule 5 on the stack), for any network; the gradients stay the unfused
+equations' own, checked against central differences and autograd. (The built-in LSTM, GRU
+and transformer block run fused through their own gradient tests.)"""
+
+import autograd.numpy as anp
+
+import derive as d
+from derive.fusion import groups
+from helpers import check_grads, sigmoid, squared_error
+
+
+def glu(name="out"):
+    """A gated linear unit: out = (A x + a) ⊙ σ(B x + b), two heads on one input."""
+    g = d.Graph("glu")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("H", "N"))
+    A, B = g.param("A", ("H", "D")), g.param("B", ("H", "D"))
+    a, b = g.param("a", ("H", 1)), g.param("b", ("H", 1))
+    out = ((A @ x + a).named("z") * d.sigmoid(B @ x + b)).named(name)
+    g.loss(d.squared_error(out, label))
+    return g
+
+
+def glu_loss(p, i):
+    x = i["x"]
+    return squared_error((p["A"] @ x + p["a"]) * sigmoid(p["B"] @ x + p["b"]), i["label"])
+
+
+def test_two_heads_on_one_input_are_one_product_forward_and_back():
+    der = d.derive(glu())
+    [group] = groups(der)
+    assert group.weights == (("A", "B"),) and group.biases == ("a", "b")
+    code = d.to_numpy(der)
+    assert "A_B = np.vstack((A, B))" in code and "a_b = np.vstack((a, b))" in code
+    assert "# [δA; δB] = [δz; δt1] xᵀ\n    delta_A_B = delta_z_t1 @ x.T\n" in code
+    check_grads(glu(), glu_loss)
+
+
+def test_heads_inside_functions_stack_their_products_and_keep_their_functions():
+    """σ(A x) ⊙ tanh(B x): no node holds A x alone; the stack does, and δ[A x; B x] is
+    [δt1 ⊙ σ′; δt2 ⊙ tanh′], made once for both gradients."""
+    g = d.Graph("heads")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("H", "N"))
+    A, B = g.param("A", ("H", "D")), g.param("B", ("H", "D"))
+    g.loss(d.squared_error(d.sigmoid(A @ x) * d.tanh(B @ x), label))
+    [group] = groups(d.derive(g))
+    assert all(f is not None for f in group.functions)
+    assert "# [δA; δB] = [δt1 ⊙ t1 ⊙ (1 − t1); δt2 ⊙ (1 − t2²)] xᵀ" in d.to_numpy(d.derive(g))
+
+    def loss(p, i):
+        return squared_error(sigmoid(p["A"] @ i["x"]) * anp.tanh(p["B"] @ i["x"]), i["label"])
+
+    check_grads(g, loss)
+
+
+def test_a_node_named_like_the_stack_keeps_its_name():
+    code = d.to_numpy(d.derive(glu(name="A_B")))
+    assert "A_B_ = np.vstack((A, B))" in code and "\n    A_B = t2 * z\n" in code
+    check_grads(glu(name="A_B"), glu_loss)
+
+
+def test_a_weight_used_elsewhere_is_not_stacked():
+    """W multiplies x twice: its gradient has two terms, so neither use joins V's."""
+    g = d.Graph("shared")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("D", "N"))
+    W, V = g.param("W", ("D", "D")), g.param("V", ("D", "D"))
+    z1, z2 = (W @ x).named("z1"), (V @ x).named("z2")
+    g.loss(d.squared_error(d.tanh(z1) * z2 + W @ d.tanh(z2), label))
+    assert groups(d.derive(g)) == []
+
+    def loss(p, i):
+        z1, z2 = p["W"] @ i["x"], p["V"] @ i["x"]
+        return squared_error(anp.tanh(z1) * z2 + p["W"] @ anp.tanh(z2), i["label"])
+
+    check_grads(g, loss)
+
+
+def test_the_lstm_gates_are_one_product_on_each_operand():
+    der = d.derive(d.models.lstm())
+    [group] = groups(der)
+    assert group.members == ("z_i", "z_f", "z_g", "z_o")
+    code = d.to_numpy(der)
+    assert ("# [z_i_t; z_f_t; z_g_t; z_o_t] = [U_i; U_f; U_g; U_o] h_{t−1} "
+            "+ [W_i; W_f; W_g; W_o] x_t + [b_i; b_f; b_g; b_o]\n"
+            "        z_ifgo = U_ifgo @ h_prev\n"
+            "        z_ifgo += W_ifgo @ x\n"
+            "        z_ifgo += b_ifgo\n") in code
+    assert "delta_h_prev = U_ifgo.T @ delta_z_ifgo\n" in code
+    assert "delta_U_ifgo += delta_z_ifgo @ h_prev.T\n" in code
+
+
+def test_the_gru_stacks_the_gates_that_share_operands():
+    """r and u read x_t and h_{t−1}; the candidate reads r ⊙ h_{t−1}, so it stays apart."""
+    [group] = groups(d.derive(d.models.gru()))
+    assert group.members == ("z_r", "z_u")
