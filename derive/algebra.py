@@ -84,6 +84,7 @@ class Spelled(_ShapedLikeItsArgument):
 
     text = latex = numpy = None
     helper = None
+    fresh = False    # its numpy helper returns a new array (a statement may update it in place)
     infix = False   # written between its operands (K ⋆ x): binds like a product
     reduces = False  # a sum (Σ_positions): brackets its operand as Σ_rows does, a sum apart
 

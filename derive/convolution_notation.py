@@ -2,8 +2,9 @@
 Σ_patches δz ⋆ x, maxpool, unpool_max) and as the numpy helpers the generated module defines.
 
 Every helper takes the layer's sizes as one tuple g = (C, H, W, kh, kw, sh, sw, ph, pw).
-Patches are gathered with `sliding_window_view` and multiplied in one GEMM (im2col); a δ is
-pushed back with one strided add per kernel offset (col2im): no Python loop over pixels.
+Patches are gathered as rows of x (`np.take`, the padding a zero row) and multiplied in one
+GEMM (im2col); a δ is pushed back with one strided add per kernel offset (col2im): no Python
+loop over pixels.
 """
 
 import sympy as sp
@@ -21,13 +22,26 @@ def output_size(size, pad, kernel, stride):
     return sp.simplify(span / stride + 1)
 
 
+_PATCH_ROWS = Helper(
+    "patch_rows", "For patch entry (c, i, j) at output position (y′, x′), in that order, the "
+    "row of x it reads: pixel (c, sh·y′ + i − ph, sw·x′ + j − pw), or row C·H·W (a zero row "
+    "put below x) in the padding. Worked out once per layer's sizes g, then remembered.",
+    ("if g not in known:",
+     "    C, H, W, kh, kw, sh, sw, ph, pw = g",
+     "    rows, cols = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1",
+     "    c, i, j, oy, ox = np.ix_(range(C), range(kh), range(kw), range(rows), range(cols))",
+     "    py, px = sh * oy + i - ph, sw * ox + j - pw",
+     "    inside = (py >= 0) & (py < H) & (px >= 0) & (px < W)",
+     "    known[g] = np.where(inside, (c * H + py) * W + px, C * H * W).reshape(-1)",
+     "known[g]"), args="g, known={}")
+
 _PATCHES = Helper(
     "patches", "The zero-padded patches of each image of x, one column per output position "
-    "(im2col): rows C·kh·kw, columns H′·W′·N.",
+    "(im2col): rows C·kh·kw, columns H′·W′·N, as one gather of the rows of x and a zero row.",
     ("C, H, W, kh, kw, sh, sw, ph, pw = g",
-     "images = np.pad(x.reshape(C, H, W, -1), ((0, 0), (ph, ph), (pw, pw), (0, 0)))",
-     f"windows = {_WINDOWS}(images, (kh, kw), axis=(1, 2))[:, ::sh, ::sw]",
-     "windows.transpose(0, 4, 5, 1, 2, 3).reshape(C * kh * kw, -1)"), args="x, g")
+     "padded = np.concatenate((x, np.zeros((1, x.shape[1]), dtype=x.dtype)))",
+     "padded.take(patch_rows(g), axis=0).reshape(C * kh * kw, -1)"), args="x, g",
+    needs=(_PATCH_ROWS,))
 
 _PUSH = ("C, H, W, kh, kw, sh, sw, ph, pw = g",
          "rows, cols = spread.shape[3:5]",
@@ -50,6 +64,7 @@ class Convolved(Spelled):
     latex = r"{1} \star {0}"
     numpy = "convolve({0}, {1}, {2})"
     infix = True
+    fresh = True
     helper = Helper("convolve", "K ⋆ x: the kernel times every patch, one GEMM.",
                     ("(K @ patches(x, g)).reshape(-1, x.shape[1])",), args="x, K, g",
                     needs=(_PATCHES,))
@@ -156,8 +171,24 @@ class MaxUnpooled(Spelled):
     latex = r"\operatorname{{unpool}}_{{\max}}\left({0}, {1}\right)"
     numpy = "max_unpool({0}, {1}, {2})"
     helper = Helper("max_unpool", "δy sent to the maximum of each window of z, the first in "
-                    "row-major order at a tie.",
-                    (*_POOL_WINDOWS,
+                    "row-major order at a tie. Windows that tile the image (stride = size, no "
+                    "padding) are taken offset by offset, each claiming its maxima not yet "
+                    "claimed; others through an argmax over copied windows.",
+                    (_POOL_WINDOWS[0],
+                     "if (sh, sw, ph, pw) == (kh, kw, 0, 0) and H % kh == 0 and W % kw == 0:",
+                     "    tiles = z.reshape(C, H // kh, kh, W // kw, kw, -1)",
+                     "    top = tiles.max(axis=(2, 4), keepdims=True)",
+                     "    d = dy.reshape(top.shape)",
+                     "    free = np.ones(top.shape, dtype=bool)",
+                     "    out = np.empty(tiles.shape, dtype=dy.dtype)",
+                     "    for i in range(kh):",
+                     "        for j in range(kw):",
+                     "            hit = tiles[:, :, i:i + 1, :, j:j + 1] == top",
+                     "            hit &= free",
+                     "            free ^= hit",
+                     "            np.multiply(d, hit, out=out[:, :, i:i + 1, :, j:j + 1])",
+                     "    return out.reshape(C * H * W, -1)",
+                     _POOL_WINDOWS[1],
                      "first = windows.reshape(*windows.shape[:4], kh * kw).argmax(axis=4)",
                      "spread = np.zeros((C, kh, kw, *first.shape[1:]), dtype=dy.dtype)",
                      "for i in range(kh):",

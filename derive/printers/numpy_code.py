@@ -147,14 +147,15 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
     def _fresh(self, expr):
         """Whether printing `expr` makes a new array of its whole shape (so it may be updated
         in place, saving one): a matrix product or a scaled matrix, an elementwise sum or
-        product."""
+        product, a notation whose helper makes a new array (a convolution)."""
         kind = type(expr).__name__
         if kind == "MatMul":
             coeff, factors = split_coefficient_list(expr)
             rows, cols, inner = _outer_ones(factors)
             return not (rows or cols) and len(inner) == len(factors) and \
                 (len(inner) > 1 or coeff not in (1, -1))  # −x: a − x makes one array
-        return kind in ("MatAdd", "HadamardProduct") and full_shaped(expr)
+        fresh = kind in ("MatAdd", "HadamardProduct") or getattr(type(expr), "fresh", False)
+        return fresh and full_shaped(expr)
 
     def _reads(self, exprs):
         """The identifiers an expression reads."""
