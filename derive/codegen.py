@@ -110,8 +110,9 @@ def render_module(der, names):
         names.add(key, plan.wanted[key])
     fused = _Fused(der, plan, comments)
     forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
+    stacked_weights = plan.setup()
     setup = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
-             for k, e in plan.setup()]
+             for k, e in stacked_weights]
     forward = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
                for k, e in plan.forward()]
     equations, blocks = plan.backward((n, written[n]) for n, _ in backward_eqs)
@@ -124,7 +125,7 @@ def render_module(der, names):
                         f"δ{p} = {fused.text(e)}") for p, _, e in blocks]
     zeros = [Statement(names.delta(k), backward_printer.doprint(sp.ZeroMatrix(*plan.shapes[k])),
                        f"δ{k} = 0") for k in sorted(stacked) if der.recurrent]
-    forward_reads = _values([*der.forward.values(), *(e for _, e in plan.setup())])
+    forward_reads = _values([*der.forward.values(), *(e for _, e in stacked_weights)])
     backward_reads = _values([*(e for _, terms in equations for e in terms),
                               *(e for _, _, e in blocks)])
 
@@ -136,7 +137,7 @@ def render_module(der, names):
                 if str(d) in printer.dimensions]
 
     cache = [n for n in der.shapes if n in backward_reads and der.kinds[n] != "param"]
-    weights = [k for k, _ in plan.setup() if k in backward_reads]  # stacks backward reads
+    weights = [k for k, _ in stacked_weights if k in backward_reads]  # stacks backward reads
     states = [State(initial, names.value(s), names.value(carrier), names.delta(s))
               for s, (carrier, initial) in der.states.items()]
     gradients = [Array(p, names.delta(p)) for p in der.params]
@@ -195,9 +196,9 @@ class _Fused:
             lhs, sign, _ = own.partition(" = ")  # δh = [U_i; U_f]ᵀ [δz_i; δz_f]: fused
             return f"{lhs}{sign}{joined(self.printer, [t.xreplace(plan.display) for t in value])}"
         shape = plan.shapes[key]
-        if not delta and key in {k for k, _ in plan.setup()}:
+        if not delta and key not in plan.stacks:
             return f"{self.text(MatrixSymbol(key, *shape))}, stacked once"
-        gradient = delta and key not in {g.stacked for g in plan.groups}
+        gradient = delta and key not in plan.stacks
         if delta and not gradient:  # δ[z_i; z_f] = [δz_i; δz_f]: the δs, stacked
             lhs = self.printer.doprint(delta_symbol(key, shape))
         else:

@@ -37,25 +37,26 @@ class Derivation:
     places: dict = field(repr=False)   # Node -> its name, or (folded) its forward expression
     compact: dict = field(default_factory=dict, repr=False)  # name -> Compact: a textbook δ
 
-    @property
+    # Read once a statement while writing code: worked out once (a derivation does not change).
+    @functools.cached_property
     def inputs(self):
-        return [n for n, k in self.kinds.items() if k == "input"]
+        return tuple(n for n, k in self.kinds.items() if k == "input")
 
-    @property
+    @functools.cached_property
     def params(self):
-        return [n for n, k in self.kinds.items() if k == "param"]
+        return tuple(n for n, k in self.kinds.items() if k == "param")
 
-    @property
+    @functools.cached_property
     def states(self):
         """State name (h_prev) -> (the node it carries, h; its initial input, h0)."""
         return {name: (node.attrs["carrier"], node.attrs["initial"])
                 for name, node in self.nodes.items() if node.kind == "state"}
 
-    @property
+    @functools.cached_property
     def sequences(self):
-        return [n for n in self.inputs if self.nodes[n].attrs.get("sequence")]
+        return tuple(n for n in self.inputs if self.nodes[n].attrs.get("sequence"))
 
-    @property
+    @functools.cached_property
     def recurrent(self):
         return self.graph.recurrent
 

@@ -140,6 +140,8 @@ class Plan:
     def __init__(self, der, found):
         self.der, self.groups = der, found
         self.shapes, self.display, self.wanted = {}, {}, {}
+        self.stacks = {group.stacked for group in found}  # of the sums (the rest: weights)
+        self.weights = [key for group in found for key in group.stacked_weights()]
         for group in found:
             rows = sum(der.shapes[m][0] for m in group.members)
             cols = der.shapes[group.members[0]][1]
@@ -162,8 +164,7 @@ class Plan:
 
     def setup(self):
         """The stacked weights, [U_i; U_f; U_g; U_o]: computed once, before the steps."""
-        return [(key, self.display[self.symbol(key)])
-                for group in self.groups for key in group.stacked_weights()]
+        return [(key, self.display[self.symbol(key)]) for key in self.weights]
 
     def forward(self):
         """The forward equations: each group's stack where its first member was, each member
@@ -192,45 +193,48 @@ class Plan:
     def backward(self, equations):
         """The δ and gradient equations, each (key, terms): a stack's δ, [δz_1; …], after its
         members' δs; in each operand's δ the terms P_kjᵀ δz_k as one [P_1j; …]ᵀ δ[z_1; …];
-        each stacked weight's gradient δ[z_1; …] v_jᵀ where its blocks' were. Returns the
-        equations and the blocks of the stacked gradients, (parameter, its rows)."""
+        each stacked weight's gradient δ[z_1; …] v_jᵀ where its blocks' first was. Returns the
+        equations and the blocks of the stacked gradients, (parameter, stack, its rows). One
+        pass over the equations, whatever the number of groups."""
         equations = list(equations)
-        blocks = []
+        at = {n: i for i, (n, _) in enumerate(equations)}
+        terms = dict(equations)
+        after, before, gone, blocks = {}, {}, set(), []
         for group in self.groups:
             stacked_delta = delta_symbol(group.stacked, self.shapes[group.stacked])
             read = {a.node_name for d in group.deltas for a in d.atoms(Delta)}
-            last = max((i for i, (n, _) in enumerate(equations) if n in read), default=-1)
-            equations.insert(last + 1, (group.stacked, [self.display[stacked_delta]]))
-            for ws, v in zip(group.weights, group.operands):
-                equations = self._operand_delta(equations, group, ws, v, stacked_delta)
-                blocks += self._gradient(equations, group, ws, stacked_delta * Transpose(v))
+            last = max((at[n] for n in read if n in at), default=-1)
+            after.setdefault(last, []).append((group.stacked, [self.display[stacked_delta]]))
+            cols = self.shapes[group.stacked][1]
+            stacks = [(ws, stacked_delta * Transpose(v)) for ws, v in
+                      zip(group.weights, group.operands)]
             if group.biases:
-                cols = self.shapes[group.stacked][1]
-                blocks += self._gradient(equations, group, group.biases,
-                                         stacked_delta * OneMatrix(cols, 1))
-        return equations, blocks
+                stacks.append((group.biases, stacked_delta * OneMatrix(cols, 1)))
+            for ws, v in zip(group.weights, group.operands):
+                if isinstance(v, MatrixSymbol) and v.name in terms:
+                    terms[v.name] = self._fused_terms(terms[v.name], group, ws, stacked_delta)
+            for params, expr in stacks:
+                key = group.key(params)
+                before.setdefault(min(at[p] for p in params), []).append((key, [expr]))
+                gone |= set(params)
+                delta = delta_symbol(key, self.shapes[key])
+                blocks += [(p, key, Rows(delta, start, start + self.der.shapes[p][0]))
+                           for p, start in zip(params, group.starts)]
+        out = after.get(-1, [])
+        for i, (name, _) in enumerate(equations):
+            out += before.get(i, [])
+            if name not in gone:
+                out.append((name, terms[name]))
+            out += after.get(i, [])
+        return out, blocks
 
-    def _operand_delta(self, equations, group, ws, v, stacked_delta):
-        if not isinstance(v, MatrixSymbol) or isinstance(v, Delta):
-            return equations
+    def _fused_terms(self, terms, group, ws, stacked_delta):
+        """An operand's δ terms with P_kjᵀ G_k, one for each member, as [P_1j; …]ᵀ δ[z_1; …]
+        (unchanged unless every one is there)."""
         singles = [Transpose(self.der.symbol(w)) * delta for w, delta in zip(ws, group.deltas)]
-        out = []
-        for name, terms in equations:
-            if name == v.name and all(s in terms for s in singles):
-                first = min(terms.index(s) for s in singles)
-                rest = [t for t in terms if t not in singles]
-                terms = [*rest[:first], Transpose(self.symbol(group.key(ws))) * stacked_delta,
-                         *rest[first:]]
-            out.append((name, terms))
-        equations[:] = out
-        return equations
-
-    def _gradient(self, equations, group, params, expr):
-        """Replace the gradients of `params` by their stack's, where the first one was."""
-        key = group.key(params)
-        at = min(i for i, (n, _) in enumerate(equations) if n in params)
-        equations[:] = [e for e in equations if e[0] not in params]
-        equations.insert(at, (key, [expr]))
-        delta = delta_symbol(key, self.shapes[key])
-        return [(p, key, Rows(delta, start, start + self.der.shapes[p][0]))
-                for p, start in zip(params, group.starts)]
+        if not all(s in terms for s in singles):
+            return terms
+        first = min(terms.index(s) for s in singles)
+        rest = [t for t in terms if t not in singles]
+        return [*rest[:first], Transpose(self.symbol(group.key(ws))) * stacked_delta,
+                *rest[first:]]
