@@ -2,20 +2,22 @@
 
 Run from the project root:
 
-    python -m derive.bench           # full run, about a minute
+    python -m derive.bench           # full run, a few minutes
     python -m derive.bench --quick   # smoke run: small depths, few repeats
+    python -m derive.bench --peers   # against autograd, PyTorch and jax.jit, where installed
 
-It prints five markdown tables:
+It prints markdown tables:
 
 1. Derivation of `models.deep_mlp(depth)`: wall time and `der.size()` per depth, and both
    divided by depth relative to the smallest depth. Linear scaling shows as ratios near 1.
-2. One SGD step of the seed MLP (sigmoid hidden and output layers, squared error, biases):
-   the generated `sgd_step` against a hand-written numpy step of the same math. The two are
-   first checked to give the same loss and the same updated parameters, then timed in
-   alternation; each reported time is the minimum over repeats, in ms per step.
-
-3. One SGD step of the LSTM (H=128, D=64, N=32, T=50): generated against `hand_lstm_step`,
-   again checked to agree first, and the time to derive the LSTM.
+2. One SGD step of feed-forward networks (`FEED_FORWARD`: the seed MLP at two sizes, a deep
+   tanh MLP): the generated `sgd_step` against the best hand-written numpy step of the same
+   math (sigmoid as 1/(1 + e^−u) in place, δ chains in place, lr folded into the small δs).
+   The two are first checked to give the same loss and the same updated parameters, then
+   timed in alternation; each reported time is the minimum over repeats, in ms per step.
+3. One SGD step of the LSTM at two sizes: generated against `hand_lstm_step` (the four gates
+   as one GEMM, input projections and the output layer batched over time, δs in place,
+   parameter gradients as one product over all steps), again checked to agree first.
 4. One SGD step of `models.transformer_block()` (D=64, T=32, d_k=16, D_ff=256): the generated
    `sgd_step` against `hand_transformer_step`, a careful hand-written numpy step (stable
    in-place softmax, the compact layer-norm and softmax δs, every δ scaled by lr from the
@@ -30,6 +32,10 @@ It prints five markdown tables:
    `no_grad`) when `import torch` works — all three checked to agree first, timed in
    alternation; and the time to derive lenet. Without PyTorch its column says how to
    install it; `--quick` runs PyTorch on one thread (a loaded machine stalls its threads).
+6. `bench_costs`: `to_numpy` against depth, the start-up of `derive codegen lstm` as a whole
+   process, and the peak memory of the LSTM step against the hand-written one.
+7. With `--peers`, `bench_peers`: the generated step against autograd, PyTorch eager and
+   jax.jit on the same workloads, each peer checked to agree first, where installed.
 
 Timings are only printed, never asserted: machines are noisy.
 """
@@ -45,6 +51,7 @@ import numpy as np
 
 from . import models
 from .bench_costs import bench_codegen, bench_memory, bench_startup
+from .bench_peers import bench_peers, torch_sgd_
 from .codegen import compile_numpy
 from .derivation import derive
 from .functions import tanh
@@ -633,10 +640,7 @@ def torch_lenet_step(torch, tp, images, labels, lr):
     z3 = F.linear(h2.flatten(1), tp["W3"], tp["b3"])
     loss = F.cross_entropy(z3, labels, reduction="mean")
     loss.backward()
-    with torch.no_grad():
-        for v in tp.values():
-            v.sub_(v.grad, alpha=lr)
-            v.grad = None
+    torch_sgd_(torch, tp.values(), lr)
     return loss.item()
 
 
@@ -732,7 +736,13 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m derive.bench",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small depths and few repeats")
+    parser.add_argument("--peers", action="store_true",
+                        help="only the generated steps against autograd, PyTorch and jax.jit "
+                             "(those installed; the run says which it skipped)")
     args = parser.parse_args(argv)
+    if args.peers:
+        bench_peers(quick=args.quick)
+        return 0
     if args.quick:
         bench_derivation((2, 4, 8), repeats=1)
         bench_training(repeats=1, rounds=2)

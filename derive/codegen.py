@@ -10,19 +10,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import sympy as sp
-from sympy import MatrixSymbol
 
 from .algebra import Helper
 from .derivation import derive
-from .display import code_comments, joined, text_printer
+from .display import code_comments, joined
 from .errors import ShapeError
 from .functions import U, elementwise, relu, sigmoid, softplus
-from .fusion import Plan, groups
+from .fusion import Comments, Plan, groups
 from .graph import Graph
 from .initialization import starts
 from .losses import softmax_cross_entropy, squared_error
 from .namer import ModuleNames, registered_helpers, template_names, user_functions
-from .naming import Delta, delta_symbol, dims
+from .naming import Delta, dims
 from .printers.notation import Verbatim
 from .printers.numpy_code import NumpyCodePrinter, numpy_code
 from .printers.text import text
@@ -108,7 +107,7 @@ def render_module(der, names):
     plan = Plan(der, groups(der))
     for key in plan.shapes:
         names.add(key, plan.wanted[key])
-    fused = _Fused(der, plan, comments)
+    fused = Comments(der, plan, comments)
     forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
     stacked_weights = plan.setup()
     setup = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
@@ -124,7 +123,7 @@ def render_module(der, names):
     finish = [Statement(names.delta(p), backward_printer.doprint(e),
                         f"δ{p} = {fused.text(e)}") for p, _, e in blocks]
     zeros = [Statement(names.delta(k), backward_printer.doprint(sp.ZeroMatrix(*plan.shapes[k])),
-                       f"δ{k} = 0") for k in sorted(stacked) if der.recurrent]
+                       "") for k in sorted(stacked) if der.recurrent]  # sums over the steps
     forward_reads = _values([*der.forward.values(), *(e for _, e in stacked_weights)])
     backward_reads = _values([*(e for _, terms in equations for e in terms),
                               *(e for _, _, e in blocks)])
@@ -173,39 +172,6 @@ def render_module(der, names):
         sequence_cache=arrays(n for n in cache if n in der.sequences),
         step_cache=arrays(n for n in cache if der.per_step(n)),
         appended=arrays(n for n in cache if der.per_step(n) and n not in der.sequences))
-
-
-class _Fused:
-    """The comments of fused statements: stacks written out as their blocks,
-    [z_i; z_f] = [U_i; U_f] h_{t−1} + …; a node's own equation keeps its comment."""
-
-    def __init__(self, der, plan, comments):
-        self.plan, self.comments = plan, comments
-        self.printer = text_printer(der)
-
-    def text(self, expr):
-        return self.printer.doprint(expr.xreplace(self.plan.display))
-
-    def comment(self, key, value, delta=False):
-        plan = self.plan
-        if (delta, key) in self.comments:
-            own = self.comments[(delta, key)]
-            if not (delta and any(a.name in plan.shapes for t in value
-                                  for a in t.atoms(MatrixSymbol))):
-                return own
-            lhs, sign, _ = own.partition(" = ")  # δh = [U_i; U_f]ᵀ [δz_i; δz_f]: fused
-            return f"{lhs}{sign}{joined(self.printer, [t.xreplace(plan.display) for t in value])}"
-        shape = plan.shapes[key]
-        if not delta and key not in plan.stacks:
-            return f"{self.text(MatrixSymbol(key, *shape))}, stacked once"
-        gradient = delta and key not in plan.stacks
-        if delta and not gradient:  # δ[z_i; z_f] = [δz_i; δz_f]: the δs, stacked
-            lhs = self.printer.doprint(delta_symbol(key, shape))
-        else:
-            lhs = self.text(delta_symbol(key, shape) if delta else MatrixSymbol(key, *shape))
-        terms = [t.xreplace(plan.display) for t in (value if delta else [value])]
-        sign = "+=" if gradient and plan.der.recurrent else "="
-        return f"{lhs} {sign} {joined(self.printer, terms)}"
 
 
 @dataclass(frozen=True)

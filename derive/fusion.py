@@ -20,6 +20,7 @@ from sympy import MatMul, MatrixSymbol, OneMatrix, Transpose
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from .algebra import Rows, Stack
+from .display import joined, text_printer
 from .naming import Delta, delta_symbol
 from .printers.notation import split_coefficient_list
 
@@ -238,3 +239,36 @@ class Plan:
         rest = [t for t in terms if t not in singles]
         return [*rest[:first], Transpose(self.symbol(group.key(ws))) * stacked_delta,
                 *rest[first:]]
+
+
+class Comments:
+    """The comments of fused statements: stacks written out as their blocks,
+    [z_i; z_f] = [U_i; U_f] h_{t−1} + …; a node's own equation keeps its comment."""
+
+    def __init__(self, der, plan, comments):
+        self.plan, self.comments = plan, comments
+        self.printer = text_printer(der)
+
+    def text(self, expr):
+        return self.printer.doprint(expr.xreplace(self.plan.display))
+
+    def comment(self, key, value, delta=False):
+        plan = self.plan
+        if (delta, key) in self.comments:
+            own = self.comments[(delta, key)]
+            if not (delta and any(a.name in plan.shapes for t in value
+                                  for a in t.atoms(MatrixSymbol))):
+                return own
+            lhs, sign, _ = own.partition(" = ")  # δh = [U_i; U_f]ᵀ [δz_i; δz_f]: fused
+            return f"{lhs}{sign}{joined(self.printer, [t.xreplace(plan.display) for t in value])}"
+        shape = plan.shapes[key]
+        if not delta and key not in plan.stacks:
+            return f"{self.text(MatrixSymbol(key, *shape))}, stacked once"
+        gradient = delta and key not in plan.stacks
+        if delta and not gradient:  # δ[z_i; z_f] = [δz_i; δz_f]: the δs, stacked
+            lhs = self.printer.doprint(delta_symbol(key, shape))
+        else:
+            lhs = self.text(delta_symbol(key, shape) if delta else MatrixSymbol(key, *shape))
+        terms = [t.xreplace(plan.display) for t in (value if delta else [value])]
+        sign = "+=" if gradient and plan.der.recurrent else "="
+        return f"{lhs} {sign} {joined(self.printer, terms)}"

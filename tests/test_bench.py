@@ -31,6 +31,12 @@ def test_quick_benchmark_runs_and_checks_agreement(capsys):
     assert "Target: generated ≤ 1.2× hand-written." in out.split("SGD step of lenet")[1]
 
 
+def test_peers_run_from_the_benchmark_command(capsys):
+    assert bench.main(["--peers", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "| workload | derive (ms) | autograd / derive | torch / derive | jax.jit / derive |" in out
+
+
 def test_lenet_section_without_pytorch_says_how_to_install_it(capsys, monkeypatch):
     monkeypatch.setattr(bench, "_import_torch", lambda: None)
     bench.bench_lenet(repeats=1, rounds=1)

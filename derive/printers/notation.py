@@ -72,7 +72,7 @@ def full_shaped(expr):
     name = type(expr).__name__
     if name == "MatMul":
         factors = split_coefficient_list(expr)[1]
-        return not (factors and stretches(factors)) or not _outer_ones(factors)[2]
+        return not (factors and stretches(factors)) or not outer_ones(factors)[2]
     if name in ("MatAdd", "HadamardProduct"):
         return any(full_shaped(a) for a in expr.args)
     if name in ("ElementwiseApplyFunction", "HadamardPower", "Next"):
@@ -80,7 +80,7 @@ def full_shaped(expr):
     return True
 
 
-def _outer_ones(factors):
+def outer_ones(factors):
     """(sums rows, sums columns, inner factors): ones on the outside of a product sum an axis
     (1ᵀ x, x 1, or 1 1ᵀ x: sum, then stretch back) or only stretch (1 b, b 1ᵀ: a bias
     broadcast, which numpy's broadcasting keeps)."""
@@ -116,7 +116,7 @@ class Notation:
             return ATOM if self._stacked(expr) is not None else SUM
         if name == "MatMul":
             coeff, factors = split_coefficient_list(expr)
-            rows, cols, inner = _outer_ones(factors)
+            rows, cols, inner = outer_ones(factors)
             if not inner:
                 return ATOM if coeff == 1 else SCALED
             if coeff == -1:
@@ -141,7 +141,7 @@ class Notation:
         name = type(expr).__name__
         if name == "MatMul":
             _, factors = split_coefficient_list(expr)
-            _, _, inner = _outer_ones(factors)
+            _, _, inner = outer_ones(factors)
             return self._kind(inner[0]) if len(inner) == 1 else name
         return name
 
@@ -216,7 +216,7 @@ class Notation:
 
     def _print_MatMul(self, expr):
         coeff, factors = split_coefficient_list(expr)
-        if not _outer_ones(factors)[2]:  # a constant matrix, c·1
+        if not outer_ones(factors)[2]:  # a constant matrix, c·1
             ones = self._print(OneMatrix(*expr.shape))
             return ones if coeff == 1 else self._scaled(coeff, ones)
         return self._stretched(self._product(coeff, factors), expr, stretches(factors))
@@ -227,7 +227,7 @@ class Notation:
         return text
 
     def _product(self, coeff, factors):
-        rows, cols, inner = _outer_ones(factors)
+        rows, cols, inner = outer_ones(factors)
         if len(inner) == 1:
             body_expr = inner[0]
             body = self._print(body_expr) if not (rows or cols) else \

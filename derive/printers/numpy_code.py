@@ -9,7 +9,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from ..algebra import Helper
 from ..naming import Delta
-from .notation import (ATOM, Notation, _outer_ones, broadcast_last, full_shaped,
+from .notation import (ATOM, Notation, outer_ones, broadcast_last, full_shaped,
                        split_coefficient, split_coefficient_list)
 
 
@@ -151,7 +151,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         kind = type(expr).__name__
         if kind == "MatMul":
             coeff, factors = split_coefficient_list(expr)
-            rows, cols, inner = _outer_ones(factors)
+            rows, cols, inner = outer_ones(factors)
             return not (rows or cols) and len(inner) == len(factors) and \
                 (len(inner) > 1 or coeff not in (1, -1))  # −x: a − x makes one array
         fresh = kind in ("MatAdd", "HadamardProduct") or getattr(type(expr), "fresh", False)
