@@ -65,6 +65,18 @@ def test_the_compact_layer_norm_lines_shown_are_current():
     assert shown and all(line[2:] in lines for line in shown.splitlines())
 
 
+def test_the_generated_backward_shown_is_the_current_one():
+    """The excerpt of the seed MLP's backward pass under "Generated code", lines in order."""
+    shown = README.split("## Generated code", 1)[1].split("```python\n", 1)[1].split("```")[0]
+    code = d.to_numpy(d.derive(d.models.mlp())).split("\ndef backward", 1)[1]
+    lines = [line for line in shown.splitlines()[1:] if line.strip() != "..."]
+    assert len(lines) > 10
+    at = 0
+    for line in lines:
+        assert line + "\n" in code[at:], f"not in the current backward, in order: {line!r}"
+        at = code.index(line + "\n", at) + len(line)
+
+
 def figures(text):
     """{name: value} of lines or items like `test loss 0.0559` or `val_loss 0.0559`."""
     return {name: float(value) for name, value in re.findall(r"([a-z_ ]+?) (\d+\.\d+)", text)}
