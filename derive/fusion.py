@@ -9,7 +9,8 @@ each z_k then a block of its rows. Rule 5 (weight matrix) runs the same way back
 P_kjᵀ δz_k of δv_j become one [P_1j; …]ᵀ [δz_1; …], and the gradients δP_kj = δz_k v_jᵀ one
 [δz_1; …] v_jᵀ, split into blocks. It is a pass over the derivation, not a case of a cell:
 it finds such groups in whatever network it is given, and leaves alone any weight used
-elsewhere (whose gradient has other terms).
+elsewhere (whose gradient has other terms). `Plan` rewrites the equations; `Comments` writes
+the fused ones for the code, each stack shown as its blocks.
 """
 
 import os
