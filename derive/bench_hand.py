@@ -6,7 +6,7 @@ step's loss and updated parameters."""
 import numpy as np
 
 def sigmoid_(u):
-    """Sigmoid as 1/(1 + e^−u) in place, overwriting `u` (e^−u = inf gives exactly 0)."""
+    """Sigmoid as 1/(1 + e^−u) in place, overwriting `u` (0 where e^−u overflows)."""
     np.negative(u, out=u)
     with np.errstate(over="ignore"):
         np.exp(u, out=u)

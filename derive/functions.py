@@ -136,8 +136,8 @@ sigmoid = function(
     through_output=lambda y, shape: sp.hadamard_product(y, ones(*shape) - y),
     derivative=lambda u: sigmoid.scalar(u) * (1 - sigmoid.scalar(u)),  # inside user formulas
     # 1/(1 + e^−u) in place, one array: e^−u overflows to inf for u < −709, where σ = 1/inf
-    # = 0 is exact to the last bit, so the warning is silenced; 5× faster than logaddexp
-    numpy=Helper("sigmoid", "1/(1 + e^−u), stably: e^−u = inf gives 0, exactly.",
+    # = 0 while the truth is below 1e-308, so the warning is silenced; 5× faster than logaddexp
+    numpy=Helper("sigmoid", "1/(1 + e^−u), stably: where e^−u overflows, σ < 1e-308 is 0.",
                  ("y = np.negative(u)", 'with np.errstate(over="ignore"):',
                   "    np.exp(y, out=y)", "y += 1.0", "np.divide(1.0, y, out=y)", "y")),
     latex=r"\sigma\left({0}\right)", reference=lambda xp, u: 1 / (1 + xp.exp(-u)))
