@@ -76,6 +76,14 @@ class Helper:
     needs: tuple = ()
 
 
+# Σ_rows and Σ_cols in generated code: a product with a vector of ones is one BLAS call,
+# faster than np.sum along an axis at every size (and several times faster across rows).
+SUM_ROWS = Helper("sum_rows", "Σ_rows u, a row: the sum down each column, as 1ᵀ u (one BLAS "
+                  "call).", ("np.ones((1, u.shape[0]), dtype=u.dtype) @ u",))
+SUM_COLS = Helper("sum_cols", "Σ_cols u, a column: the sum across each row, as u 1 (one BLAS "
+                  "call).", ("u @ np.ones((u.shape[1], 1), dtype=u.dtype)",))
+
+
 class Spelled(_ShapedLikeItsArgument):
     """A notation of an operation's own, spelled by its class: `text`, `latex` and `numpy` are
     format strings over the printed arguments ({0}, {1}, …), `helper` the numpy function the

@@ -7,7 +7,7 @@ application) in its vector form, since each output depends on its whole column.
 
 import sympy as sp
 
-from .algebra import Helper, Spelled, ones
+from .algebra import SUM_ROWS, Helper, Spelled, ones
 from .errors import ShapeError
 from .functions import apply
 from .registry import Rule, Signature, register
@@ -26,7 +26,8 @@ class LogSoftmax(Spelled):
     helper = Helper("log_softmax", "log softmax of each column, shifted by the column maximum "
                     "so exp cannot overflow.",
                     ("shifted = u - np.max(u, axis=0, keepdims=True)",
-                     "shifted - np.log(np.sum(np.exp(shifted), axis=0, keepdims=True))"))
+                     "shifted -= np.log(sum_rows(np.exp(shifted)))",
+                     "shifted"), needs=(SUM_ROWS,))
 
     def _entry(self, i, j, **kwargs):
         return self.args[0][i, j] - _column_logsumexp(self.args[0], j)
@@ -39,9 +40,11 @@ class Softmax(Spelled):
     latex = r"\operatorname{{softmax}}\left({0}\right)"
     numpy = "softmax({0})"
     helper = Helper("softmax", "softmax of each column, shifted by the column maximum so exp "
-                    "cannot overflow: one exp, one division.",
-                    ("e = np.exp(u - np.max(u, axis=0, keepdims=True))",
-                     "e / np.sum(e, axis=0, keepdims=True)"))
+                    "cannot overflow: one exp, one division, in one array.",
+                    ("e = u - np.max(u, axis=0, keepdims=True)",
+                     "np.exp(e, out=e)",
+                     "e /= sum_rows(e)",
+                     "e"), needs=(SUM_ROWS,))
 
     def _entry(self, i, j, **kwargs):
         return sp.exp(self.args[0][i, j] - _column_logsumexp(self.args[0], j))

@@ -50,7 +50,7 @@ def test_one_statement_per_equation_under_its_equation_as_comment():
         assert lines[at - 1].startswith(f"    # {symbol}{name} = ")
     assert "    delta_h = W2.T @ delta_z2" in lines
     assert "    delta_W1 = delta_z1 @ x.T" in lines
-    assert "    delta_b1 = np.sum(delta_z1, axis=1, keepdims=True)" in lines
+    assert "    delta_b1 = sum_cols(delta_z1)" in lines
 
 
 def test_sigmoid_and_softmax_stay_finite_for_huge_inputs():

@@ -7,7 +7,7 @@ sign, Heaviside and Piecewise of user formulas become numpy's own elementwise fu
 from sympy import Function, MatrixSymbol, Rational, Symbol, fraction
 from sympy.printing.numpy import NumPyPrinter
 
-from ..algebra import Helper
+from ..algebra import SUM_COLS, SUM_ROWS, Helper
 from ..naming import Delta
 from .notation import (ATOM, Notation, outer_ones, broadcast_last, full_shaped,
                        split_coefficient, split_coefficient_list)
@@ -196,7 +196,9 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
     def _reduce_text(self, text, rows, cols):
         if rows and cols:
             return f"np.sum({text}, keepdims=True)"
-        return f"np.sum({text}, axis={0 if rows else 1}, keepdims=True)"
+        helper = SUM_ROWS if rows else SUM_COLS
+        self.helpers.add(helper)
+        return f"{helper.name}({text})"
 
     def _scalar(self, expr):
         """A scalar in Python's own numbers, which keep an array's precision (a numpy float64
