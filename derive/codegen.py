@@ -12,7 +12,7 @@ from functools import lru_cache
 import sympy as sp
 
 from .algebra import Helper
-from .derivation import derive
+from .derivation import derive, derived
 from .display import code_comments, joined
 from .errors import ShapeError
 from .functions import U, elementwise, relu, sigmoid, softplus
@@ -60,7 +60,9 @@ class State:
 
 
 def to_numpy(der):
-    """The source text of a standalone numpy module for `der` (byte-identical for one graph)."""
+    """The source text of a standalone numpy module for `der`, a derivation or a graph
+    (byte-identical for one graph)."""
+    der = derived(der, "to_numpy")
     return render_module(der, module_names(der))
 
 
@@ -328,6 +330,7 @@ def _helpers(der, names, called):
 
 def compile_numpy(der):
     """`to_numpy(der)` loaded as a module; its source is kept as `module.__source__`."""
+    der = derived(der, "compile_numpy")
     source = to_numpy(der)
     filename = f"<derive:{der.graph.name}>"
     module = types.ModuleType(f"derive_{der.graph.name}")

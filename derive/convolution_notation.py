@@ -37,10 +37,16 @@ _PATCH_ROWS = Helper(
 
 _PATCHES = Helper(
     "patches", "The zero-padded patches of each image of x, one column per output position "
-    "(im2col): rows C·kh·kw, columns H′·W′·N, as one gather of the rows of x and a zero row.",
-    ("C, H, W, kh, kw, sh, sw, ph, pw = g",
+    "(im2col): rows C·kh·kw, columns H′·W′·N, as one gather of the rows of x and a zero row. "
+    "The last ones gathered for each layer's sizes are kept with their x: `reuse` (the "
+    "kernel gradient, reading the very x the forward pass read) takes them, not gathering "
+    "twice.",
+    ("if reuse and last.get(g, (None,))[0] is x:",
+     "    return last[g][1]",
+     "C, H, W, kh, kw, sh, sw, ph, pw = g",
      "padded = np.concatenate((x, np.zeros((1, x.shape[1]), dtype=x.dtype)))",
-     "padded.take(patch_rows(g), axis=0).reshape(C * kh * kw, -1)"), args="x, g",
+     "last[g] = x, padded.take(patch_rows(g), axis=0).reshape(C * kh * kw, -1)",
+     "last[g][1]"), args="x, g, reuse=False, last={}",
     needs=(_PATCH_ROWS,))
 
 _PUSH = ("C, H, W, kh, kw, sh, sw, ph, pw = g",
@@ -104,7 +110,8 @@ class KernelGradient(Spelled):
     numpy = "kernel_gradient({0}, {1}, {2})"
     infix = True
     helper = Helper("kernel_gradient", "Σ over patches of δz patchᵀ: one GEMM.",
-                    ("columns = patches(x, g)", "dz.reshape(-1, columns.shape[1]) @ columns.T"),
+                    ("columns = patches(x, g, reuse=True)",
+                     "dz.reshape(-1, columns.shape[1]) @ columns.T"),
                     args="dz, x, g", needs=(_PATCHES,))
 
     @property
@@ -139,6 +146,7 @@ class OverPositions(Spelled):
         return (column.shape[0] / positions, 1)
 
 
+_TILING = "(sh, sw, ph, pw) == (kh, kw, 0, 0) and H % kh == 0 and W % kw == 0"
 _POOL_WINDOWS = ("C, H, W, kh, kw, sh, sw, ph, pw = g",
                  f"windows = {_WINDOWS}(z.reshape(C, H, W, -1), (kh, kw), axis=(1, 2))"
                  "[:, ::sh, ::sw]")
@@ -159,8 +167,20 @@ class MaxPooled(Pooled):
     text = "maxpool({0})"
     latex = r"\operatorname{{maxpool}}\left({0}\right)"
     numpy = "max_pool({0}, {1})"
-    helper = Helper("max_pool", "The maximum of each window.",
-                    (*_POOL_WINDOWS, "windows.max(axis=(4, 5)).reshape(-1, z.shape[1])"),
+    helper = Helper("max_pool", "The maximum of each window. Windows that tile the image "
+                    "(stride = size, no padding) take one elementwise maximum per offset; "
+                    "others reduce strided windows.",
+                    (_POOL_WINDOWS[0],
+                     f"if {_TILING}:",
+                     "    tiles = z.reshape(C, H // kh, kh, W // kw, kw, -1)",
+                     "    top = tiles[:, :, 0, :, 0].copy()",
+                     "    for i in range(kh):",
+                     "        for j in range(kw):",
+                     "            if i or j:",
+                     "                np.maximum(top, tiles[:, :, i, :, j], out=top)",
+                     "    return top.reshape(-1, z.shape[1])",
+                     _POOL_WINDOWS[1],
+                     "windows.max(axis=(4, 5)).reshape(-1, z.shape[1])"),
                     args="z, g")
 
 
@@ -175,9 +195,9 @@ class MaxUnpooled(Spelled):
                     "padding) are taken offset by offset, each claiming its maxima not yet "
                     "claimed; others through an argmax over copied windows.",
                     (_POOL_WINDOWS[0],
-                     "if (sh, sw, ph, pw) == (kh, kw, 0, 0) and H % kh == 0 and W % kw == 0:",
+                     f"if {_TILING}:",
                      "    tiles = z.reshape(C, H // kh, kh, W // kw, kw, -1)",
-                     "    top = tiles.max(axis=(2, 4), keepdims=True)",
+                     "    top = max_pool(z, g).reshape(C, H // kh, 1, W // kw, 1, -1)",
                      "    d = dy.reshape(top.shape)",
                      "    free = np.ones(top.shape, dtype=bool)",
                      "    out = np.empty(tiles.shape, dtype=dy.dtype)",
@@ -196,7 +216,7 @@ class MaxUnpooled(Spelled):
                      "        spread[:, i, j] = np.where(first == i * kw + j, "
                      "dy.reshape(first.shape), 0)",
                      "push_back(spread, g)"),
-                    args="dy, z, g", needs=(_PUSH_BACK,))
+                    args="dy, z, g", needs=(_PUSH_BACK, MaxPooled.helper))
 
     @property
     def shape(self):

@@ -15,6 +15,7 @@ import sympy as sp
 
 from .algebra import ROOT_DELTA, Next
 from .errors import GraphError
+from .graph import Graph
 from .folding import (final_names, fold_deltas, foldable, forward_expressions,
                       provisional_names, renamed)
 from .naming import delta_symbol
@@ -131,8 +132,21 @@ def _symbols(shape):
     return {s for d in shape for s in d.free_symbols}
 
 
+def derived(given, caller):
+    """`given` as a derivation: itself, or a graph's, derived now; `caller` names the function
+    in the error for anything else."""
+    if isinstance(given, Derivation):
+        return given
+    if isinstance(given, Graph):
+        return derive(given)
+    raise GraphError(f"{caller} takes a graph or its derivation (d.derive(g)), got "
+                     f"{type(given).__name__}")
+
+
 def derive(graph):
     """Apply the five rules to `graph` and return its `Derivation`."""
+    if not isinstance(graph, Graph):
+        raise GraphError(f"derive takes a Graph, got {type(graph).__name__}")
     loss = graph.loss_node
     if loss is None:
         raise GraphError(f"graph {graph.name!r} has no loss: call g.loss(node) first")

@@ -124,3 +124,13 @@ def test_generated_code_refuses_a_bad_learning_rate_and_an_empty_batch():
     with pytest.raises(ValueError, match=r"input 'x' has shape \(3, 0\): its N is 0 "
                                          r"\(an empty batch\?\)"):
         module.forward(params, empty)
+
+
+@pytest.mark.parametrize("call", [d.derive, d.to_numpy, d.compile_numpy])
+def test_what_is_not_a_graph_is_refused_by_name(call):
+    with pytest.raises(d.GraphError, match=r"takes a (Graph|graph or its derivation).*got str"):
+        call("mlp")
+
+
+def test_code_is_generated_from_a_graph_as_from_its_derivation():
+    assert d.to_numpy(d.models.mlp()) == d.to_numpy(d.derive(d.models.mlp()))
