@@ -18,6 +18,10 @@ VALUES = {name: np.random.default_rng(k).normal(size=(N, N)) for k, name in enum
 COEFFICIENTS = [sp.Rational(1, 4), sp.Integer(-1), sp.Integer(-3), sp.Float(0.5),
                 sp.Rational(-2, 7), sp.Integer(2)]
 
+# Printed sums call the generated module's own helpers (Σ_rows as sum_rows, Σ_cols as sum_cols).
+_MODULE = d.compile_numpy(d.models.layer_norm_mlp())
+SUMS = {"sum_rows": _MODULE.sum_rows, "sum_cols": _MODULE.sum_cols}
+
 leaves = st.sampled_from([A, B, C])
 
 
@@ -53,7 +57,7 @@ def by_sympy(expr):
 @given(expressions)
 def test_printed_numpy_evaluates_to_what_sympy_evaluates(expr):
     code = numpy_code(expr)
-    printed = np.broadcast_to(eval(code, {"np": np, "dtype": np.float64, **VALUES}),  # our code
+    printed = np.broadcast_to(eval(code, {"np": np, "dtype": np.float64, **SUMS, **VALUES}),  # our code
                               (N, N))
     assert np.allclose(printed, by_sympy(expr), rtol=1e-9, atol=1e-9), (code, text(expr))
 
