@@ -82,6 +82,8 @@ SUM_ROWS = Helper("sum_rows", "Σ_rows u, a row: the sum down each column, as 1�
                   "call).", ("np.ones((1, u.shape[0]), dtype=u.dtype) @ u",))
 SUM_COLS = Helper("sum_cols", "Σ_cols u, a column: the sum across each row, as u 1 (one BLAS "
                   "call).", ("u @ np.ones((u.shape[1], 1), dtype=u.dtype)",))
+SUM_SQUARES = Helper("sum_squares", "Σ u², 1×1: the dot product of u with itself (one BLAS "
+                     "call, no array of squares).", ("np.vdot(u, u).reshape(1, 1)",))
 
 
 class Spelled(_ShapedLikeItsArgument):

@@ -107,16 +107,16 @@ def render_module(der, names):
                for n, _ in backward_eqs}
     backward_eqs = _live(der, backward_eqs, written)
     plan = Plan(der, groups(der))
+    stacked_weights, forward_eqs = plan.setup(), plan.forward()
+    equations, blocks = plan.backward((n, written[n]) for n, _ in backward_eqs)
     for key in plan.shapes:
         names.add(key, plan.wanted[key])
     fused = Comments(der, plan, comments)
     forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
-    stacked_weights = plan.setup()
     setup = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
              for k, e in stacked_weights]
     forward = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
-               for k, e in plan.forward()]
-    equations, blocks = plan.backward((n, written[n]) for n, _ in backward_eqs)
+               for k, e in forward_eqs]
     stacked = {key for _, key, _ in blocks}
     accumulated = {*der.params, *stacked} if der.recurrent else set()  # summed over steps
     backward = [statement(backward_printer, names.delta(k), terms,
@@ -139,6 +139,7 @@ def render_module(der, names):
 
     cache = [n for n in der.shapes if n in backward_reads and der.kinds[n] != "param"]
     weights = [k for k, _ in stacked_weights if k in backward_reads]  # stacks backward reads
+    runs = [k for k in plan.runs if k in backward_reads]  # f over a run of rows, every step
     states = [State(initial, names.value(s), names.value(carrier), names.delta(s))
               for s, (carrier, initial) in der.states.items()]
     gradients = [Array(p, names.delta(p)) for p in der.params]
@@ -163,7 +164,7 @@ def render_module(der, names):
         backward_typed=backward_printer.typed,
         forward_params=arrays(p for p in der.params if p in forward_reads),
         backward_params=arrays(p for p in der.params if p in backward_reads),
-        input_arrays=arrays(der.inputs), cache=arrays([*cache, *weights]), setup=setup,
+        input_arrays=arrays(der.inputs), cache=arrays([*cache, *weights, *runs]), setup=setup,
         forward=forward, backward=backward, finish=finish, gradients=gradients,
         gradient_vars={g.var for g in gradients} | {names.delta(k) for k in stacked},
         # recurrent graphs only
@@ -172,8 +173,9 @@ def render_module(der, names):
         static_inputs=arrays(n for n in der.inputs if n not in der.sequences),
         static_cache=arrays([*(n for n in cache if not der.per_step(n)), *weights]),
         sequence_cache=arrays(n for n in cache if n in der.sequences),
-        step_cache=arrays(n for n in cache if der.per_step(n)),
-        appended=arrays(n for n in cache if der.per_step(n) and n not in der.sequences))
+        step_cache=arrays([*(n for n in cache if der.per_step(n)), *runs]),
+        appended=arrays([*(n for n in cache if der.per_step(n) and n not in der.sequences),
+                         *runs]))
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ class Group:
     functions: tuple    # each member's f_k (a Lambda), or None where z_k is the sum itself
     sums: tuple         # each member's Σ_j P_kj v_j (+ b_k)
     deltas: tuple       # each sum's δ as the gradients read it: δz_k, or δa_k ⊙ f_k′
+    runs: tuple = ()    # Run: members next to each other whose activations share a function
 
     @staticmethod
     def key(names):
@@ -52,6 +53,22 @@ class Group:
 
     def stacked_weights(self):
         return [self.key(ws) for ws in self.weights] + ([self.key(self.biases)] * bool(self.biases))
+
+
+@dataclass(frozen=True)
+class Run:
+    """Activations a_k = f(z_k) of stacked members k = first…first+len−1 with one function f,
+    computed as one f([z_first; …]) over the stack's rows: one call, not one a member.
+    An activation is the member itself when the member's equation applies f (a = f(P v)),
+    else the node that applies f to the member alone (i = σ(z_i))."""
+
+    function: object    # f, a Lambda
+    first: int          # the first member's index in the group
+    activations: tuple  # the a_k, by name, in the stack's order
+
+    @property
+    def key(self):
+        return Group.key(self.activations)
 
 
 def wanted(names):
@@ -119,18 +136,50 @@ def groups(der):
             continue
         signature = (tuple(sorted(weights, key=sp.srepr)), bias is not None)
         found.setdefault(signature, []).append((name, weights, bias, function, total, delta))
+    applied = _applied(der)
     fused = []
     for (operands, _), members in found.items():
         if len(members) < 2:
             continue
+        activation = {m[0]: (m[3], m[0]) if m[3] is not None else applied.get(m[0], (None, None))
+                      for m in members}
+        order = list(dict.fromkeys(activation[m[0]][0] or m[0] for m in members))
+        members.sort(key=lambda m: order.index(activation[m[0]][0] or m[0]))  # f's together
         starts, at = [], sp.Integer(0)
         for name, *_ in members:
             starts.append(at)
             at += der.shapes[name][0]
         names, weights, biases, functions, sums, deltas = zip(*members)
         fused.append(Group(names, operands, tuple(tuple(w[v] for w in weights) for v in operands),
-                           tuple(b for b in biases if b), tuple(starts), functions, sums, deltas))
+                           tuple(b for b in biases if b), tuple(starts), functions, sums, deltas,
+                           _runs([activation[n] for n in names])))
     return fused
+
+
+def _applied(der):
+    """{z: (f, a)} for each forward equation a = f(z) of a node z alone, where z has no other
+    such equation."""
+    found = {}
+    for name, expr in der.forward.items():
+        if type(expr).__name__ == "ElementwiseApplyFunction" and \
+                isinstance(expr.expr, MatrixSymbol) and expr.expr.name in der.forward:
+            found.setdefault(expr.expr.name, []).append((expr.function, name))
+    return {z: uses[0] for z, uses in found.items() if len(uses) == 1}
+
+
+def _runs(activations):
+    """The runs of two members or more, next to each other, whose activations share f."""
+    runs, k = [], 0
+    while k < len(activations):
+        function = activations[k][0]
+        end = k + 1
+        while function is not None and end < len(activations) and \
+                activations[end][0] == function:
+            end += 1
+        if end - k > 1:
+            runs.append(Run(function, k, tuple(a for _, a in activations[k:end])))
+        k = end
+    return tuple(runs)
 
 
 class Plan:
@@ -143,6 +192,7 @@ class Plan:
         self.der, self.groups = der, found
         self.shapes, self.display, self.wanted = {}, {}, {}
         self.stacks = {group.stacked for group in found}  # of the sums (the rest: weights)
+        self.runs = {}  # run key → (its group, the Run, its argument as shown: [z_i; z_f])
         self.weights = [key for group in found for key in group.stacked_weights()]
         for group in found:
             rows = sum(der.shapes[m][0] for m in group.members)
@@ -150,6 +200,13 @@ class Plan:
             blocks = group.sums if any(group.functions) else \
                 [MatrixSymbol(m, *der.shapes[m]) for m in group.members]
             self._add(group.stacked, (rows, cols), group.members, blocks, group.deltas)
+            for run in group.runs:
+                members = range(run.first, run.first + len(run.activations))
+                run_rows = sum(der.shapes[group.members[k]][0] for k in members)
+                self.runs[run.key] = (group, run, Stack(*(blocks[k] for k in members)))
+                self._add(run.key, (run_rows, cols), run.activations,
+                          [MatrixSymbol(a, *der.shapes[a]) for a in run.activations],
+                          [der.delta(a) for a in run.activations])
             for names in [*group.weights, *([group.biases] if group.biases else [])]:
                 weights = [MatrixSymbol(n, *der.shapes[n]) for n in names]
                 self._add(group.key(names), (rows, der.shapes[names[0]][1]), names, weights,
@@ -172,17 +229,38 @@ class Plan:
         """The forward equations: each group's stack where its first member was, each member
         then a block of its rows."""
         by_member = {m: (g, k) for g in self.groups for k, m in enumerate(g.members)}
-        out = []
+        in_run = {}  # activation → (run key, its first row in the run)
+        for key, (group, run, _) in self.runs.items():
+            at = sp.Integer(0)
+            for a in run.activations:
+                in_run[a] = (key, at)
+                at += self.der.shapes[a][0]
+        out, started = [], set()
         for name, expr in self.der.forward.items():
             if name in by_member:
                 group, k = by_member[name]
-                if k == 0:
+                if group.stacked not in started:  # where its first member was
+                    started.add(group.stacked)
                     out.append((group.stacked, self._stacked_sum(group)))
+                    out += self._run_equations(group)
                 stop = group.starts[k] + self.der.shapes[name][0]
                 expr = Rows(self.symbol(group.stacked), group.starts[k], stop)
                 if group.functions[k] is not None:
                     expr = ElementwiseApplyFunction(group.functions[k], expr)
+            if name in in_run:
+                key, at = in_run[name]
+                expr = Rows(self.symbol(key), at, at + self.der.shapes[name][0])
             out.append((name, expr))
+        return out
+
+    def _run_equations(self, group):
+        """[a_1; …; a_m] = f(rows of the stack), for each run of the group."""
+        out = []
+        for run in group.runs:
+            last = run.first + len(run.activations) - 1
+            stop = group.starts[last] + self.der.shapes[group.members[last]][0]
+            rows = Rows(self.symbol(group.stacked), group.starts[run.first], stop)
+            out.append((run.key, ElementwiseApplyFunction(run.function, rows)))
         return out
 
     def _stacked_sum(self, group):
@@ -202,11 +280,15 @@ class Plan:
         at = {n: i for i, (n, _) in enumerate(equations)}
         terms = dict(equations)
         after, before, gone, blocks = {}, {}, set(), []
+        merged_away = set()  # δz_k a run's δ made in one pass, unless something else reads it
         for group in self.groups:
             stacked_delta = delta_symbol(group.stacked, self.shapes[group.stacked])
-            read = {a.node_name for d in group.deltas for a in d.atoms(Delta)}
+            runs, shown, members = self._run_deltas(group, terms)
+            merged_away |= members
+            made = [*runs, (group.stacked, [shown])]
+            read = {a.node_name for _, (e,) in made for a in e.atoms(Delta)}
             last = max((at[n] for n in read if n in at), default=-1)
-            after.setdefault(last, []).append((group.stacked, [self.display[stacked_delta]]))
+            after.setdefault(last, []).extend(made)
             cols = self.shapes[group.stacked][1]
             stacks = [(ws, stacked_delta * Transpose(v)) for ws, v in
                       zip(group.weights, group.operands)]
@@ -228,7 +310,57 @@ class Plan:
             if name not in gone:
                 out.append((name, terms[name]))
             out += after.get(i, [])
-        return out, blocks
+        read = {a.node_name for _, ts in out for t in ts for a in t.atoms(Delta)}
+        return [(n, ts) for n, ts in out if n not in merged_away - read], blocks
+
+    def _run_deltas(self, group, terms):
+        """Each run's δ in one pass over its rows, δ[z_i; z_f; z_o] = [δi; δf; δo] ⊙ [i; f; o]
+        ⊙ (1 − [i; f; o]), where every member's δ is that same form of its own δa and a;
+        returns those equations, the stack's δ as its blocks with each such run's δ one
+        block, and the members whose own δ equations that leaves unread."""
+        blocks, runs, members = list(group.deltas), [], set()
+        for run in group.runs:
+            ks = range(run.first, run.first + len(run.activations))
+            form = self._common_form(group, terms, run, ks)
+            if form is None:
+                continue
+            key = group.key([group.members[k] for k in ks])
+            shape = (sum(self.der.shapes[group.members[k]][0] for k in ks),
+                     self.shapes[run.key][1])
+            deltas = Stack(*(self.der.delta(a) for a in run.activations))
+            runs.append((key, [form.xreplace({_DELTA: deltas, _VALUE: self.symbol(run.key),
+                                              OneMatrix(*_ROWS): OneMatrix(*shape)})]))
+            self._add(key, shape, [group.members[k] for k in ks],
+                      [MatrixSymbol(group.members[k], *self.der.shapes[group.members[k]])
+                       for k in ks], [group.deltas[k] for k in ks])
+            self.stacks.add(key)
+            blocks[ks.start:ks.stop] = [delta_symbol(key, shape)]
+            members |= {group.members[k] for k in ks} - set(run.activations)
+        return runs, Stack(*blocks), members
+
+    def _common_form(self, group, terms, run, ks):
+        """The δ of the run's members, δz_k = δa_k ⊙ f′, as one form of placeholders for δa_k
+        and a_k, or None unless every member's δ is that same form and reads nothing else
+        (f′ written through a, as σ′ = σ(1 − σ) is, not through z)."""
+        found = None
+        for k, a in zip(ks, run.activations):
+            member = group.members[k]
+            if a == member:  # f applied inside the member's own equation
+                delta = group.deltas[k]
+            else:
+                written = terms.get(member)
+                if written is None or len(written) != 1:
+                    return None
+                delta = written[0]
+            rows, cols = self.der.shapes[a]
+            form = delta.xreplace({self.der.delta(a): _DELTA, self.der.symbol(a): _VALUE,
+                                   OneMatrix(rows, cols): OneMatrix(*_ROWS)})
+            if found is not None and form != found:
+                return None
+            found = form
+        others = found.atoms(MatrixSymbol) - {_DELTA, _VALUE}
+        shaped = {m.shape for m in found.atoms(OneMatrix, sp.ZeroMatrix, sp.Identity)}
+        return found if not others and shaped <= {_ROWS} else None
 
     def _fused_terms(self, terms, group, ws, stacked_delta):
         """An operand's δ terms with P_kjᵀ G_k, one for each member, as [P_1j; …]ᵀ δ[z_1; …]
@@ -242,6 +374,12 @@ class Plan:
                 *rest[first:]]
 
 
+# Placeholders for one member of a run: its δa, its a, and its shape.
+_ROWS = (sp.Symbol("run_rows", positive=True, integer=True),
+         sp.Symbol("run_cols", positive=True, integer=True))
+_DELTA, _VALUE = delta_symbol("run", _ROWS), MatrixSymbol("run", *_ROWS)
+
+
 class Comments:
     """The comments of fused statements: stacks written out as their blocks,
     [z_i; z_f] = [U_i; U_f] h_{t−1} + …; a node's own equation keeps its comment."""
@@ -251,7 +389,15 @@ class Comments:
         self.printer = text_printer(der)
 
     def text(self, expr):
-        return self.printer.doprint(expr.xreplace(self.plan.display))
+        return self.printer.doprint(self.shown(expr))
+
+    def shown(self, expr):
+        """`expr` with stacks written as their blocks, a stack inside a stack flattened:
+        [δz_i; δz_f; δz_o; δz_g], not [[δz_i; δz_f; δz_o]; δz_g]."""
+        return expr.xreplace(self.plan.display).replace(
+            lambda e: isinstance(e, Stack) and any(isinstance(a, Stack) for a in e.args),
+            lambda e: Stack(*(b for a in e.args for b in (a.args if isinstance(a, Stack)
+                                                          else (a,)))))
 
     def comment(self, key, value, delta=False):
         plan = self.plan
@@ -261,8 +407,12 @@ class Comments:
                                   for a in t.atoms(MatrixSymbol))):
                 return own
             lhs, sign, _ = own.partition(" = ")  # δh = [U_i; U_f]ᵀ [δz_i; δz_f]: fused
-            return f"{lhs}{sign}{joined(self.printer, [t.xreplace(plan.display) for t in value])}"
+            return f"{lhs}{sign}{joined(self.printer, [self.shown(t) for t in value])}"
         shape = plan.shapes[key]
+        if not delta and key in plan.runs:  # [i_t; f_t; o_t] = sigmoid([z_i_t; z_f_t; z_o_t])
+            _, run, shown = plan.runs[key]
+            applied = ElementwiseApplyFunction(run.function, shown)
+            return f"{self.text(MatrixSymbol(key, *shape))} = {self.printer.doprint(applied)}"
         if not delta and key not in plan.stacks:
             return f"{self.text(MatrixSymbol(key, *shape))}, stacked once"
         gradient = delta and key not in plan.stacks
@@ -270,6 +420,6 @@ class Comments:
             lhs = self.printer.doprint(delta_symbol(key, shape))
         else:
             lhs = self.text(delta_symbol(key, shape) if delta else MatrixSymbol(key, *shape))
-        terms = [t.xreplace(plan.display) for t in (value if delta else [value])]
+        terms = [self.shown(t) for t in (value if delta else [value])]
         sign = "+=" if gradient and plan.der.recurrent else "="
         return f"{lhs} {sign} {joined(self.printer, terms)}"

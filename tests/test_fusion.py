@@ -76,17 +76,46 @@ def test_a_weight_used_elsewhere_is_not_stacked():
 
 
 def test_the_lstm_gates_are_one_product_on_each_operand():
+    """The three sigmoid gates go next to each other in the stack (i, f, o, then g), so one
+    sigmoid covers their rows."""
     der = d.derive(d.models.lstm())
     [group] = groups(der)
-    assert group.members == ("z_i", "z_f", "z_g", "z_o")
+    assert group.members == ("z_i", "z_f", "z_o", "z_g")
+    [run] = group.runs
+    assert run.activations == ("i", "f", "o")
     code = d.to_numpy(der)
-    assert ("# [z_i_t; z_f_t; z_g_t; z_o_t] = [U_i; U_f; U_g; U_o] h_{t−1} "
-            "+ [W_i; W_f; W_g; W_o] x_t + [b_i; b_f; b_g; b_o]\n"
-            "        z_ifgo = U_ifgo @ h_prev\n"
-            "        z_ifgo += W_ifgo @ x\n"
-            "        z_ifgo += b_ifgo\n") in code
-    assert "delta_h_prev = U_ifgo.T @ delta_z_ifgo\n" in code
-    assert "delta_U_ifgo += delta_z_ifgo @ h_prev.T\n" in code
+    assert ("# [z_i_t; z_f_t; z_o_t; z_g_t] = [U_i; U_f; U_o; U_g] h_{t−1} "
+            "+ [W_i; W_f; W_o; W_g] x_t + [b_i; b_f; b_o; b_g]\n"
+            "        z_ifog = U_ifog @ h_prev\n"
+            "        z_ifog += W_ifog @ x\n"
+            "        z_ifog += b_ifog\n"
+            "        # [i_t; f_t; o_t] = sigmoid([z_i_t; z_f_t; z_o_t])\n"
+            "        i_f_o = sigmoid(z_ifog[0:3*H])\n") in code
+    assert "        i = i_f_o[0:H]\n" in code and "        o = i_f_o[2*H:3*H]\n" in code
+    assert "        g = np.tanh(z_g)\n" in code
+    assert "delta_h_prev = U_ifog.T @ delta_z_ifog\n" in code
+    assert "delta_U_ifog += delta_z_ifog @ h_prev.T\n" in code
+
+
+def test_heads_with_one_function_apply_it_once_over_their_rows():
+    """σ(A x + a) ⊙ tanh(C x) ⊙ σ(B x + b): the stack puts A and B together, one sigmoid
+    covers both heads, and the gradients are the unfused equations' own."""
+    g = d.Graph("heads3")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("H", "N"))
+    A, B, C = (g.param(n, ("H", "D")) for n in "ABC")
+    g.loss(d.squared_error(d.sigmoid(A @ x) * d.tanh(C @ x) * d.sigmoid(B @ x), label))
+    [group] = groups(d.derive(g))
+    assert group.weights == (("A", "B", "C"),) and len(group.runs) == 1
+    code = d.to_numpy(d.derive(g))
+    assert "= sigmoid([A x; B x])\n" in code
+    assert "sigmoid(" in code.split("def forward", 1)[1].split("def backward")[0]
+
+    def loss(p, i):
+        x = i["x"]
+        return squared_error(sigmoid(p["A"] @ x) * anp.tanh(p["C"] @ x) * sigmoid(p["B"] @ x),
+                             i["label"])
+
+    check_grads(g, loss)
 
 
 def test_the_gru_stacks_the_gates_that_share_operands():

@@ -18,9 +18,9 @@ VALUES = {name: np.random.default_rng(k).normal(size=(N, N)) for k, name in enum
 COEFFICIENTS = [sp.Rational(1, 4), sp.Integer(-1), sp.Integer(-3), sp.Float(0.5),
                 sp.Rational(-2, 7), sp.Integer(2)]
 
-# Printed sums call the generated module's own helpers (Σ_rows as sum_rows, Σ_cols as sum_cols).
+# Printed sums call the generated module's own helpers (Σ_rows, Σ_cols, Σ u²).
 _MODULE = d.compile_numpy(d.models.layer_norm_mlp())
-SUMS = {"sum_rows": _MODULE.sum_rows, "sum_cols": _MODULE.sum_cols}
+SUMS = {name: getattr(_MODULE, name) for name in ("sum_rows", "sum_cols", "sum_squares")}
 
 leaves = st.sampled_from([A, B, C])
 

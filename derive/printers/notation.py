@@ -231,7 +231,7 @@ class Notation:
         if len(inner) == 1:
             body_expr = inner[0]
             body = self._print(body_expr) if not (rows or cols) else \
-                self._reduce_text(self._reduce_operand(body_expr), rows, cols)
+                self._reduce(body_expr, rows, cols)
         else:
             body_expr = MatMul(*inner)
             body = self.matmul.join(self._operand(f, "MatMul") for f in inner)
@@ -242,6 +242,10 @@ class Notation:
         if (self.reduced if rows or cols else self.binding(body_expr)) <= SCALED:
             body = f"({body})"
         return f"{self.minus}{body}" if coeff == -1 else self._scaled(coeff, body)
+
+    def _reduce(self, expr, rows, cols):
+        """Σ over the rows, the columns or both of one expression."""
+        return self._reduce_text(self._reduce_operand(expr), rows, cols)
 
     def _reduce_operand(self, expr):
         return self._operand(expr, "reduce")

@@ -7,7 +7,7 @@ sign, Heaviside and Piecewise of user formulas become numpy's own elementwise fu
 from sympy import Function, MatrixSymbol, Rational, Symbol, fraction
 from sympy.printing.numpy import NumPyPrinter
 
-from ..algebra import SUM_COLS, SUM_ROWS, Helper
+from ..algebra import SUM_COLS, SUM_ROWS, SUM_SQUARES, Helper
 from ..naming import Delta
 from .notation import (ATOM, Notation, outer_ones, broadcast_last, full_shaped,
                        split_coefficient, split_coefficient_list)
@@ -176,6 +176,12 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         if type(expr).helper is not None:
             self.helpers.add(type(expr).helper)
         return super()._print_Spelled(expr)
+
+    def _reduce(self, expr, rows, cols):
+        if rows and cols and type(expr).__name__ == "HadamardPower" and expr.exp == 2:
+            self.helpers.add(SUM_SQUARES)  # Σ u², a loss: one dot product, no squares
+            return f"{SUM_SQUARES.name}({self._print(expr.base)})"
+        return super()._reduce(expr, rows, cols)
 
     def _reduce_operand(self, expr):
         return self._print(expr)
