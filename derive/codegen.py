@@ -12,6 +12,7 @@ from functools import lru_cache
 import sympy as sp
 
 from .algebra import Helper
+from .batching import Steps, kept_size, over_steps, summed_over_steps
 from .derivation import derive, derived
 from .display import code_comments, joined
 from .errors import ShapeError
@@ -109,26 +110,33 @@ def render_module(der, names):
     plan = Plan(der, groups(der))
     stacked_weights, forward_eqs = plan.setup(), plan.forward()
     equations, blocks = plan.backward((n, written[n]) for n, _ in backward_eqs)
+    stacked = {key for _, key, _ in blocks}
+    accumulated = {*der.params, *stacked} if der.recurrent else set()  # summed over steps
+    backward_reads = _values([*(e for _, terms in equations for e in terms),
+                              *(e for _, _, e in blocks)])
+    batched, kept, sides = over_steps(der, equations, accumulated)
     for key in plan.shapes:
         names.add(key, plan.wanted[key])
+    for key, name, delta, _ in sides:
+        names.add(key, f"{names.delta(name) if delta else names.value(name)}_steps")
     fused = Comments(der, plan, comments)
     forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
     setup = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
              for k, e in stacked_weights]
     forward = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
                for k, e in forward_eqs]
-    stacked = {key for _, key, _ in blocks}
-    accumulated = {*der.params, *stacked} if der.recurrent else set()  # summed over steps
     backward = [statement(backward_printer, names.delta(k), terms,
                           fused.comment(k, terms, delta=True), accumulate=k in accumulated)
                 for k, terms in equations]
     finish = [Statement(names.delta(p), backward_printer.doprint(e),
                         f"δ{p} = {fused.text(e)}") for p, _, e in blocks]
+    unbatched = dict(equations)
+    after_loop = [statement(backward_printer, names.delta(k), terms, summed_over_steps(
+        fused.comment(k, unbatched[k], delta=True))) for k, terms in batched]
+    kept_values = backward_printer.doprint(kept_size(kept)) if kept else None
     zeros = [Statement(names.delta(k), backward_printer.doprint(sp.ZeroMatrix(*plan.shapes[k])),
                        "") for k in sorted(stacked) if der.recurrent]  # sums over the steps
     forward_reads = _values([*der.forward.values(), *(e for _, e in stacked_weights)])
-    backward_reads = _values([*(e for _, terms in equations for e in terms),
-                              *(e for _, _, e in blocks)])
 
     def arrays(keys):
         return [Array(k, names.value(k)) for k in keys]
@@ -170,6 +178,10 @@ def render_module(der, names):
         # recurrent graphs only
         states=states, sequences=arrays(der.sequences), zeros=zeros,
         accumulators=[g for g in gradients if g.var not in in_blocks],
+        kept=[names.delta(n) for n, _ in kept], kept_values=kept_values, after_loop=after_loop,
+        batched_vars={names.delta(k) for k, _ in batched},
+        sides=[Steps(names.value(key), names.delta(name) if delta else names.value(name), delta)
+               for key, name, delta, _ in sides],
         static_inputs=arrays(n for n in der.inputs if n not in der.sequences),
         static_cache=arrays([*(n for n in cache if not der.per_step(n)), *weights]),
         sequence_cache=arrays(n for n in cache if n in der.sequences),

@@ -94,7 +94,7 @@ def test_the_lstm_gates_are_one_product_on_each_operand():
     assert "        i = i_f_o[0:H]\n" in code and "        o = i_f_o[2*H:3*H]\n" in code
     assert "        g = np.tanh(z_g)\n" in code
     assert "delta_h_prev = U_ifog.T @ delta_z_ifog\n" in code
-    assert "delta_U_ifog += delta_z_ifog @ h_prev.T\n" in code
+    assert "delta_U_ifog = delta_z_ifog_steps @ h_prev_steps.T\n" in code  # after the loop
 
 
 def test_heads_with_one_function_apply_it_once_over_their_rows():

@@ -219,6 +219,27 @@ def check(program, recurrent):
     except KinkedEverywhere:  # maximum(a, a): a tie at every entry, nothing to difference
         reject()
     assert not upcast_from_float32(graph, dims)
+    if recurrent:
+        assert summed_after_the_loop_as_in_it(graph, dims)
+
+
+def summed_after_the_loop_as_in_it(graph, dims):
+    """A recurrent module sums a gradient Σ_t G_t v_tᵀ in one product after the loop when
+    the steps are small (which the checks above ran) or step by step in the loop: both
+    give the same gradients, up to the order of the additions."""
+    der = d.derive(graph)
+    module = d.compile_numpy(der)
+    if not hasattr(module, "BATCHED_UP_TO"):  # no gradient of that form
+        return True
+    params = module.init_params(dims, seed=0, scheme="normal")
+    inputs = random_inputs(der, dims, np.random.default_rng([0, 0]))
+    with np.errstate(all="ignore"):
+        after = module.gradients(params, inputs)[1]
+        module.BATCHED_UP_TO = 0
+        during = module.gradients(params, inputs)[1]
+    return all(np.allclose(after[k], during[k], rtol=1e-9, equal_nan=True,
+                           atol=1e-9 * np.nanmax(np.abs(during[k]), initial=1.0))
+               for k in after)
 
 
 def upcast_from_float32(graph, dims):

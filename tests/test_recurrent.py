@@ -77,6 +77,26 @@ def test_cell_gradients_through_time(cell, steps):
     check_grads(build(), reference, dims={**DIMS, "T": steps})
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_gradients_summed_after_the_loop_are_those_summed_in_it(cell):
+    """Small steps sum δW = Σ_t δz_t x_tᵀ as one product after the loop (which the test
+    above checks against autograd); large ones step by step. Forced both ways, the
+    gradients agree."""
+    module = d.compile_numpy(CELLS[cell][0]())
+    dims = {**DIMS, "T": 5}
+    params = module.init_params(dims, seed=0, scheme="normal")
+    rng = np.random.default_rng(1)
+    inputs = {name: rng.normal(size=[dims.get(s, s) if isinstance(s, str) else s
+                                     for s in module.SHAPES[name]])
+              for name in [*module.INPUTS, *module.STATES]}
+    after = module.gradients(params, inputs)[1]
+    assert module.BATCHED_UP_TO >= 5 * 1000  # these few values: after the loop
+    module.BATCHED_UP_TO = 0
+    during = module.gradients(params, inputs)[1]
+    for name, gradient in after.items():
+        np.testing.assert_allclose(gradient, during[name], rtol=1e-11, atol=1e-13)
+
+
 def test_the_cell_state_gets_its_delta_from_this_step_and_the_next():
     der = d.derive(d.models.lstm())
     δc, δtanh_c, δc_prev = der.delta("c"), der.delta("tanh_c"), der.delta("c_prev")
