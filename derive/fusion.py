@@ -9,8 +9,12 @@ each z_k then a block of its rows. Rule 5 (weight matrix) runs the same way back
 P_kjᵀ δz_k of δv_j become one [P_1j; …]ᵀ [δz_1; …], and the gradients δP_kj = δz_k v_jᵀ one
 [δz_1; …] v_jᵀ, split into blocks. It is a pass over the derivation, not a case of a cell:
 it finds such groups in whatever network it is given, and leaves alone any weight used
-elsewhere (whose gradient has other terms). `Plan` rewrites the equations; `Comments` writes
-the fused ones for the code, each stack shown as its blocks.
+elsewhere (whose gradient has other terms). Members whose activations share a function
+(an LSTM's i, f and o, all σ) sit next to each other in the stack, and one call of the
+function covers their rows, [i; f; o] = σ([z_i; z_f; z_o]); back, where each member's
+δz = δa ⊙ f′ has the same form, one pass makes δ[z_i; z_f; z_o] = [δi; δf; δo] ⊙ [i; f; o]
+⊙ (1 − [i; f; o]). `Plan` rewrites the equations; `Comments` writes the fused ones for the
+code, each stack shown as its blocks.
 """
 
 import os
