@@ -18,13 +18,15 @@ from .naming import Delta
 
 @dataclass(frozen=True)
 class Steps:
-    """A δ or a value of every step side by side, rows × (T·cols), made after the loop from
-    the list of its steps: the δs the backward loop kept, or the values the forward pass
-    cached."""
+    """A δ or a value of every step side by side, rows × (T·cols): a δ written into it by the
+    backward loop, step by step; a value put together after the loop from the forward
+    pass's cache."""
 
     var: str        # its identifier
     source: str     # the identifier of its steps: a kept δ's, or a cache entry's
-    delta: bool     # a δ kept by the backward loop (its steps come last to first)
+    delta: bool     # a δ the backward loop writes into it, step t in columns t·cols…
+    rows: str = ""  # (a δ's) one step's rows and columns, as code
+    cols: str = ""
 
 
 def summed_over_steps(comment):

@@ -134,6 +134,11 @@ def render_module(der, names):
     after_loop = [statement(backward_printer, names.delta(k), terms, summed_over_steps(
         fused.comment(k, unbatched[k], delta=True))) for k, terms in batched]
     kept_values = backward_printer.doprint(kept_size(kept)) if kept else None
+    backward_printer.typed |= bool(kept)  # the kept δs' arrays are made in the module's dtype
+    side_by_side = [Steps(names.value(key), names.delta(name), True,
+                          *(backward_printer.doprint(n) for n in shape)) if delta else
+                    Steps(names.value(key), names.value(name), False)
+                    for key, name, delta, shape in sides]
     zeros = [Statement(names.delta(k), backward_printer.doprint(sp.ZeroMatrix(*plan.shapes[k])),
                        "") for k in sorted(stacked) if der.recurrent]  # sums over the steps
     forward_reads = _values([*der.forward.values(), *(e for _, e in stacked_weights)])
@@ -180,8 +185,7 @@ def render_module(der, names):
         accumulators=[g for g in gradients if g.var not in in_blocks],
         kept=[names.delta(n) for n, _ in kept], kept_values=kept_values, after_loop=after_loop,
         batched_vars={names.delta(k) for k, _ in batched},
-        sides=[Steps(names.value(key), names.delta(name) if delta else names.value(name), delta)
-               for key, name, delta, _ in sides],
+        sides=side_by_side,
         static_inputs=arrays(n for n in der.inputs if n not in der.sequences),
         static_cache=arrays([*(n for n in cache if not der.per_step(n)), *weights]),
         sequence_cache=arrays(n for n in cache if n in der.sequences),
