@@ -130,9 +130,9 @@ def render_module(der, names):
                 for k, terms in equations]
     finish = [Statement(names.delta(p), backward_printer.doprint(e),
                         f"δ{p} = {fused.text(e)}") for p, _, e in blocks]
-    unbatched = dict(equations)
+    in_loop = dict(equations)  # a batched gradient's comment is its loop form's, Σ_t
     after_loop = [statement(backward_printer, names.delta(k), terms, summed_over_steps(
-        fused.comment(k, unbatched[k], delta=True))) for k, terms in batched]
+        fused.comment(k, in_loop[k], delta=True))) for k, terms in batched]
     kept_values = backward_printer.doprint(kept_size(kept)) if kept else None
     backward_printer.typed |= bool(kept)  # the kept δs' arrays are made in the module's dtype
     side_by_side = [Steps(names.value(key), names.delta(name), True,
