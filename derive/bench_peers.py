@@ -35,6 +35,7 @@ from typing import Callable
 import numpy as np
 
 from . import functions, models
+from .bench_hand import hand_deep_step, hand_lstm_step, hand_step
 from .codegen import compile_numpy
 from .derivation import derive
 
@@ -133,9 +134,19 @@ class Workload:
     quick_dims: dict
     make_inputs: Callable
     losses: dict = field(repr=False)
+    hand: Callable = None  # the best hand-written numpy step, (params, inputs, lr) -> E
 
     def sizes(self, quick):
         return self.quick_dims if quick else self.dims
+
+
+def dense_step(step):
+    """A hand-written dense step, step(params, x, label, lr), taking the inputs as a dict."""
+    return lambda params, inputs, lr: step(params, inputs["x"], inputs["label"], lr)
+
+
+def lstm_step(params, inputs, lr):
+    return hand_lstm_step(params, inputs["x"], inputs["label"], inputs["h0"], inputs["c0"], lr)
 
 
 SEED_MLP_LOSS = same_loss(partial(dense_loss, ("sigmoid", "sigmoid")))
@@ -144,15 +155,18 @@ LSTM_LOSS = same_loss(lstm_loss_unrolled, jax=lstm_loss_scan)
 
 WORKLOADS = (
     Workload("seed mlp", models.mlp, {"D": 64, "H": 128, "K": 10, "N": 32},
-             {"D": 4, "H": 5, "K": 3, "N": 6}, dense_inputs, SEED_MLP_LOSS),
+             {"D": 4, "H": 5, "K": 3, "N": 6}, dense_inputs, SEED_MLP_LOSS,
+             dense_step(hand_step)),
     Workload("seed mlp", models.mlp, {"D": 784, "H": 1024, "K": 10, "N": 256},
-             {"D": 6, "H": 7, "K": 2, "N": 8}, dense_inputs, SEED_MLP_LOSS),
+             {"D": 6, "H": 7, "K": 2, "N": 8}, dense_inputs, SEED_MLP_LOSS,
+             dense_step(hand_step)),
     Workload("deep tanh mlp ×8", deep_tanh_mlp, {"D": 256, "H": 256, "K": 10, "N": 64},
-             {"D": 3, "H": 4, "K": 2, "N": 5}, dense_inputs, DEEP_TANH_LOSS),
+             {"D": 3, "H": 4, "K": 2, "N": 5}, dense_inputs, DEEP_TANH_LOSS,
+             dense_step(hand_deep_step)),
     Workload("lstm", models.lstm, {"H": 128, "D": 64, "K": 10, "N": 32, "T": 50},
-             {"H": 5, "D": 4, "K": 3, "N": 2, "T": 3}, lstm_inputs, LSTM_LOSS),
+             {"H": 5, "D": 4, "K": 3, "N": 2, "T": 3}, lstm_inputs, LSTM_LOSS, lstm_step),
     Workload("lstm", models.lstm, {"H": 32, "D": 16, "K": 10, "N": 8, "T": 20},
-             {"H": 3, "D": 2, "K": 2, "N": 2, "T": 2}, lstm_inputs, LSTM_LOSS),
+             {"H": 3, "D": 2, "K": 2, "N": 2, "T": 2}, lstm_inputs, LSTM_LOSS, lstm_step),
 )
 
 
@@ -188,8 +202,14 @@ def generated_module(build):
 
 def derive_runner(mod, start, inputs):
     """The generated `sgd_step`, updating its own copy of `start` in place."""
+    return numpy_runner(mod.sgd_step, start, inputs)
+
+
+def numpy_runner(step, start, inputs):
+    """A numpy step(params, inputs, lr) updating its own copy of `start` in place: the
+    generated one, or the best hand-written one (the ceiling numpy code can reach)."""
     params = copy_params(start)
-    return Runner(lambda lr: mod.sgd_step(params, inputs, lr), partial(restore, params, start),
+    return Runner(lambda lr: step(params, inputs, lr), partial(restore, params, start),
                   lambda: params)
 
 
@@ -378,6 +398,9 @@ def run_workload(workload, libs, quick, rounds, repeats, number):
     start = mod.init_params(sizes, 0)
     inputs = workload.make_inputs(sizes, np.random.default_rng(1))
     runners = {"derive": derive_runner(mod, start, inputs)}
+    if workload.hand is not None:
+        runners["hand"] = numpy_runner(workload.hand, start, inputs)
+        check_peer(describe(workload, quick), "hand-written", runners["derive"], runners["hand"])
     for peer in PEERS:
         if peer.key in libs:
             runner = peer.runner(libs[peer.key], workload.losses[peer.key], start, inputs)
@@ -417,12 +440,14 @@ def print_tables(results, skipped, quick):
     for workload, times in results:
         cells = " | ".join(ratio_cell(p, skipped, times) for p in PEERS)
         print(f"| {describe(workload, quick)} | {times['derive']:.3f} | {cells} |")
-    print("\nms per step:\n")
-    print("| workload | derive | " + " | ".join(p.heading for p in PEERS) + " |")
-    print("|---|---:|" + "---:|" * len(PEERS))
+    print("\nms per step, with the best hand-written numpy step (`bench_hand`), the most numpy "
+          "code can do:\n")
+    print("| workload | derive | hand-written | " + " | ".join(p.heading for p in PEERS) + " |")
+    print("|---|---:|---:|" + "---:|" * len(PEERS))
     for workload, times in results:
         cells = " | ".join("–" if p in skipped else f"{times[p.key]:.3f}" for p in PEERS)
-        print(f"| {describe(workload, quick)} | {times['derive']:.3f} | {cells} |")
+        hand = f"{times['hand']:.3f}" if "hand" in times else "–"
+        print(f"| {describe(workload, quick)} | {times['derive']:.3f} | {hand} | {cells} |")
     print()
 
 

@@ -32,6 +32,16 @@ def test_quick_run_has_a_row_per_workload_with_autograd_timed(capsys):
     assert len(results) == len(bp.WORKLOADS)
 
 
+def test_the_best_hand_written_step_is_checked_and_timed_beside_the_peers(capsys):
+    """The hand-written numpy steps (the most numpy code can do) agree with derive's before
+    they are timed, and their ms per step stand in the second table."""
+    bp.bench_peers(quick=True, workloads=bp.WORKLOADS[2:4])
+    header = "| workload | derive | hand-written | autograd | torch | jax.jit |"
+    for row in table_rows(capsys.readouterr().out, header)[:2]:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert float(cells[1]) > 0 and float(cells[2]) > 0
+
+
 def missing(name):
     raise ImportError(f"No module named {name!r}")
 
