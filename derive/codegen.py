@@ -183,7 +183,7 @@ def render_module(der, names):
         # recurrent graphs only
         states=states, sequences=arrays(der.sequences), zeros=zeros,
         accumulators=[g for g in gradients if g.var not in in_blocks],
-        kept=[names.delta(n) for n, _ in kept], kept_values=kept_values, after_loop=after_loop,
+        kept_values=kept_values, after_loop=after_loop,
         batched_vars={names.delta(k) for k, _ in batched},
         sides=side_by_side,
         static_inputs=arrays(n for n in der.inputs if n not in der.sequences),
