@@ -84,6 +84,9 @@ SUM_COLS = Helper("sum_cols", "Σ_cols u, a column: the sum across each row, as 
                   "call).", ("u @ np.ones((u.shape[1], 1), dtype=u.dtype)",))
 SUM_SQUARES = Helper("sum_squares", "Σ u², 1×1: the dot product of u with itself (one BLAS "
                      "call, no array of squares).", ("np.vdot(u, u).reshape(1, 1)",))
+SUM_PRODUCTS = Helper("sum_products", "Σ u ⊙ v, 1×1: the dot product of u and v (one BLAS "
+                      "call, no array of products).", ("np.vdot(u, v).reshape(1, 1)",),
+                      args="u, v")
 
 
 class Spelled(_ShapedLikeItsArgument):

@@ -172,7 +172,7 @@ def _window_maxima(node):
           kinks=_window_maxima, reference=_pooled_numbers("max"))
 def max_pooling(node, delta, y, z):
     """y = max of each window of z:  δz = δy at each window's maximum, 0 elsewhere."""
-    return (MaxUnpooled(delta, z, node.attrs["geometry"].args()),)
+    return (MaxUnpooled(delta, z, y, node.attrs["geometry"].args()),)
 
 
 @register("avg_pool2d_window", Rule.WEIGHT_MATRIX, _pool_shape,

@@ -3,8 +3,8 @@
 
 Every helper takes the layer's sizes as one tuple g = (C, H, W, kh, kw, sh, sw, ph, pw).
 Patches are gathered as rows of x (`np.take`, the padding a zero row) and multiplied in one
-GEMM (im2col); a δ is pushed back with one strided add per kernel offset (col2im): no Python
-loop over pixels.
+GEMM (im2col); a δ is pushed back by gathering, for each pixel, the pieces that land on it,
+as many passes as the most pieces a pixel gets (col2im): no Python loop over pixels.
 """
 
 import sympy as sp
@@ -49,18 +49,41 @@ _PATCHES = Helper(
      "last[g][1]"), args="x, g, reuse=False, last={}",
     needs=(_PATCH_ROWS,))
 
-_PUSH = ("C, H, W, kh, kw, sh, sw, ph, pw = g",
-         "rows, cols = spread.shape[3:5]",
-         "images = np.zeros((C, H + 2 * ph, W + 2 * pw, spread.shape[-1]), dtype=spread.dtype)",
-         "for i in range(kh):",
-         "    for j in range(kw):",
-         "        images[:, i:i + sh * rows:sh, j:j + sw * cols:sw] += spread[:, i, j]",
-         "images[:, ph:ph + H, pw:pw + W].reshape(C * H * W, -1)")
+_PUSH_ROWS = Helper(
+    "push_rows", "For each pixel, the rows of the spread patches (laid out as patch_rows reads "
+    "them, then a zero row) that land on it: m × C·H·W, m the most any pixel gets, the "
+    "shorter lists padded with the zero row. The transpose of patch_rows, worked out once "
+    "per layer's sizes g, then remembered.",
+    ("if g not in known:",
+     "    C, H, W = g[:3]",
+     "    reads = patch_rows(g)",
+     "    order = np.argsort(reads, kind=\"stable\")",
+     "    pixels = reads[order]",
+     "    inside = pixels < C * H * W",
+     "    rank = (np.arange(reads.size) - np.searchsorted(pixels, pixels))[inside]",
+     "    table = np.full((np.max(rank) + 1, C * H * W), reads.size)",
+     "    table[rank, pixels[inside]] = order[inside]",
+     "    known[g] = table",
+     "known[g]"), args="g, known={}", needs=(_PATCH_ROWS,))
 
 _PUSH_BACK = Helper(
-    "push_back", "spread[:, i, j] (C×H′×W′×N) added back onto the pixels that offset (i, j) of "
-    "each patch came from (col2im): a loop over the kh·kw offsets, never over pixels.",
-    _PUSH, args="spread, g")
+    "push_back", "spread (C·kh·kw·H′·W′ rows, a patch entry at an output position each, as "
+    "patch_rows lays them out, then a zero row) added back onto the pixels they came from "
+    "(col2im): one gather of rows a pass, each pixel taking the next of its pieces, never a "
+    "loop over pixels.",
+    ("pieces = push_rows(g)",
+     "images = spread.take(pieces[0], axis=0)",
+     "for rows in pieces[1:]:",
+     "    images += spread.take(rows, axis=0)",
+     "images"), args="spread, g", needs=(_PUSH_ROWS,))
+
+
+_SPREAD = Helper(
+    "spread_for", "Room for the pieces of δ that push_back adds up: `rows` rows to fill, one "
+    "for each patch entry at each output position, then the zero row it reads for padding.",
+    ("spread = np.empty((rows + 1, dy.shape[1]), dtype=dy.dtype)",
+     "spread[-1] = 0.0",
+     "spread"), args="rows, dy")
 
 
 class Convolved(Spelled):
@@ -90,11 +113,11 @@ class PushedBack(Spelled):
     infix = True
     helper = Helper("convolve_back", "K ⋆ᵀ δz: Kᵀ δz at every position, pushed back onto the "
                     "pixels of its patch.",
-                    ("C, H, W, kh, kw, sh, sw, ph, pw = g",
-                     "rows = (H + 2 * ph - kh) // sh + 1",
-                     "spread = K.T @ dz.reshape(K.shape[0], -1)",
-                     "push_back(spread.reshape(C, kh, kw, rows, -1, dz.shape[1]), g)"),
-                    args="K, dz, g", needs=(_PUSH_BACK,))
+                    ("spread = spread_for(K.shape[1] * (dz.shape[0] // K.shape[0]), dz)",
+                     "np.matmul(K.T, dz.reshape(K.shape[0], -1), "
+                     "out=spread[:-1].reshape(K.shape[1], -1))",
+                     "push_back(spread, g)"),
+                    args="K, dz, g", needs=(_SPREAD, _PUSH_BACK))
 
     @property
     def shape(self):
@@ -185,42 +208,47 @@ class MaxPooled(Pooled):
 
 
 class MaxUnpooled(Spelled):
-    """δy put back at the maximum of each window of z (the first, at a tie)."""
+    """δy put back at the maximum of each window of z (the first, at a tie); y = maxpool(z),
+    which the code reads rather than finding each window's maximum again."""
 
     text = "unpool_max({0}, {1})"
     latex = r"\operatorname{{unpool}}_{{\max}}\left({0}, {1}\right)"
-    numpy = "max_unpool({0}, {1}, {2})"
+    numpy = "max_unpool({0}, {1}, {2}, {3})"
     helper = Helper("max_unpool", "δy sent to the maximum of each window of z, the first in "
-                    "row-major order at a tie. Windows that tile the image (stride = size, no "
-                    "padding) are taken offset by offset, each claiming its maxima not yet "
-                    "claimed; others through an argmax over copied windows.",
+                    "row-major order at a tie; y is the pooled maximum. Windows that tile the "
+                    "image (stride = size, no padding) are taken offset by offset, each "
+                    "taking the δ its window has left where it holds the maximum; others "
+                    "through an argmax over copied windows.",
                     (_POOL_WINDOWS[0],
                      f"if {_TILING}:",
-                     "    tiles = z.reshape(C, H // kh, kh, W // kw, kw, -1)",
-                     "    top = max_pool(z, g).reshape(C, H // kh, 1, W // kw, 1, -1)",
-                     "    d = dy.reshape(top.shape)",
-                     "    free = np.ones(top.shape, dtype=bool)",
+                     "    tiles = z.reshape(C * (H // kh), kh, W // kw, kw, -1)",
+                     "    left = dy.reshape(C * (H // kh), W // kw, -1).copy()",
+                     "    top = y.reshape(left.shape)",
                      "    out = np.empty(tiles.shape, dtype=dy.dtype)",
                      "    for i in range(kh):",
                      "        for j in range(kw):",
-                     "            hit = tiles[:, :, i:i + 1, :, j:j + 1] == top",
-                     "            hit &= free",
-                     "            free ^= hit",
-                     "            np.multiply(d, hit, out=out[:, :, i:i + 1, :, j:j + 1])",
+                     "            taken = out[:, i, :, j]",
+                     "            if i == kh - 1 and j == kw - 1:",
+                     "                taken[...] = left",
+                     "            else:",
+                     "                np.equal(tiles[:, i, :, j], top, out=taken)",
+                     "                taken *= left",
+                     "                left -= taken",
                      "    return out.reshape(C * H * W, -1)",
                      _POOL_WINDOWS[1],
                      "first = windows.reshape(*windows.shape[:4], kh * kw).argmax(axis=4)",
-                     "spread = np.zeros((C, kh, kw, *first.shape[1:]), dtype=dy.dtype)",
+                     "spread = spread_for(kh * kw * dy.shape[0], dy)",
+                     "pieces = spread[:-1].reshape(C, kh, kw, *first.shape[1:])",
                      "for i in range(kh):",
                      "    for j in range(kw):",
-                     "        spread[:, i, j] = np.where(first == i * kw + j, "
+                     "        pieces[:, i, j] = np.where(first == i * kw + j, "
                      "dy.reshape(first.shape), 0)",
                      "push_back(spread, g)"),
-                    args="dy, z, g", needs=(_PUSH_BACK, MaxPooled.helper))
+                    args="dy, z, y, g", needs=(_SPREAD, _PUSH_BACK))
 
     @property
     def shape(self):
-        dy, z, g = self.args
+        dy, z, y, g = self.args
         return z.shape
 
 
@@ -242,11 +270,12 @@ class AvgUnpooled(Spelled):
     latex = r"\operatorname{{unpool}}_{{\mathrm{{avg}}}}\left({0}\right)"
     numpy = "avg_unpool({0}, {1})"
     helper = Helper("avg_unpool", "δy / (kh·kw) spread evenly over each window.",
-                    ("C, H, W, kh, kw, sh, sw, ph, pw = g",
-                     "share = dy.reshape(C, 1, 1, (H - kh) // sh + 1, -1, dy.shape[1]) / "
-                     "(kh * kw)",
-                     "push_back(np.broadcast_to(share, (C, kh, kw, *share.shape[3:])), g)"),
-                    args="dy, g", needs=(_PUSH_BACK,))
+                    ("C, kh, kw = g[0], g[3], g[4]",
+                     "spread = spread_for(kh * kw * dy.shape[0], dy)",
+                     "np.divide(dy.reshape(C, 1, -1), kh * kw, "
+                     "out=spread[:-1].reshape(C, kh * kw, -1))",
+                     "push_back(spread, g)"),
+                    args="dy, g", needs=(_SPREAD, _PUSH_BACK))
 
     @property
     def shape(self):

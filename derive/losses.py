@@ -47,8 +47,8 @@ def one_hot(rng, shape):
 
 DISTRIBUTIONS = Helper(
     "distributions", "Targets of softmax_cross_entropy: columns that each sum to 1.",
-    ("sums = np.sum(t, axis=-2)",
-     "if not np.all(np.abs(sums - 1.0) <= 1e-6 * t.shape[-2]):",
+    ("sums = t.sum(axis=-2)",
+     "if not (np.abs(sums - 1.0) <= 1e-6 * t.shape[-2]).all():",
      '    raise ValueError(f"input {name!r}: softmax_cross_entropy needs target columns that "',
      '                     "each sum to 1 (distributions, such as one-hot columns)")',
      "t"), args="name, t")

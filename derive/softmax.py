@@ -25,7 +25,7 @@ class LogSoftmax(Spelled):
     numpy = "log_softmax({0})"
     helper = Helper("log_softmax", "log softmax of each column, shifted by the column maximum "
                     "so exp cannot overflow.",
-                    ("shifted = u - np.max(u, axis=0, keepdims=True)",
+                    ("shifted = u - u.max(axis=0, keepdims=True)",
                      "shifted -= np.log(sum_rows(np.exp(shifted)))",
                      "shifted"), needs=(SUM_ROWS,))
 
@@ -41,7 +41,7 @@ class Softmax(Spelled):
     numpy = "softmax({0})"
     helper = Helper("softmax", "softmax of each column, shifted by the column maximum so exp "
                     "cannot overflow: one exp, one division, in one array.",
-                    ("e = u - np.max(u, axis=0, keepdims=True)",
+                    ("e = u - u.max(axis=0, keepdims=True)",
                      "np.exp(e, out=e)",
                      "e /= sum_rows(e)",
                      "e"), needs=(SUM_ROWS,))

@@ -7,7 +7,7 @@ sign, Heaviside and Piecewise of user formulas become numpy's own elementwise fu
 from sympy import Function, MatrixSymbol, Rational, Symbol, fraction
 from sympy.printing.numpy import NumPyPrinter
 
-from ..algebra import SUM_COLS, SUM_ROWS, SUM_SQUARES, Helper
+from ..algebra import SUM_COLS, SUM_PRODUCTS, SUM_ROWS, SUM_SQUARES, Helper
 from ..naming import Delta
 from .notation import (ATOM, Notation, outer_ones, broadcast_last, full_shaped,
                        split_coefficient, split_coefficient_list)
@@ -181,6 +181,10 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         if rows and cols and type(expr).__name__ == "HadamardPower" and expr.exp == 2:
             self.helpers.add(SUM_SQUARES)  # Σ u², a loss: one dot product, no squares
             return f"{SUM_SQUARES.name}({self._print(expr.base)})"
+        if rows and cols and type(expr).__name__ == "HadamardProduct" and len(expr.args) == 2 \
+                and all(full_shaped(a) for a in expr.args):
+            self.helpers.add(SUM_PRODUCTS)  # Σ t ⊙ log p, a loss: one dot product
+            return f"{SUM_PRODUCTS.name}({', '.join(self._print(a) for a in expr.args)})"
         return super()._reduce(expr, rows, cols)
 
     def _reduce_operand(self, expr):
