@@ -18,6 +18,7 @@ from .display import code_comments, joined
 from .errors import ShapeError
 from .functions import U, elementwise, relu, sigmoid, softplus
 from .fusion import Comments, Plan, groups
+from .pool_first import PoolFirst, poolings
 from .graph import Graph
 from .initialization import starts
 from .losses import softmax_cross_entropy, squared_error
@@ -100,7 +101,9 @@ def _probe_graphs():
     return f, r
 
 
-def render_module(der, names):
+def render_module(der, names, pool_first=True):
+    """The module's source; `pool_first=False` keeps every pooling as written (gradcheck
+    reads the values of every kinked operation's inputs off that module's cache)."""
     comments = code_comments(der)
     backward_eqs = [(n, e) for n, e in [*der.deltas.items(), *der.gradients.items()]
                     if n != der.loss]
@@ -110,6 +113,8 @@ def render_module(der, names):
     plan = Plan(der, groups(der))
     stacked_weights, forward_eqs = plan.setup(), plan.forward()
     equations, blocks = plan.backward((n, written[n]) for n, _ in backward_eqs)
+    pooled = PoolFirst(der, poolings(der, forward_eqs, equations) if pool_first else [])
+    forward_eqs, equations = pooled.forward(forward_eqs), pooled.backward(equations)
     stacked = {key for _, key, _ in blocks}
     accumulated = {*der.params, *stacked} if der.recurrent else set()  # summed over steps
     backward_reads = _values([*(e for _, terms in equations for e in terms),
@@ -117,9 +122,11 @@ def render_module(der, names):
     batched, kept, sides = over_steps(der, equations, accumulated)
     for key in plan.shapes:
         names.add(key, plan.wanted[key])
+    for key, wanted in pooled.wanted():
+        names.add(key, wanted)
     for key, name, delta, _ in sides:
         names.add(key, f"{names.delta(name) if delta else names.value(name)}_steps")
-    fused = Comments(der, plan, comments)
+    fused = Comments(der, plan, comments, pooled.comments)
     forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
     setup = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
              for k, e in stacked_weights]
@@ -153,6 +160,7 @@ def render_module(der, names):
     cache = [n for n in der.shapes if n in backward_reads and der.kinds[n] != "param"]
     weights = [k for k, _ in stacked_weights if k in backward_reads]  # stacks backward reads
     runs = [k for k in plan.runs if k in backward_reads]  # f over a run of rows, every step
+    pooled_first = [k for k, _ in pooled.wanted() if k in backward_reads]
     states = [State(initial, names.value(s), names.value(carrier), names.delta(s))
               for s, (carrier, initial) in der.states.items()]
     gradients = [Array(p, names.delta(p)) for p in der.params]
@@ -177,7 +185,7 @@ def render_module(der, names):
         backward_typed=backward_printer.typed,
         forward_params=arrays(p for p in der.params if p in forward_reads),
         backward_params=arrays(p for p in der.params if p in backward_reads),
-        input_arrays=arrays(der.inputs), cache=arrays([*cache, *weights, *runs]), setup=setup,
+        input_arrays=arrays(der.inputs), cache=arrays([*cache, *weights, *runs, *pooled_first]), setup=setup,
         forward=forward, backward=backward, finish=finish, gradients=gradients,
         gradient_vars={g.var for g in gradients} | {names.delta(k) for k in stacked},
         # recurrent graphs only
@@ -349,9 +357,13 @@ def _helpers(der, names, called):
 def compile_numpy(der):
     """`to_numpy(der)` loaded as a module; its source is kept as `module.__source__`."""
     der = derived(der, "compile_numpy")
-    source = to_numpy(der)
-    filename = f"<derive:{der.graph.name}>"
-    module = types.ModuleType(f"derive_{der.graph.name}")
+    return loaded(to_numpy(der), der.graph.name)
+
+
+def loaded(source, name):
+    """Generated `source` loaded as a module named after its graph."""
+    filename = f"<derive:{name}>"
+    module = types.ModuleType(f"derive_{name}")
     module.__file__ = filename
     module.__source__ = source
     # Tracebacks show the generated lines, as sympy's lambdify does.

@@ -79,6 +79,7 @@ class Function:
     user: bool = False
     signature: Signature = field(default_factory=Signature)
     weights_start: str = "glorot"          # how a weight matrix feeding f starts: "he" for relu
+    nondecreasing: bool = False            # u ≤ v ⇒ f(u) ≤ f(v): max pooling commutes with f
 
     def __post_init__(self):
         if self.scalar is None:
@@ -122,6 +123,14 @@ def slope_of(body):
                          lambda e: sp.Heaviside(e.args[0], 0))
 
 
+def nondecreasing(lam):
+    """Whether a Lambda u ↦ f(u) applies a registered function that never decreases."""
+    body = lam.expr
+    return body.args == tuple(lam.variables) and any(
+        isinstance(f, Function) and f.nondecreasing and body.func == f.scalar
+        for f in registry.CALLABLE.values())
+
+
 def function(name, definition, **knowledge):
     """Register an elementwise function under `name`: the API and model files can call it."""
     return registry.add(Function(name, definition, **knowledge), callable_name=name)
@@ -140,14 +149,15 @@ sigmoid = function(
     numpy=Helper("sigmoid", "1/(1 + e^−u), stably: where e^−u overflows, σ < 1e-308 is 0.",
                  ("y = np.negative(u)", 'with np.errstate(over="ignore"):',
                   "    np.exp(y, out=y)", "y += 1.0", "np.divide(1.0, y, out=y)", "y")),
-    latex=r"\sigma\left({0}\right)", reference=lambda xp, u: 1 / (1 + xp.exp(-u)))
+    latex=r"\sigma\left({0}\right)", reference=lambda xp, u: 1 / (1 + xp.exp(-u)),
+    nondecreasing=True)
 tanh = function("tanh", sp.tanh, scalar=sp.tanh,
                 through_output=lambda y, shape: ones(*shape) - sp.HadamardPower(y, 2),
                 numpy="np.tanh({0})", latex=r"\tanh\left({0}\right)",
-                reference=lambda xp, u: xp.tanh(u))
+                reference=lambda xp, u: xp.tanh(u), nondecreasing=True)
 exp = function("exp", sp.exp, scalar=sp.exp, through_output=lambda y, shape: y,
                numpy="np.exp({0})", latex=r"\exp\left({0}\right)",
-               reference=lambda xp, u: xp.exp(u))
+               reference=lambda xp, u: xp.exp(u), nondecreasing=True)
 log = function("log", sp.log, scalar=sp.log, derivative=lambda u: 1 / u,
                numpy="np.log({0})", latex=r"\log\left({0}\right)",
                reference=lambda xp, u: xp.log(u))
@@ -158,14 +168,15 @@ step = Function(  # relu′: not a node of its own, only ever inside a δ
     text="1[{0} > 0]", latex=r"\mathbf{{1}}[{0} > 0]", kinks=(U,))
 relu = function("relu", lambda u: sp.Max(u, 0), derivative=step.scalar,
                 numpy=Helper("relu", "max(u, 0).", ("np.maximum(u, 0.0)",)), kinks=(U,),
-                reference=lambda xp, u: xp.maximum(u, 0.0), weights_start="he")
+                reference=lambda xp, u: xp.maximum(u, 0.0), weights_start="he",
+                nondecreasing=True)
 softplus = function(
     "softplus", lambda u: sp.log(1 + sp.exp(u)), derivative=sigmoid.scalar,
     numpy=Helper("softplus", "log(1 + e^u), stably.", ("np.logaddexp(0.0, u)",)),
-    reference=lambda xp, u: xp.logaddexp(0.0, u))
+    reference=lambda xp, u: xp.logaddexp(0.0, u), nondecreasing=True)
 identity = function("identity", lambda u: u, through_output=lambda y, shape: ones(*shape),
                     numpy="{0}", latex=r"\operatorname{{id}}\left({0}\right)",
-                    reference=lambda xp, u: u)
+                    reference=lambda xp, u: u, nondecreasing=True)
 
 sqrt = function("sqrt", sp.sqrt,
                 through_output=lambda y, shape: apply(lambda u: 1 / (2 * u), y),

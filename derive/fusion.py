@@ -388,8 +388,9 @@ class Comments:
     """The comments of fused statements: stacks written out as their blocks,
     [z_i; z_f] = [U_i; U_f] h_{t−1} + …; a node's own equation keeps its comment."""
 
-    def __init__(self, der, plan, comments):
+    def __init__(self, der, plan, comments, rewritten=None):
         self.plan, self.comments = plan, comments
+        self.rewritten = rewritten or {}  # (delta, key) → the comment another pass wrote
         self.printer = text_printer(der)
 
     def text(self, expr):
@@ -405,6 +406,8 @@ class Comments:
 
     def comment(self, key, value, delta=False):
         plan = self.plan
+        if (delta, key) in self.rewritten:
+            return self.rewritten[(delta, key)]
         if (delta, key) in self.comments:
             own = self.comments[(delta, key)]
             if not (delta and any(a.name in plan.shapes for t in value

@@ -25,7 +25,7 @@ import numpy as np
 
 import sympy as sp
 
-from .codegen import compile_numpy, module_names
+from .codegen import compile_numpy, loaded, module_names, render_module
 from .derivation import Derivation
 from .errors import DeriveError
 from .functions import elementary
@@ -105,22 +105,22 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     if max_entries is not None:
         max_entries = _count("max_entries", max_entries)
     module = compile_numpy(der)
-    kinks = _kinks(der, dims)
+    kinks, written = _kinks(der, dims), _as_written(der, module)
     for attempt in range(redraws + 1):
         rng = np.random.default_rng([seed, attempt])
         params = module.init_params(dims, seed=seed + attempt, scheme="normal")
         data = random_inputs(der, dims, rng) if inputs is None else \
             {name: np.array(value, dtype=np.float64) for name, value in inputs.items()}
         loss, cache = module.forward(params, data)
-        sides = _sides(kinks, cache)
+        sides = _sides(kinks, written.forward(params, data)[1])
         # the initial states of a recurrent net have gradients too
         wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
         chosen = {name: _chosen_entries(value.shape, max_entries, [seed, k])
                   for k, (name, value) in enumerate(wrt.items())}
         tick = _ticker(progress, sum(entries[0].size for entries in chosen.values()))
         try:
-            numeric = {name: _differences(module, params, data, wrt[name], eps, kinks, sides,
-                                          chosen[name], tick)
+            numeric = {name: _differences((module, written), params, data, wrt[name], eps,
+                                          kinks, sides, chosen[name], tick)
                        for name in wrt}
             break
         except KinkCrossed:
@@ -136,14 +136,26 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     return GradcheckReport(errors, tolerance, eps, seed + attempt)
 
 
-def _differences(module, params, data, value, eps, kinks, sides, entries, tick):
+def _as_written(der, module):
+    """`module`, or where it computes some values in another form (pooling first) a module
+    that computes every value as the equations write it: kinks are read off its cache."""
+    source = render_module(der, module_names(der), pool_first=False)
+    return module if source == module.__source__ else loaded(source, der.graph.name)
+
+
+def _differences(modules, params, data, value, eps, kinks, sides, entries, tick):
     """Central differences of the loss in the `entries` (index arrays) of `value` (an array of
-    params or data); `tick()` after each."""
+    params or data), the loss from the first of `modules`, the kinks' sides from the
+    second's cache; `tick()` after each."""
+    module, written = modules
+
     def loss_at(index, step):
         saved = value[index]
         value[index] = saved + step
         try:
             loss, cache = module.forward(params, data)
+            if written is not module:
+                cache = written.forward(params, data)[1]
         finally:
             value[index] = saved
         if any(not np.array_equal(now, before)

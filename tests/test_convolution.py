@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import derive as d
+from derive.codegen import loaded, module_names, render_module
 from derive.modelfile import load
 from helpers import check_grads, softmax_cross_entropy, squared_error
 
@@ -241,3 +242,50 @@ def test_a_check_at_sizes_where_a_layer_has_no_output_names_the_layer():
     with pytest.raises(d.DeriveError, match=re.escape("conv1d(x, K) would have 2*L - 4 = 0 rows")):
         d.gradcheck(der, {"L": 2, "N": 2})
     assert d.gradcheck(der, {"L": 5, "N": 2}).ok
+
+
+def as_written(graph):
+    """The module with every pooling computed as the equations write it."""
+    der = d.derive(graph)
+    return loaded(render_module(der, module_names(der), pool_first=False), graph.name)
+
+
+def test_lenet_pools_before_its_bias_and_relu():
+    """maxpool(relu(z + b)) = relu(maxpool(z) + b): the code pools K1 ⋆ x first and adds b1
+    and relu to a 4× smaller image; the loss is the same to the bit and the gradients are
+    those of the code as written, also where blank images make every window a tie."""
+    source = d.to_numpy(d.models.lenet())
+    steps = source[source.index("def forward"):source.index("def predict")]
+    assert "# p1 = maxpool(relu(z1)) = relu(maxpool(z1))" in steps
+    assert "h1 = " not in steps and "delta_h1" not in steps
+    pooled, written = d.compile_numpy(d.models.lenet()), as_written(d.models.lenet())
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6))
+    x[:, :2] = 0.0   # blank: every window of K1 ⋆ x a tie of zeros
+    x[:32, 2] = 0.0  # half blank
+    inputs = {"x": x, "t": np.eye(10)[:, rng.integers(0, 10, 6)]}
+    params = pooled.init_params({"N": 6}, seed=1)
+    loss, grads = pooled.gradients(params, inputs)
+    loss_as_written, grads_as_written = written.gradients(params, inputs)
+    assert loss == loss_as_written
+    for name in params:
+        np.testing.assert_allclose(grads[name], grads_as_written[name], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("elsewhere", ["h", "z"])
+def test_a_pooling_whose_input_is_read_elsewhere_is_computed_as_written(elsewhere):
+    g = d.Graph("read_elsewhere")
+    x, label = g.input("x", (16, "N")), g.input("label", (2, "N"))
+    z = d.conv2d(x, g.param("K", (2, 9)), image=(1, 4, 4), kernel=3, padding=1,
+                 bias=g.param("b", (2, 1))).named("z")
+    h = d.relu(z).named("h")
+    p = d.max_pool2d(h, image=(2, 4, 4), size=2).named("p")
+    other = {"h": h, "z": z}[elsewhere]
+    out = g.param("W", (2, 8)) @ p + g.param("V", (2, 32)) @ other
+    g.loss(d.squared_error(out, label))
+    assert "unbiased" not in d.to_numpy(g)
+    check_grads(g, lambda p_, i: squared_error(
+        p_["W"] @ pool(relu(conv(i["x"], p_["K"], 1, 4, 4, 3, p=1, bias=p_["b"])), 2, 4, 4, 2,
+                       anp.max)
+        + p_["V"] @ (relu if elsewhere == "h" else (lambda u: u))(
+            conv(i["x"], p_["K"], 1, 4, 4, 3, p=1, bias=p_["b"])), i["label"]), dims={"N": 3})

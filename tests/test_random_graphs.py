@@ -31,7 +31,7 @@ COUNT = int(os.environ.get("DERIVE_FUZZ", "40"))
 DIMS = {"D": 3, "H": 4, "N": 3}
 H, N = d.dims("H N")
 NUMBERS = (0.5, -2, 1.5, 0.25)
-OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate"]
+OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate", "pooled conv"]
 
 step = st.tuples(st.sampled_from(OPERATIONS), *(st.integers(0, 99) for _ in range(4)))
 programs = st.tuples(st.lists(step, min_size=1, max_size=7), st.integers(0, 99))
@@ -108,6 +108,13 @@ class Program:
                             padding=(0, pad), bias=bias)
         if name in ("max_pool2d", "avg_pool2d"):
             return d.registry.CALLABLE[name](a, image=(1, 1, H), size=(1, 1 + n % 2), stride=1)
+        if name == "pooled conv":  # maxpool(f(K ⋆ a + b)): computed as f(maxpool(K ⋆ a) + b)
+            size = 1 + 2 * (n % 2)    # (the "same" padding keeps H positions in each channel)
+            z = d.conv2d(a, self.param((2, size)), image=(1, 1, H), kernel=(1, size),
+                         padding=(0, size // 2), bias=self.param((2, 1)))
+            f = (None, d.relu, d.tanh, d.sigmoid)[o % 4]
+            return d.max_pool2d(f(z) if f else z, image=(2, 1, H), size=(1, 1 + n // 2 % 2),
+                                stride=1)
         entry = d.registry.CALLABLE[name]
         signature = entry.signature
         count = 2 if signature.nodes is None else signature.nodes
@@ -278,7 +285,7 @@ def test_random_recurrent_programs(program):
 def test_every_operation_is_drawn():
     assert {"sigmoid", "concat", "split", "squared_error", "softmax_cross_entropy", "layer_norm",
             "conv2d", "conv1d", "max_pool2d", "avg_pool2d",
-            "@", "+", "*", "/", "[]", "T", "**", "gate"} <= set(OPERATIONS)
+            "@", "+", "*", "/", "[]", "T", "**", "gate", "pooled conv"} <= set(OPERATIONS)
 
 
 # Shapes that broke before, kept as fixed programs.
@@ -430,3 +437,13 @@ def test_reciprocals_of_reciprocals_of_a_state_near_zero():
     check(([("reciprocal", 1, 0, 0, 0), ("reciprocal", 47, 0, 0, 0), ("reciprocal", 1, 0, 0, 0),
             ("abs", 0, 0, 0, 0), ("concat", 82, 27, 0, 0), ("concat", 0, 0, 0, 0),
             ("conv2d", 6, 0, 1, 1)], 0), recurrent=True)
+
+
+def test_pooled_convolutions_in_a_random_program():
+    """Each function the pooling may be moved before, and none, with windows of 1 and 2."""
+    program = ([("pooled conv", 0, 0, 0, 0), ("pooled conv", 1, 0, 3, 1), ("pooled conv", 2, 0, 2, 2),
+                ("pooled conv", 3, 0, 1, 3), ("+", 1, 2, 0, 1), ("*", 3, 4, 0, 1)], 5)
+    source = d.to_numpy(d.derive(Program(*program).graph))
+    for f in ("", "relu", "tanh", "sigmoid"):
+        assert f" = {f}(maxpool(" in source if f else "= maxpool(t2 − P2) + P2" in source
+    check(program, recurrent=False)
