@@ -78,10 +78,17 @@ class Helper:
 
 # Σ_rows and Σ_cols in generated code: a product with a vector of ones is one BLAS call,
 # faster than np.sum along an axis at every size (and several times faster across rows).
+ONES = Helper("ones_column", "A column of n ones in `dtype`, made once for each (n, dtype) and "
+              "remembered (the last 64): a sum multiplies by it every step.",
+              ("if (n, dtype) not in known:",
+               "    if len(known) >= 64:",
+               "        known.clear()",
+               "    known[n, dtype] = np.ones((n, 1), dtype=dtype)",
+               "known[n, dtype]"), args="n, dtype, known={}")
 SUM_ROWS = Helper("sum_rows", "Σ_rows u, a row: the sum down each column, as 1ᵀ u (one BLAS "
-                  "call).", ("np.ones((1, u.shape[0]), dtype=u.dtype) @ u",))
+                  "call).", ("ones_column(u.shape[0], u.dtype).T @ u",), needs=(ONES,))
 SUM_COLS = Helper("sum_cols", "Σ_cols u, a column: the sum across each row, as u 1 (one BLAS "
-                  "call).", ("u @ np.ones((u.shape[1], 1), dtype=u.dtype)",))
+                  "call).", ("u @ ones_column(u.shape[1], u.dtype)",), needs=(ONES,))
 SUM_SQUARES = Helper("sum_squares", "Σ u², 1×1: the dot product of u with itself (one BLAS "
                      "call, no array of squares).", ("np.vdot(u, u).reshape(1, 1)",))
 SUM_PRODUCTS = Helper("sum_products", "Σ u ⊙ v, 1×1: the dot product of u and v (one BLAS "

@@ -191,16 +191,18 @@ class MaxPooled(Pooled):
     latex = r"\operatorname{{maxpool}}\left({0}\right)"
     numpy = "max_pool({0}, {1})"
     helper = Helper("max_pool", "The maximum of each window. Windows that tile the image "
-                    "(stride = size, no padding) take one elementwise maximum per offset; "
-                    "others reduce strided windows.",
+                    "(stride = size, no padding) take elementwise maxima, of the columns of "
+                    "each window row, then of the rows; others reduce strided windows.",
                     (_POOL_WINDOWS[0],
                      f"if {_TILING}:",
-                     "    tiles = z.reshape(C, H // kh, kh, W // kw, kw, -1)",
-                     "    top = tiles[:, :, 0, :, 0].copy()",
-                     "    for i in range(kh):",
-                     "        for j in range(kw):",
-                     "            if i or j:",
-                     "                np.maximum(top, tiles[:, :, i, :, j], out=top)",
+                     "    tiles = z.reshape(C * (H // kh), kh, W // kw, kw, -1)",
+                     "    rows = tiles[:, :, :, 0].copy() if kw == 1 else "
+                     "np.maximum(tiles[:, :, :, 0], tiles[:, :, :, 1])",
+                     "    for j in range(2, kw):  # each window row's maximum",
+                     "        np.maximum(rows, tiles[:, :, :, j], out=rows)",
+                     "    top = rows[:, 0] if kh == 1 else np.maximum(rows[:, 0], rows[:, 1])",
+                     "    for i in range(2, kh):",
+                     "        np.maximum(top, rows[:, i], out=top)",
                      "    return top.reshape(-1, z.shape[1])",
                      _POOL_WINDOWS[1],
                      "windows.max(axis=(4, 5)).reshape(-1, z.shape[1])"),
@@ -217,23 +219,25 @@ class MaxUnpooled(Spelled):
     helper = Helper("max_unpool", "δy sent to the maximum of each window of z, the first in "
                     "row-major order at a tie; y is the pooled maximum. Windows that tile the "
                     "image (stride = size, no padding) are taken offset by offset, each "
-                    "taking the δ its window has left where it holds the maximum; others "
-                    "through an argmax over copied windows.",
+                    "claiming its maxima not yet claimed (the last offset what is left); "
+                    "others through an argmax over copied windows.",
                     (_POOL_WINDOWS[0],
                      f"if {_TILING}:",
                      "    tiles = z.reshape(C * (H // kh), kh, W // kw, kw, -1)",
-                     "    left = dy.reshape(C * (H // kh), W // kw, -1).copy()",
-                     "    top = y.reshape(left.shape)",
+                     "    top = y.reshape(C * (H // kh), W // kw, -1)",
+                     "    d = dy.reshape(top.shape)",
+                     "    free = np.ones(top.shape, dtype=bool)",
+                     "    hit = np.empty(top.shape, dtype=bool)",
                      "    out = np.empty(tiles.shape, dtype=dy.dtype)",
                      "    for i in range(kh):",
                      "        for j in range(kw):",
-                     "            taken = out[:, i, :, j]",
-                     "            if i == kh - 1 and j == kw - 1:",
-                     "                taken[...] = left",
+                     "            if (i, j) == (kh - 1, kw - 1):  # the last: what is left",
+                     "                hit = free",
                      "            else:",
-                     "                np.equal(tiles[:, i, :, j], top, out=taken)",
-                     "                taken *= left",
-                     "                left -= taken",
+                     "                np.equal(tiles[:, i, :, j], top, out=hit)",
+                     "                hit &= free",
+                     "                free ^= hit",
+                     "            np.multiply(d, hit, out=out[:, i, :, j])",
                      "    return out.reshape(C * H * W, -1)",
                      _POOL_WINDOWS[1],
                      "first = windows.reshape(*windows.shape[:4], kh * kw).argmax(axis=4)",

@@ -7,7 +7,7 @@ gets its δ too (δlabel = −(out − label); for cross-entropy δt = −log so
 import numpy as np
 import sympy as sp
 
-from .algebra import Helper, ones, scale_by, sum_all
+from .algebra import ONES, Helper, ones, scale_by, sum_all
 from .functions import apply, sigmoid, softplus
 from .registry import Rule, Signature, register
 from .rules import scalar_loss
@@ -47,11 +47,11 @@ def one_hot(rng, shape):
 
 DISTRIBUTIONS = Helper(
     "distributions", "Targets of softmax_cross_entropy: columns that each sum to 1.",
-    ("sums = t.sum(axis=-2)",
-     "if not (np.abs(sums - 1.0) <= 1e-6 * t.shape[-2]).all():",
+    ("sums = ones_column(t.shape[-2], t.dtype).T @ t",
+     "if not np.abs(sums - 1.0).max() <= 1e-6 * t.shape[-2]:  # (NaN fails too)",
      '    raise ValueError(f"input {name!r}: softmax_cross_entropy needs target columns that "',
      '                     "each sum to 1 (distributions, such as one-hot columns)")',
-     "t"), args="name, t")
+     "t"), args="name, t", needs=(ONES,))
 
 
 def _given_distributions(node):

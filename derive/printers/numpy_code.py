@@ -177,6 +177,18 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             self.helpers.add(type(expr).helper)
         return super()._print_Spelled(expr)
 
+    def _print_OverPositions(self, expr):
+        """Σ_positions Σ_cols δ (a convolution's bias): each channel's rows side by side, times
+        ones, in one product; not a column sum, then a sum of its blocks."""
+        column = expr.args[0]
+        if type(column).__name__ == "MatMul" and len(column.args) == 2 and \
+                type(column.args[1]).__name__ == "OneMatrix":
+            self.helpers.add(SUM_COLS)
+            delta, positions = column.args[0], expr.args[1]
+            row = self._scalar(positions * delta.shape[1])  # a channel's entries
+            return f"{SUM_COLS.name}(np.reshape({self._print(delta)}, (-1, {row})))"
+        return self._print_Spelled(expr)
+
     def _reduce(self, expr, rows, cols):
         if rows and cols and type(expr).__name__ == "HadamardPower" and expr.exp == 2:
             self.helpers.add(SUM_SQUARES)  # Σ u², a loss: one dot product, no squares
