@@ -19,6 +19,7 @@ from .errors import ShapeError
 from .functions import U, elementwise, relu, sigmoid, softplus
 from .fusion import Comments, Plan, groups
 from .pool_first import PoolFirst, poolings
+from .sharing import Shared
 from .graph import Graph
 from .initialization import starts
 from .losses import softmax_cross_entropy, squared_error
@@ -115,6 +116,9 @@ def render_module(der, names, pool_first=True):
     equations, blocks = plan.backward((n, written[n]) for n, _ in backward_eqs)
     pooled = PoolFirst(der, poolings(der, forward_eqs, equations) if pool_first else [])
     forward_eqs, equations = pooled.forward(forward_eqs), pooled.backward(equations)
+    shared = Shared(der, forward_eqs, equations)
+    forward_eqs, equations = shared.forward, shared.backward
+    made = [*pooled.wanted(), *shared.keys]  # (key, identifier it would like) of new arrays
     stacked = {key for _, key, _ in blocks}
     accumulated = {*der.params, *stacked} if der.recurrent else set()  # summed over steps
     backward_reads = _values([*(e for _, terms in equations for e in terms),
@@ -122,11 +126,11 @@ def render_module(der, names, pool_first=True):
     batched, kept, sides = over_steps(der, equations, accumulated)
     for key in plan.shapes:
         names.add(key, plan.wanted[key])
-    for key, wanted in pooled.wanted():
+    for key, wanted in made:
         names.add(key, wanted)
     for key, name, delta, _ in sides:
         names.add(key, f"{names.delta(name) if delta else names.value(name)}_steps")
-    fused = Comments(der, plan, comments, pooled.comments)
+    fused = Comments(der, plan, comments, {**pooled.comments, **shared.comments})
     forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
     setup = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
              for k, e in stacked_weights]
@@ -160,7 +164,7 @@ def render_module(der, names, pool_first=True):
     cache = [n for n in der.shapes if n in backward_reads and der.kinds[n] != "param"]
     weights = [k for k, _ in stacked_weights if k in backward_reads]  # stacks backward reads
     runs = [k for k in plan.runs if k in backward_reads]  # f over a run of rows, every step
-    pooled_first = [k for k, _ in pooled.wanted() if k in backward_reads]
+    made = [k for k, _ in made if k in backward_reads]  # pooled first, or shared
     states = [State(initial, names.value(s), names.value(carrier), names.delta(s))
               for s, (carrier, initial) in der.states.items()]
     gradients = [Array(p, names.delta(p)) for p in der.params]
@@ -185,7 +189,7 @@ def render_module(der, names, pool_first=True):
         backward_typed=backward_printer.typed,
         forward_params=arrays(p for p in der.params if p in forward_reads),
         backward_params=arrays(p for p in der.params if p in backward_reads),
-        input_arrays=arrays(der.inputs), cache=arrays([*cache, *weights, *runs, *pooled_first]), setup=setup,
+        input_arrays=arrays(der.inputs), cache=arrays([*cache, *weights, *runs, *made]), setup=setup,
         forward=forward, backward=backward, finish=finish, gradients=gradients,
         gradient_vars={g.var for g in gradients} | {names.delta(k) for k in stacked},
         # recurrent graphs only

@@ -76,6 +76,33 @@ def test_softmax_with_cross_entropy_gives_y_minus_t():
     check_grads(d.models.softmax_classifier(), loss)
 
 
+def test_cross_entropy_backward_reads_the_log_softmax_forward_computed():
+    """softmax(z2) = exp(log_softmax(z2)): the loss's log_softmax is named and cached, and
+    backward takes its exp, not a second softmax."""
+    source = d.to_numpy(d.models.softmax_classifier())
+    backward = source[source.index("def backward"):source.index("def predict")]
+    code = [line for line in backward.splitlines() if not line.strip().startswith("#")]
+    assert any("np.exp(log_softmax_z2)" in line for line in code)
+    assert not any("softmax(z2)" in line for line in code)
+
+
+def test_a_log_softmax_node_beside_cross_entropy_on_the_same_logits():
+    """y = log_softmax(z) is a node of its own: backward takes exp(y) for the loss's softmax(z)."""
+    g = d.Graph("both")
+    x, t, label = g.input("x", ("D", "N")), g.input("t", ("K", "N")), g.input("label", ("K", "N"))
+    z = (g.param("W", ("K", "D")) @ x).named("z")
+    y = d.log_softmax(z).named("y")
+    g.loss(d.softmax_cross_entropy(z, t) + d.squared_error(y, label))
+    assert "np.exp(y)" in d.to_numpy(g)
+
+    def loss(p, i):
+        z_ = p["W"] @ i["x"]
+        y_ = z_ - anp.log(anp.sum(anp.exp(z_), axis=0, keepdims=True))
+        return softmax_cross_entropy(z_, i["t"]) + squared_error(y_, i["label"])
+
+    check_grads(g, loss)
+
+
 def test_one_activation_feeding_three_places_sums_three_terms():
     der = d.derive(fan_out())
     rules = sorted(t.rule.value for t in der.terms["h"])
