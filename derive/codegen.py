@@ -108,7 +108,7 @@ def render_module(der, names, pool_first=True):
     comments = code_comments(der)
     backward_eqs = [(n, e) for n, e in [*der.deltas.items(), *der.gradients.items()]
                     if n != der.loss]
-    written = {n: der.compact[n].terms if n in der.compact else [t.expr for t in der.terms[n]]
+    written = {n: der.compact[n].terms if n in der.compact else _seeded(der, der.terms[n])
                for n, _ in backward_eqs}
     backward_eqs = _live(der, backward_eqs, written)
     plan = Plan(der, groups(der))
@@ -136,8 +136,10 @@ def render_module(der, names, pool_first=True):
              for k, e in stacked_weights]
     forward = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
                for k, e in forward_eqs]
+    seeded = {k for k, terms in equations if any(SEED in t.free_symbols for t in terms)}
     backward = [statement(backward_printer, names.delta(k), terms,
-                          fused.comment(k, terms, delta=True), accumulate=k in accumulated)
+                          fused.comment(k, terms, delta=True) + ", times δE = scale" * (k in seeded),
+                          accumulate=k in accumulated)
                 for k, terms in equations]
     finish = [Statement(names.delta(p), backward_printer.doprint(e),
                         f"δ{p} = {fused.text(e)}") for p, _, e in blocks]
@@ -260,6 +262,15 @@ def _prediction(der, names, forward, dims, arrays, states):
         arrays(p for p in der.params if p in needed), arrays(inputs),
         arrays(n for n in inputs if n not in der.sequences),
         arrays(n for n in inputs if n in der.sequences), states)
+
+
+SEED = Verbatim("scale")  # δE in backward: 1, or sgd_step's lr, which then rides in every δ
+
+
+def _seeded(der, terms):
+    """A δ's terms, those the loss's own rule made (δE carried into them) times δE = scale."""
+    loss = der.nodes[der.loss]
+    return [t.expr * SEED if t.origin is loss else t.expr for t in terms]
 
 
 def _live(der, equations, written):
