@@ -77,7 +77,6 @@ _PUSH_BACK = Helper(
      "    images += spread.take(rows, axis=0)",
      "images"), args="spread, g", needs=(_PUSH_ROWS,))
 
-
 _SPREAD = Helper(
     "spread_for", "Room for the pieces of δ that push_back adds up: `rows` rows to fill, one "
     "for each patch entry at each output position, then the zero row it reads for padding.",
