@@ -18,18 +18,18 @@ from .display import code_comments, joined
 from .errors import ShapeError
 from .functions import U, elementwise, relu, sigmoid, softplus
 from .fusion import Comments, Plan, groups
-from .pool_first import PoolFirst, poolings
-from .sharing import Shared
 from .graph import Graph
 from .initialization import starts
 from .losses import softmax_cross_entropy, squared_error
 from .namer import ModuleNames, registered_helpers, template_names, user_functions
 from .naming import Delta, dims
+from .pool_first import PoolFirst, poolings
 from .printers.notation import Verbatim
 from .printers.numpy_code import NumpyCodePrinter, numpy_code
 from .printers.text import text
 from .rendering import render
 from .rules import concat, split
+from .sharing import Shared
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def render_module(der, names, pool_first=True):
                for k, e in forward_eqs]
     seeded = {k for k, terms in equations if any(SEED in t.free_symbols for t in terms)}
     backward = [statement(backward_printer, names.delta(k), terms,
-                          fused.comment(k, terms, delta=True) + ", times δE = scale" * (k in seeded),
+                          fused.comment(k, terms, delta=True) + SEEDED * (k in seeded),
                           accumulate=k in accumulated)
                 for k, terms in equations]
     finish = [Statement(names.delta(p), backward_printer.doprint(e),
@@ -191,7 +191,8 @@ def render_module(der, names, pool_first=True):
         backward_typed=backward_printer.typed,
         forward_params=arrays(p for p in der.params if p in forward_reads),
         backward_params=arrays(p for p in der.params if p in backward_reads),
-        input_arrays=arrays(der.inputs), cache=arrays([*cache, *weights, *runs, *made]), setup=setup,
+        input_arrays=arrays(der.inputs), cache=arrays([*cache, *weights, *runs, *made]),
+        setup=setup,
         forward=forward, backward=backward, finish=finish, gradients=gradients,
         gradient_vars={g.var for g in gradients} | {names.delta(k) for k in stacked},
         # recurrent graphs only
@@ -265,6 +266,7 @@ def _prediction(der, names, forward, dims, arrays, states):
 
 
 SEED = Verbatim("scale")  # δE in backward: 1, or sgd_step's lr, which then rides in every δ
+SEEDED = ", times δE = scale"  # after the comment of a statement the loss's rule made
 
 
 def _seeded(der, terms):

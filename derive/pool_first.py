@@ -5,9 +5,10 @@ channel shifts every entry of a window alike) and with any nondecreasing f (the 
 input gives the largest output), so a convolution's bias and activation can wait until
 after its pooling and work on the k_h·k_w times smaller pooled image. Rounding keeps both
 properties (fl(a + b) and relu never decrease in a), so with relu the pooled values are the
-same to the bit (with σ or tanh, within their rounding). Back, rule 4 runs at the pooled maxima, δmaxpool(z) = δp ⊙ f′(maxpool(z)), the bias
-gradient sums that smaller δ (Σ over a channel's positions of δz is the sum of what its
-windows' maxima received), and unpool_max sends it to the maximum of each window of z − b.
+same to the bit (with σ or tanh, within their rounding). Back, rule 4 runs at the pooled
+maxima, δmaxpool(z) = δp ⊙ f′(maxpool(z)), the bias gradient sums that smaller δ (Σ over a
+channel's positions of δz is the sum of what its windows' maxima received), and unpool_max
+sends it to the maximum of each window of z − b.
 
 It is a pass over the module's equations, like fusion: it finds each max pooling p of
 h = f(z), or of z itself, where z = A + b is a sum with a per-channel bias and z and h are read
@@ -54,7 +55,8 @@ class Pooling:
 
     def keys(self):
         """The arrays the pass makes, each (key, the identifier it would like)."""
-        made = [(self.unbiased, f"{self.summed}_unbiased"), (self.top, f"pooled_{self.summed}_unbiased")]
+        made = [(self.unbiased, f"{self.summed}_unbiased"),
+                (self.top, f"pooled_{self.summed}_unbiased")]
         return made + [(self.before, f"pooled_{self.summed}")] * (self.function is not None)
 
 
@@ -139,7 +141,6 @@ def _at_maxima(der, pooling, terms):
                            OneMatrix(*full): OneMatrix(*small)})
     left = {a.shape for a in slope.atoms(MatrixSymbol, OneMatrix)} - {small}
     return slope if not left and slope.shape == small else None
-
 
 
 class PoolFirst:

@@ -61,7 +61,7 @@ def test_hand_lenet_step_breaks_pooling_ties_like_the_generated_step(lenet_modul
     inputs["x"] = rng.integers(0, 2, size=(64, bench.LENET_N)).astype(float)
     x = np.vstack([inputs["x"], np.zeros((1, bench.LENET_N))])  # a zero row for the padding
     z1 = params["K1"] @ x[bench_hand._LENET_ROWS1].reshape(9, -1) + params["b1"]  # im2col
-    h1 = np.maximum(z1, 0.0).reshape(4, 4, 2, 4, 2, -1)  # channel, window row, row, window col, col, N
+    h1 = np.maximum(z1, 0.0).reshape(4, 4, 2, 4, 2, -1)  # c, window row, row, window col, col, N
     windows = np.stack([h1[:, :, i, :, j] for i in range(2) for j in range(2)])
     tied = np.sum(windows == windows.max(axis=0), axis=0) > 1
     assert (tied & (windows.max(axis=0) > 0)).sum() > 100  # positive ties: δ flows to one

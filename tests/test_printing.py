@@ -19,9 +19,11 @@ COEFFICIENTS = [sp.Rational(1, 4), sp.Integer(-1), sp.Integer(-3), sp.Float(0.5)
                 sp.Rational(-2, 7), sp.Integer(2)]
 
 # Printed sums call the generated module's own helpers (Σ_rows, Σ_cols, Σ u², Σ u ⊙ v).
-_MODULES = [d.compile_numpy(d.models.layer_norm_mlp()), d.compile_numpy(d.models.softmax_classifier())]
+_MODULES = [d.compile_numpy(d.models.layer_norm_mlp()),
+            d.compile_numpy(d.models.softmax_classifier())]
 SUMS = {name: getattr(module, name) for module in _MODULES
-        for name in ("sum_rows", "sum_cols", "sum_squares", "sum_products") if hasattr(module, name)}
+        for name in ("sum_rows", "sum_cols", "sum_squares", "sum_products")
+        if hasattr(module, name)}
 assert len(SUMS) == 4
 
 leaves = st.sampled_from([A, B, C])

@@ -441,8 +441,9 @@ def test_reciprocals_of_reciprocals_of_a_state_near_zero():
 
 def test_pooled_convolutions_in_a_random_program():
     """Each function the pooling may be moved before, and none, with windows of 1 and 2."""
-    program = ([("pooled conv", 0, 0, 0, 0), ("pooled conv", 1, 0, 3, 1), ("pooled conv", 2, 0, 2, 2),
-                ("pooled conv", 3, 0, 1, 3), ("+", 1, 2, 0, 1), ("*", 3, 4, 0, 1)], 5)
+    program = ([("pooled conv", 0, 0, 0, 0), ("pooled conv", 1, 0, 3, 1),
+                ("pooled conv", 2, 0, 2, 2), ("pooled conv", 3, 0, 1, 3),
+                ("+", 1, 2, 0, 1), ("*", 3, 4, 0, 1)], 5)
     source = d.to_numpy(d.derive(Program(*program).graph))
     for f in ("", "relu", "tanh", "sigmoid"):
         assert f" = {f}(maxpool(" in source if f else "= maxpool(t2 − P2) + P2" in source
