@@ -166,7 +166,7 @@ def render_module(der, names, pool_first=True):
     cache = [n for n in der.shapes if n in backward_reads and der.kinds[n] != "param"]
     weights = [k for k, _ in stacked_weights if k in backward_reads]  # stacks backward reads
     runs = [k for k in plan.runs if k in backward_reads]  # f over a run of rows, every step
-    made = [k for k, _ in made if k in backward_reads]  # pooled first, or shared
+    kept_made = [k for k, _ in made if k in backward_reads]  # pooled first, or shared
     states = [State(initial, names.value(s), names.value(carrier), names.delta(s))
               for s, (carrier, initial) in der.states.items()]
     gradients = [Array(p, names.delta(p)) for p in der.params]
@@ -191,7 +191,7 @@ def render_module(der, names, pool_first=True):
         backward_typed=backward_printer.typed,
         forward_params=arrays(p for p in der.params if p in forward_reads),
         backward_params=arrays(p for p in der.params if p in backward_reads),
-        input_arrays=arrays(der.inputs), cache=arrays([*cache, *weights, *runs, *made]),
+        input_arrays=arrays(der.inputs), cache=arrays([*cache, *weights, *runs, *kept_made]),
         setup=setup,
         forward=forward, backward=backward, finish=finish, gradients=gradients,
         gradient_vars={g.var for g in gradients} | {names.delta(k) for k in stacked},

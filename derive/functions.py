@@ -123,14 +123,6 @@ def slope_of(body):
                          lambda e: sp.Heaviside(e.args[0], 0))
 
 
-def nondecreasing(lam):
-    """Whether a Lambda u ↦ f(u) applies a registered function that never decreases."""
-    body = lam.expr
-    return body.args == tuple(lam.variables) and any(
-        isinstance(f, Function) and f.nondecreasing and body.func == f.scalar
-        for f in registry.CALLABLE.values())
-
-
 def function(name, definition, **knowledge):
     """Register an elementwise function under `name`: the API and model files can call it."""
     return registry.add(Function(name, definition, **knowledge), callable_name=name)

@@ -25,8 +25,8 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from .algebra import broadcast
 from .convolution_notation import MaxPooled, MaxUnpooled, OverPositions, PerPosition, g_positions
 from .display import text_printer
-from .functions import nondecreasing
 from .naming import Delta, delta_symbol
+from .printers.notation import entry_of
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,13 @@ class Pooling:
         made = [(self.unbiased, f"{self.summed}_unbiased"),
                 (self.top, f"pooled_{self.summed}_unbiased")]
         return made + [(self.before, f"pooled_{self.summed}")] * (self.function is not None)
+
+
+def _nondecreasing(function):
+    """The registered function a Lambda u ↦ f(u) applies, if it never decreases; else None."""
+    body = function.expr
+    entry = entry_of(body.func) if body.args == tuple(function.variables) else None
+    return entry if getattr(entry, "nondecreasing", False) else None
 
 
 def _bias_term(expr):
@@ -99,7 +106,7 @@ def poolings(der, forward, backward):
         if isinstance(equations.get(inner), ElementwiseApplyFunction) and \
                 isinstance(equations[inner].expr, MatrixSymbol):
             function, applied = equations[inner].function, inner
-            if not nondecreasing(function):
+            if _nondecreasing(function) is None:
                 continue
             inner = equations[inner].expr.name
         split = _bias_term(equations.get(inner))
@@ -185,11 +192,10 @@ class PoolFirst:
             out += made
             for key, value in made:
                 self._explain(False, key, value)
-            f = self.printer.doprint(pooling.function(sp.Symbol("·"))) if pooling.function \
-                else None
+            f = pooling.function and _nondecreasing(pooling.function).name
             self.comments[(False, pooling.top)] = (
                 f"{pooling.top}: max pooling first, as it commutes with + {pooling.bias}"
-                + (f" and with {f.replace('(·)', '')}" if f else ""))
+                + (f" and with {f}" if f else ""))
             written = expr.xreplace({self.der.symbol(pooling.applied):
                                      self.der.forward[pooling.applied]} if f else {})
             self.comments[(False, name)] = self.comments[(False, name)].replace(
