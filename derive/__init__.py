@@ -1,31 +1,13 @@
-"""derive: backpropagation equations by the five graphical rules, and numpy code from them."""
+"""derive: backpropagation equations by the five graphical rules, and numpy code from them.
 
-from . import registry
-from .registry import Rule, Signature, register
-from .rules import concat, split
-from .functions import (abs, elementwise, exp, function, identity, log, relu, scaled_tanh,
-                        sigmoid, softplus, sqrt, tanh)
-from .losses import binary_cross_entropy, softmax_cross_entropy, squared_error
-from .softmax import log_softmax, softmax
-from .reductions import averaging as mean, summing as sum  # noqa: A001 (d.sum, d.mean)
-from .extrema import maximum, minimum
-from .normalization import layer_norm
-from .convolution import avg_pool2d, conv1d, conv2d, max_pool2d
-from .graph import Graph, Node
-from .derivation import Derivation, derive
-from .walker import Term
-from .codegen import compile_numpy, to_numpy
-from .draw import draw
-from . import views  # noqa: F401  (attaches text, LaTeX and pictures to derivations)
-from . import models
-from .errors import DeriveError, GraphError, ShapeError
-from .gradcheck import gradcheck
-from .training import train
-from .worked import Worked
-from .worked_values import ValuesError
-from .modelfile import ModelFileError
-from .modelfile import load as load_model
-from .naming import dims
+`import derive` itself imports nothing heavy: the first name asked of it (`derive.derive`,
+`derive.Graph`, ...) loads the whole API (`derive.api`, which imports sympy and networkx), so
+a command that can answer without them, from its cache, starts at once.
+"""
+
+import importlib
+import sys
+import types
 
 __all__ = [
     "Derivation", "DeriveError", "Graph", "GraphError", "ModelFileError", "Node", "Rule",
@@ -37,3 +19,32 @@ __all__ = [
     "softplus", "split", "sqrt", "squared_error", "sum", "tanh", "to_numpy", "train",
     "ValuesError", "Worked",
 ]
+
+
+def __getattr__(name):
+    if name not in __all__:
+        raise AttributeError(f"module 'derive' has no attribute {name!r}")
+    if name in _MODULES:  # `from . import registry` inside derive must not load everything
+        return importlib.import_module(f".{name}", __name__)
+    api = importlib.import_module(".api", __name__)
+    globals().update({public: getattr(api, public) for public in __all__})
+    return globals()[name]
+
+
+def __dir__():
+    return sorted({*globals(), *__all__})
+
+
+class _Package(types.ModuleType):
+    """Importing a submodule binds its name on the package: `derive.draw`, `derive.softmax`
+    and `derive.gradcheck` would become modules, not the functions the API names so. Those
+    names are left to `__getattr__`."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and name in __all__ and name not in _MODULES:
+            return
+        super().__setattr__(name, value)
+
+
+_MODULES = {"models", "registry"}  # the public names that are modules
+sys.modules[__name__].__class__ = _Package

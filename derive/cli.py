@@ -10,6 +10,10 @@ so is a file or pipe the system cannot read or write. Anything else is a bug in 
 saying how to report it and exit status 1 (DERIVE_DEBUG=1 shows the traceback). A reader that
 closes the pipe early (`derive equations mlp | head`) ends the command quietly, with the status
 of a process killed by SIGPIPE (141), as `cat` would.
+
+The commands that print text of the model alone (equations, explain, codegen, latex) keep it
+in `derive.cache`; this module imports sympy and the rest only when a command needs them, so
+one answered from the cache starts at once.
 """
 
 import argparse
@@ -21,17 +25,12 @@ import sys
 import tempfile
 import time
 import traceback
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from . import models, training, worked
-from .codegen import compile_numpy, to_numpy
-from .derivation import derive
-from .draw import draw
+from .cache import remembered
 from .errors import DeriveError
-from .gradcheck import gradcheck, needed_dims, number_count
-from .latex import to_latex
-from .modelfile import ModelFileError, load
+from .modelfile_source import ModelFileError, read
+from .optimizers import LEARNING_RATES
 from .output import MARK, PDF_INFO, claim, marked, quoted, write
 
 MODEL_SUFFIX = ".bp"
@@ -54,11 +53,21 @@ EXAMPLE = """a model file, mlp.bp:
 """
 
 
-def load_model(model):
-    """The Graph of a `.bp` file or of a built-in model's name."""
+def derived(model, text=None):
+    """The Derivation of MODEL (a model file's `text` may be read already), with the whole API
+    loaded: the views that print it come with it."""
+    from .api import derive
+    return derive(load_model(model, text))
+
+
+def load_model(model, text=None):
+    """The Graph of a `.bp` file (whose `text` may be read already) or of a built-in model's
+    name."""
+    from . import models
+    from .modelfile import graph_name, loads
     if model.endswith(MODEL_SUFFIX):
-        _check_model_file(model)
-        return load(model)
+        text = model_text(model) if text is None else text
+        return loads(text, model, graph_name(Path(model).stem))
     if model in models.BUILTIN:
         return models.BUILTIN[model]()
     if os.path.exists(model):
@@ -66,6 +75,20 @@ def load_model(model):
                           f"{MODEL_SUFFIX}")
     known = ", ".join(models.BUILTIN)
     raise DeriveError(f"unknown model {quoted(model)}; built-in models: {known}")
+
+
+def model_text(model):
+    """The text of the model file `model`, read whole after `_check_model_file`."""
+    _check_model_file(model)
+    return read(model)
+
+
+def remembered_text(args, make):
+    """`make(derivation)`, the text this command prints of MODEL, or the text it printed
+    before for the same model (a model file by its text: `derive.cache`)."""
+    text = model_text(args.model) if args.model.endswith(MODEL_SUFFIX) else None
+    parts = [args.command, args.model, "builtin" if text is None else text]
+    return remembered(parts, lambda: make(derived(args.model, text)))
 
 
 def _check_model_file(path):
@@ -117,13 +140,13 @@ def emit(args, path, text):
 
 
 def equations(args):
-    print(derive(load_model(args.model)))
+    print(remembered_text(args, lambda der: f"{der}\n"), end="")
 
 
 def explain(args):
-    der = derive(load_model(args.model))
     if args.numbers:
-        print(worked.for_command(der, args.values, args.seed,
+        from . import worked
+        print(worked.for_command(derived(args.model), args.values, args.seed,
                                  _given_dims(args.dim, "a worked example"), args.lr), end="")
         return
     stray = [option for option, value in (("--values", args.values), ("--seed", args.seed),
@@ -131,16 +154,22 @@ def explain(args):
              if value not in (None, [])]
     if stray:
         raise DeriveError(f"{stray[0]} goes with --numbers (a worked example)")
-    print(der.explain(), end="")
+    print(remembered_text(args, lambda der: der.explain()), end="")
 
 
 def codegen(args):
     path = output_path(args, ".py")
-    emit(args, path, to_numpy(derive(load_model(args.model))))
+    emit(args, path, remembered_text(args, _module_source))
+
+
+def _module_source(der):
+    from .codegen import to_numpy
+    return to_numpy(der)
 
 
 def check(args):
-    der = derive(load_model(args.model))
+    from .gradcheck import gradcheck
+    der = derived(args.model)
     sizes = _sizes(der, args.dim)
     print("sizes: " + " ".join(f"{name}={size}" for name, size in sizes.items()))
     if args.max_entries:
@@ -155,6 +184,8 @@ def check(args):
 
 def _sizes(der, pairs):
     """The size of every dimension the check needs: given by --dim, else a small default."""
+    from . import models
+    from .gradcheck import needed_dims, number_count
     given = _given_dims(pairs, "a gradient check")
     needed = needed_dims(der)
     unknown = [name for name in given if name not in needed]
@@ -215,7 +246,7 @@ def latex(args):
     pdf_path = path.with_suffix(".pdf") if args.pdf else None
     if pdf_path:
         claim(pdf_path, args.force)
-    tex = to_latex(derive(load_model(args.model)), standalone=True)
+    tex = remembered_text(args, lambda der: der.to_latex(standalone=True))
     pdf = compile_pdf(tex) if pdf_path else None  # a failure leaves both files as they were
     emit(args, path, tex)
     if pdf_path:
@@ -260,8 +291,9 @@ def _tex_failure(run):
 
 
 def draw_command(args):
+    from .draw import draw
     path = output_path(args, *PICTURES)
-    picture = draw(derive(load_model(args.model)))
+    picture = draw(derived(args.model))
     if path is None:
         print(picture.dot, end="")
     else:
@@ -274,12 +306,13 @@ PICTURES = {".svg": "svg", ".png": "png", ".dot": None}  # suffix -> Graphviz fo
 
 
 def train_command(args):
+    from . import training
     path = _suffixed(args.output, "-o", args.command, (".npz",))
     plot = _suffixed(args.plot, "--plot", args.command, (".png",))
     force = path is not None and training.may_save(path, args.force)  # refused now, not after
     if plot is not None:
         claim(plot, args.force)
-    result = training.fit(derive(load_model(args.model)), args.data, epochs=args.epochs,
+    result = training.fit(derived(args.model), args.data, epochs=args.epochs,
                  batch_size=args.batch, optimizer=args.optimizer, lr=args.lr, seed=args.seed,
                  val=args.val, dims=_given_dims(args.dim, "training"))
     if path is not None:
@@ -293,8 +326,10 @@ def train_command(args):
 
 
 def predict_command(args):
+    from . import training
+    from .codegen import compile_numpy
     path = output_path(args, ".csv")
-    module = compile_numpy(derive(load_model(args.model)))
+    module = compile_numpy(derived(args.model))
     params, scaling = training.load(args.params, module)
     predicted = training.predict(module, params, args.data, scaling)
     rows = predicted.reshape(len(predicted), -1)
@@ -307,6 +342,7 @@ def predict_command(args):
 
 
 def list_models(args):
+    from . import models
     for name, build in models.BUILTIN.items():
         print(f"{name:20} {build.__doc__.splitlines()[0]}")
 
@@ -377,7 +413,7 @@ def parser():
     p = argparse.ArgumentParser(
         prog="derive", epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Backpropagation equations, numpy code and gradient checks of a model.")
-    p.add_argument("--version", action="version", version=f"derive {_version()}")
+    p.add_argument("--version", action=_Version, help="show derive's version and exit")
     sub = p.add_subparsers(dest="command", required=True)
     _command(sub, "equations", equations, "print the forward and δ equations")
     _explain_parser(sub)
@@ -430,10 +466,10 @@ def _train_parser(sub):
     command.add_argument("--epochs", type=_positive, default=10, help="default 10")
     command.add_argument("--batch", type=_positive, default=32, metavar="B",
                          help="examples a step (default 32)")
-    command.add_argument("--optimizer", choices=list(training.LEARNING_RATES), default="adam",
+    command.add_argument("--optimizer", choices=list(LEARNING_RATES), default="adam",
                          help="default adam")
     command.add_argument("--lr", type=_rate, metavar="LR", help="the learning rate (default: "
-                         + ", ".join(f"{k} {v:g}" for k, v in training.LEARNING_RATES.items())
+                         + ", ".join(f"{k} {v:g}" for k, v in LEARNING_RATES.items())
                          + ")")
     command.add_argument("--seed", type=_natural, default=0,
                          help="seed of the split, the shuffles and the parameters (default 0)")
@@ -462,11 +498,20 @@ def _dim_option(command, default):
                          help=f"size of a dimension {default}")
 
 
-def _version():
-    try:
-        return version("derive")
-    except PackageNotFoundError:
-        return "(not installed)"
+class _Version(argparse.Action):
+    """--version, which reads the installed version only when asked (that takes a while)."""
+
+    def __init__(self, option_strings, dest, help):
+        super().__init__(option_strings, argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib.metadata import PackageNotFoundError, version
+        try:
+            found = version("derive")
+        except PackageNotFoundError:
+            found = "(not installed)"
+        print(f"derive {found}")
+        parser.exit()
 
 
 def main(argv=None):

@@ -16,7 +16,7 @@ from typing import Callable
 
 import sympy as sp
 
-from . import registry
+from . import operations, registry  # noqa: F401  (every entry registered first)
 from .functions import FORMULA
 from .graph import Graph, Node
 from .modelfile_source import shorten

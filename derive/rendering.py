@@ -7,8 +7,6 @@ they are the top-level `templates/` folder beside `derive/`.
 from functools import lru_cache
 from pathlib import Path
 
-import jinja2
-
 _PACKAGED = Path(__file__).with_name("templates")
 _CHECKOUT = Path(__file__).resolve().parent.parent / "templates"
 
@@ -23,6 +21,8 @@ def template_dir():
 
 @lru_cache(maxsize=None)
 def environment():
+    import jinja2  # here, not above: the command line's cache finds the templates without it
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True,

@@ -26,9 +26,9 @@ from .data import (DataError, examples, optional, read_npz, roles, standardised,
 from .derivation import Derivation
 from .errors import DeriveError
 from .graph import Graph
+from .optimizers import LEARNING_RATES
 from .output import MARK, claim, quoted, write
 
-LEARNING_RATES = {"sgd": 0.1, "momentum": 0.01, "adam": 0.01}   # the default of each
 CLASSIFIERS = ("softmax_cross_entropy", "binary_cross_entropy")
 MEASURED_AT_ONCE = 1000   # examples a forward pass takes when the figures are measured
 MARK_KEY = "__derive__"   # the entry that marks an .npz as derive's (names are identifiers)

@@ -395,9 +395,10 @@ def test_an_unreadable_file_is_not_replaced(sandbox):
 
 
 def test_an_internal_error_is_one_line_and_says_how_to_report_it(monkeypatch, capsys):
-    def broken(graph):
+    def broken(model, text):
         raise KeyError("ComplexInfinity")
-    monkeypatch.setattr(cli, "derive", broken)
+    monkeypatch.setattr(cli, "load_model", broken)
+    monkeypatch.setenv("DERIVE_CACHE_DIR", "")  # made now, not read from a run before
     monkeypatch.delenv("DERIVE_DEBUG", raising=False)
     assert cli.main(["equations", "mlp"]) == 1
     assert capsys.readouterr().err == (

@@ -1,0 +1,130 @@
+"""Start-up: `import derive` alone imports nothing heavy, and a command run again answers from
+its cache (`derive.cache`) without importing sympy — while what derive prints and registers
+stays the same whichever way it was loaded."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from derive import cache
+from derive.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("sympy", "networkx", "numpy", "jinja2")
+MLP = """input x[D, N], label[K, N]
+param W1[H, D], W2[K, H]
+h = {f}(W1 @ x)
+out = W2 @ h
+loss = squared_error(out, label)
+"""
+
+
+def python(code, cache_dir="", path=ROOT):
+    """Run `code` in a fresh Python with derive from `path`: (stdout, stderr), checked."""
+    env = {**os.environ, "PYTHONPATH": str(path), "DERIVE_CACHE_DIR": str(cache_dir)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True, timeout=300)
+    return done.stdout, done.stderr
+
+
+def command(args, cache_dir, path=ROOT):
+    """A derive command in a fresh process: (its output, whether it imported sympy)."""
+    out, err = python(f"import sys\nfrom derive.cli import main\nstatus = main({args!r})\n"
+                      "print('sympy' in sys.modules, file=sys.stderr)\nsys.exit(status)",
+                      cache_dir, path)
+    return out, err.split()[-1] == "True"
+
+
+def test_import_derive_imports_nothing_heavy():
+    out, _ = python(f"import sys, derive\nprint([m for m in {HEAVY!r} if m in sys.modules])")
+    assert out.strip() == "[]"
+
+
+def test_a_command_run_again_answers_from_the_cache_without_sympy(tmp_path):
+    first, imported_first = command(["codegen", "lstm"], tmp_path)
+    again, imported_again = command(["codegen", "lstm"], tmp_path)
+    uncached, _ = command(["codegen", "lstm"], "")
+    assert imported_first and not imported_again
+    assert first == again == uncached
+    assert first.startswith('"""lstm: forward, backward')
+
+
+def test_an_edited_template_is_not_answered_from_the_cache(tmp_path):
+    copy = tmp_path / "checkout"
+    for folder in ("derive", "templates"):
+        shutil.copytree(ROOT / folder, copy / folder)
+    before, _ = command(["codegen", "mlp"], tmp_path / "cache", copy)
+    with open(copy / "templates" / "_module.py.j2", "a", encoding="utf-8") as template:
+        template.write("# edited\n")
+    after, imported = command(["codegen", "mlp"], tmp_path / "cache", copy)
+    assert imported and after == before + "# edited\n"
+
+
+def test_a_model_files_entry_follows_its_text(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path / "cache"))
+    printed = []
+    for f in ("sigmoid", "tanh", "sigmoid"):
+        (tmp_path / "net.bp").write_text(MLP.format(f=f))
+        assert main(["equations", "net.bp"]) == 0
+        printed.append(capsys.readouterr().out)
+        assert f"h = {f}(" in printed[-1]
+    monkeypatch.setenv("DERIVE_CACHE_DIR", "")
+    assert main(["equations", "net.bp"]) == 0
+    assert capsys.readouterr().out == printed[0] == printed[2] != printed[1]
+    assert len(list((tmp_path / "cache").glob("*.txt"))) == 2
+
+
+def test_a_damaged_entry_is_made_again(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path))
+    assert main(["latex", "mlp"]) == 0
+    whole = capsys.readouterr().out
+    [entry] = tmp_path.glob("*.txt")
+    entry.write_text(entry.read_text(encoding="utf-8")[:-100], encoding="utf-8")  # cut short
+    assert main(["latex", "mlp"]) == 0
+    assert capsys.readouterr().out == whole
+    assert entry.read_text(encoding="utf-8").endswith(whole)
+
+
+@pytest.mark.parametrize("where", ["", "a file"])
+def test_with_the_cache_off_or_unwritable_the_command_still_answers(where, tmp_path,
+                                                                   monkeypatch, capsys):
+    blocked = tmp_path / "cache"
+    blocked.write_text("not a folder")
+    monkeypatch.setenv("DERIVE_CACHE_DIR", where and str(blocked))
+    assert main(["explain", "mlp"]) == 0
+    assert capsys.readouterr().out.startswith("Backpropagation through mlp")
+    assert blocked.read_text() == "not a folder"
+
+
+def test_the_cache_keeps_the_newest_entries(tmp_path, monkeypatch):
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cache, "ENTRIES", 2)
+    for n in range(4):
+        assert cache.remembered([f"part {n}"], lambda: f"text {n}") == f"text {n}"
+        os.utime(tmp_path / f"{cache.key([f'part {n}'])}.txt", ns=(n, n))  # strictly in turn
+    kept = sorted(path.read_text().split("\n", 1)[1] for path in tmp_path.glob("*.txt"))
+    assert kept == ["text 2", "text 3"]
+
+
+def test_each_public_name_is_what_the_api_names_it_whatever_was_imported_first():
+    out, _ = python("import derive, derive.draw, derive.softmax, derive.gradcheck\n"
+                    "from derive import api\n"
+                    "print(all(getattr(derive, name) is getattr(api, name) "
+                    "for name in derive.__all__))")
+    assert out.strip() == "True"
+
+
+@pytest.mark.parametrize("first", ["printers.text", "printers.numpy_code", "namer",
+                                   "modelfile", "codegen", "gradcheck"])
+def test_the_registry_is_whole_whichever_module_is_imported_first(first):
+    listing = ("from derive.registry import CALLABLE, OPS\n"
+               "print(json.dumps([sorted(OPS), sorted(CALLABLE)]))")
+    alone, _ = python(f"import json, derive.{first}\n{listing}")
+    whole, _ = python(f"import json, derive.api\n{listing}")
+    assert json.loads(alone) == json.loads(whole)
