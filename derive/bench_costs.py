@@ -46,8 +46,8 @@ def bench_startup(repeats):
     codegen = [sys.executable, "-m", "derive", "codegen", "lstm"]
     commands = {"python -c pass": (python + ["pass"], False),
                 "python -c 'import derive'": (python + ["import derive"], False),
-                "python -c 'import derive.api' (the whole API)": (python + ["import derive.api"],
-                                                                  False),
+                "python -c 'import derive; derive.load()' (the whole API)":
+                    (python + ["import derive; derive.load()"], False),
                 "derive codegen lstm, the first time": (codegen, False),
                 "derive codegen lstm, again (from its cache)": (codegen, True)}
     print(f"Start-up, whole processes, s, min of {repeats}. Target: derive codegen lstm "

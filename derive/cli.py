@@ -56,8 +56,9 @@ EXAMPLE = """a model file, mlp.bp:
 def derived(model, text=None):
     """The Derivation of MODEL (a model file's `text` may be read already), with the whole API
     loaded: the views that print it come with it."""
-    from .api import derive
-    return derive(load_model(model, text))
+    import derive
+    derive.load()
+    return derive.derive(load_model(model, text))
 
 
 def load_model(model, text=None):

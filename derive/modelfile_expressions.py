@@ -16,7 +16,7 @@ from typing import Callable
 
 import sympy as sp
 
-from . import operations, registry  # noqa: F401  (every entry registered first)
+from . import operations
 from .functions import FORMULA
 from .graph import Graph, Node
 from .modelfile_source import shorten
@@ -44,7 +44,7 @@ def registered_calls():
     """What a model file can call: every operation and function the registry calls by name,
     read when a file is compiled, so one registered later is callable too."""
     return {name: Call(entry.signature.usage(name), entry, entry.signature)
-            for name, entry in registry.CALLABLE.items()}
+            for name, entry in operations.CALLABLE.items()}
 
 
 # What the formula of a user function may call: scalar functions of one argument.

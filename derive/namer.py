@@ -11,8 +11,7 @@ import ast
 import keyword
 
 from .algebra import Helper, Spelled
-from . import operations  # noqa: F401  (every entry registered before OPS is read)
-from .registry import CALLABLE, OPS
+from .operations import CALLABLE, OPS
 
 
 class Namer:

@@ -15,8 +15,7 @@ from sympy import Integer, MatMul, MatrixSymbol, OneMatrix, Symbol
 from ..algebra import Place, Spelled
 from ..functions import NamedFunction
 from ..naming import Delta
-from .. import operations  # noqa: F401  (every entry registered before CALLABLE is read)
-from ..registry import CALLABLE
+from ..operations import CALLABLE
 
 SUM, NEGATED, SCALED, REDUCED, PRODUCT, POWER, ATOM = range(7)
 T = Symbol("t")
