@@ -19,6 +19,7 @@ from .errors import ShapeError
 from .functions import U, elementwise, relu, sigmoid, softplus
 from .fusion import Comments, Plan, groups
 from .graph import Graph
+from .hoisting import AllSteps, hoisted
 from .initialization import starts
 from .losses import softmax_cross_entropy, squared_error
 from .namer import ModuleNames, registered_helpers, template_names, user_functions
@@ -52,6 +53,17 @@ def statement(printer, name, terms, comment, accumulate=False):
 class Array:
     key: str        # the user's name: the key in params, inputs, grads
     var: str        # its identifier in the module
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """(recurrent) An array of every step, steps first, that hoisted equations read: an
+    input's (`input`) or the cache's (`cached`) as it is, or the cache's list of steps
+    (`cache list`) or a list the loop collected (`collected`) stacked."""
+
+    var: str
+    source: str     # the key in inputs or the cache, or the collected list's identifier
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -118,11 +130,14 @@ def render_module(der, names, pool_first=True):
     forward_eqs, equations = pooled.forward(forward_eqs), pooled.backward(equations)
     shared = Shared(der, forward_eqs, equations)
     forward_eqs, equations = shared.forward, shared.backward
+    hoist = hoisted(der, forward_eqs, equations, plan.runs)
+    forward_eqs, equations = hoist.loop, hoist.backward
     made = [*pooled.wanted(), *shared.keys]  # (key, identifier it would like) of new arrays
     stacked = {key for _, key, _ in blocks}
     accumulated = {*der.params, *stacked} if der.recurrent else set()  # summed over steps
-    backward_reads = _values([*(e for _, terms in equations for e in terms),
-                              *(e for _, _, e in blocks)])
+    loop_reads = _values([*(e for _, terms in equations for e in terms),
+                          *(e for _, _, e in blocks)])
+    backward_reads = loop_reads | _values(e for _, terms in hoist.before for e in terms)
     batched, kept, sides = over_steps(der, equations, accumulated)
     for key in plan.shapes:
         names.add(key, plan.wanted[key])
@@ -136,7 +151,8 @@ def render_module(der, names, pool_first=True):
              for k, e in stacked_weights]
     forward = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
                for k, e in forward_eqs]
-    seeded = {k for k, terms in equations if any(SEED in t.free_symbols for t in terms)}
+    seeded = {k for k, terms in [*hoist.before, *equations]
+              if any(SEED in t.free_symbols for t in terms)}
     backward = [statement(backward_printer, names.delta(k), terms,
                           fused.comment(k, terms, delta=True) + SEEDED * (k in seeded),
                           accumulate=k in accumulated)
@@ -155,6 +171,18 @@ def render_module(der, names, pool_first=True):
     zeros = [Statement(names.delta(k), backward_printer.doprint(sp.ZeroMatrix(*plan.shapes[k])),
                        "") for k in sorted(stacked) if der.recurrent]  # sums over the steps
     forward_reads = _values([*der.forward.values(), *(e for _, e in stacked_weights)])
+    every_step = AllSteps(names, hoist)
+    after_printer, before_printer = NumpyCodePrinter(every_step), NumpyCodePrinter(every_step)
+    after = [statement(after_printer, every_step.value(k), [e], fused.comment(k, e))
+             for k, e in hoist.after]
+    before = [statement(before_printer, every_step.delta(k), terms,
+                        fused.comment(k, terms, delta=True) + SEEDED * (k in seeded))
+              for k, terms in hoist.before]
+    for printer, hoisted_printer in ((forward_printer, after_printer),
+                                     (backward_printer, before_printer)):
+        printer.helpers |= hoisted_printer.helpers
+        printer.dimensions |= hoisted_printer.dimensions
+        printer.typed |= hoisted_printer.typed
 
     def arrays(keys):
         return [Array(k, names.value(k)) for k in keys]
@@ -164,6 +192,8 @@ def render_module(der, names, pool_first=True):
                 if str(d) in printer.dimensions]
 
     cache = [n for n in der.shapes if n in backward_reads and der.kinds[n] != "param"]
+    stepped = [n for n in cache if der.per_step(n) and n not in der.sequences]
+    appended = [n for n in stepped if n not in hoist.keys]
     weights = [k for k, _ in stacked_weights if k in backward_reads]  # stacks backward reads
     runs = [k for k in plan.runs if k in backward_reads]  # f over a run of rows, every step
     kept_made = [k for k, _ in made if k in backward_reads]  # pooled first, or shared
@@ -204,9 +234,25 @@ def render_module(der, names, pool_first=True):
         static_inputs=arrays(n for n in der.inputs if n not in der.sequences),
         static_cache=arrays([*(n for n in cache if not der.per_step(n)), *weights]),
         sequence_cache=arrays(n for n in cache if n in der.sequences),
-        step_cache=arrays([*(n for n in cache if der.per_step(n)), *runs]),
-        appended=arrays([*(n for n in cache if der.per_step(n) and n not in der.sequences),
-                         *runs]))
+        step_cache=arrays([*(n for n in cache if der.per_step(n) and n in loop_reads), *runs]),
+        appended=arrays([*appended, *runs]),
+        # hoisted out of the loops (derive.hoisting)
+        after=after, before=before,
+        hoisted_loss=every_step.value(der.loss) if after else None,
+        after_cache=[Array(names.value(k), every_step.value(k)) for k in stepped
+                     if k in hoist.keys],
+        collected=[Gathered(every_step.value(n), names.value(n), "collected")
+                   for n in _read_in_loop(der, hoist, hoist.after) if n not in appended],
+        gathered=[Gathered(every_step.value(n), names.value(n),
+                           "input" if n in der.sequences else
+                           "cache list" if n in appended else "collected")
+                  for n in _read_in_loop(der, hoist, hoist.after, sequences=True)],
+        gathered_back=[Gathered(every_step.value(n), names.value(n),
+                                "cache list" if n in appended else "cached")
+                       for n in sorted(_values(e for _, terms in hoist.before for e in terms)
+                                       & hoist.values)],
+        step_deltas=[Array(every_step.delta(k), names.delta(k)) for k, _ in hoist.before
+                     if k in _deltas_read(equations, blocks)])
 
 
 @dataclass(frozen=True)
@@ -273,6 +319,19 @@ def _seeded(der, terms):
     """A δ's terms, those the loss's own rule made (δE carried into them) times δE = scale."""
     loss = der.nodes[der.loss]
     return [t.expr * SEED if t.origin is loss else t.expr for t in terms]
+
+
+def _read_in_loop(der, hoist, equations, sequences=False):
+    """The values of every step that hoisted forward `equations` read from the loop (or,
+    with `sequences`, from the inputs too), sorted."""
+    read = _values(e for _, e in equations) & hoist.values
+    return sorted(n for n in read - hoist.keys if sequences or n not in der.sequences)
+
+
+def _deltas_read(equations, blocks):
+    """The names of the nodes whose δs the backward loop reads."""
+    return {a.node_name for e in [*(t for _, terms in equations for t in terms),
+                                  *(e for _, _, e in blocks)] for a in e.atoms(Delta)}
 
 
 def _live(der, equations, written):

@@ -1,0 +1,162 @@
+"""Hoisting out of the loop: the side of a recurrent step that the recurrence never reads.
+
+A recurrent step computes its states (h_t, c_t) and, from them, what only the loss reads: an
+output layer y_t = W_y h_t + b_y and the loss E_t. Nothing of that second part feeds the next
+step, so it need not wait for it: forward computes it once after the loop, for every step at
+once, on arrays with the steps first (T×rows×cols), and the loss is one sum, Σ_t E_t. Back, its
+δs (δy_t = y_t − label_t) depend on nothing the backward loop computes, so they too are
+computed once, before it, and the loop reads each step's.
+
+Only equations whose numpy code means the same on arrays with the steps first are hoisted:
+elementwise forms, products with constants on the left (W_y h_t: numpy's matmul takes the
+steps as a batch), sums over rows or columns, and the loss's own sum over everything, which
+over all steps at once is Σ_t E_t. If any equation of that side is of another form (a
+transpose, a softmax down the rows, a slice of rows), nothing is hoisted.
+"""
+
+from dataclasses import dataclass
+
+from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+from .naming import Delta
+
+
+
+@dataclass
+class Hoisted:
+    """A recurrent module's equations, split at the loop: `loop` (forward) and `backward`
+    stay in their loops; `after` (forward) runs after the forward loop and `before` (δs)
+    before the backward loop, on every step at once. `values` and `deltas` are the names of
+    the per-step values and δs those read or write: each has an array of every step."""
+
+    loop: list
+    after: list
+    backward: list
+    before: list
+    values: set
+    deltas: set
+
+    @property
+    def keys(self):
+        """The forward keys computed after the loop."""
+        return {key for key, _ in self.after}
+
+
+class AllSteps:
+    """A module's names, but a value or δ that `hoisted` has of every step at once is named
+    as that array (y → y_all, δy → delta_y_all): for printing the hoisted equations."""
+
+    def __init__(self, names, hoist):
+        self.names, self.hoist = names, hoist
+        for name in sorted(hoist.values | hoist.deltas):
+            names.add(self.key(name), f"{names.value(name)}_all")
+
+    @staticmethod
+    def key(name):
+        return f"{name}, all steps"
+
+    def value(self, name):
+        return self.names.value(self.key(name) if name in self.hoist.values else name)
+
+    def delta(self, name):
+        return self.names.delta(self.key(name) if name in self.hoist.deltas else name)
+
+    def __getattr__(self, attribute):  # dimensions, functions: as the module names them
+        return getattr(self.names, attribute)
+
+
+def hoisted(der, forward, backward, runs=()):
+    """Split `forward` ((key, expression)) and `backward` ((key, terms)) of a recurrent `der`
+    at the loop, as `Hoisted`; everything stays in the loops unless the whole side that the
+    recurrence does not read can be hoisted. `runs` are keys the loop caches as whole runs of
+    rows (fusion's): those stay."""
+    forward, backward = list(forward), list(backward)
+    kept = Hoisted(forward, [], backward, [], set(), set())
+    if not der.recurrent:
+        return kept
+    defined = {key: expr for key, expr in forward}
+    stepping = {*defined, *der.states, *der.sequences}
+    recurrence = _needed(defined, [carrier for carrier, _ in der.states.values()])
+    tail = _needed(defined, [der.loss], recurrence)
+    after = [(key, expr) for key, expr in forward if key in tail]
+    before = [(key, terms) for key, terms in backward if key in tail]
+    stays = [expr for key, expr in forward if key not in tail]
+    if any(_name(s)[1] in tail for expr in stays for s in expr.free_symbols) or \
+            tail & set(runs) or not all(
+            _stacks(expr, stepping, total=key == der.loss) for key, expr in after) or \
+            not all(_stacks(t, stepping) for _, terms in before for t in terms):
+        return kept
+    read = {_name(s) for _, expr in after for s in expr.free_symbols} | \
+           {_name(s) for _, terms in before for t in terms for s in t.free_symbols}
+    return Hoisted([(k, e) for k, e in forward if k not in tail], after,
+                   [(k, t) for k, t in backward if k not in tail], before,
+                   {n for delta, n in read if not delta and n in stepping} | tail,
+                   {n for delta, n in read if delta and n in stepping} | {k for k, _ in before})
+
+
+def _needed(defined, wanted, known=frozenset()):
+    """The keys of `defined` (key: expression) that computing `wanted` needs, but those in
+    `known`: for the states' next values, the recurrence itself; for the loss beyond it,
+    the side the next step does not read."""
+    needed, stack = set(), list(wanted)
+    while stack:
+        key = stack.pop()
+        if key in defined and key not in needed and key not in known:
+            needed.add(key)
+            stack += [s.name for s in defined[key].free_symbols if isinstance(s, MatrixSymbol)]
+    return needed
+
+
+def _name(symbol):
+    """(whether a δ, the name of its node) of a matrix symbol; (False, None) of a number's."""
+    if isinstance(symbol, Delta):
+        return True, symbol.node_name
+    return False, symbol.name if isinstance(symbol, MatrixSymbol) else None
+
+
+def _stacks(expr, stepping, total=False):
+    """Whether `expr`'s numpy code computes it for every step at once when the arrays of the
+    `stepping` names have the steps first. `total`: expr is the loss, whose sum over
+    everything may then be the sum over the steps too."""
+    if not expr.is_Matrix or not _varies(expr, stepping):
+        return True
+    if isinstance(expr, MatrixSymbol):
+        return True
+    if isinstance(expr, MatAdd):
+        return all(_stacks(a, stepping, total) for a in expr.args)
+    if isinstance(expr, HadamardProduct):
+        return all(_stacks(a, stepping) for a in expr.args)
+    if isinstance(expr, HadamardPower):
+        return _stacks(expr.base, stepping) and not _varies(expr.exp, stepping)
+    if isinstance(expr, ElementwiseApplyFunction):
+        return _stacks(expr.expr, stepping)
+    if isinstance(expr, MatMul):
+        return _product_stacks([a for a in expr.args if a.is_Matrix], stepping, total)
+    return False
+
+
+def _product_stacks(factors, stepping, total):
+    """A product that numpy computes step by step: constants times a stepping value on their
+    right (a batched matmul), Σ_cols u = u 1 and Σ_rows u = 1ᵀ u (helpers over the last two
+    axes), and, for the loss only, 1ᵀ u 1, a sum over everything."""
+    *left, last = factors
+    ones_row = bool(left) and _is_ones(left[0], rows=1)
+    if total and ones_row and _is_ones(last, cols=1) and len(left) == 2:
+        return _stacks(left[1], stepping)
+    if len(factors) == 2 and _is_ones(last, cols=1):
+        return _stacks(left[0], stepping)
+    if any(_varies(f, stepping) for f in left) or \
+            any(isinstance(f, OneMatrix) for f in left[ones_row:]):
+        return False
+    return _stacks(last, stepping)
+
+
+def _is_ones(expr, rows=None, cols=None):
+    return isinstance(expr, OneMatrix) and (rows is None or expr.shape[0] == rows) and \
+        (cols is None or expr.shape[1] == cols)
+
+
+def _varies(expr, stepping):
+    """Whether `expr` reads a value or δ of every step."""
+    return any(_name(s)[1] in stepping for s in expr.free_symbols)

@@ -1,0 +1,80 @@
+"""Hoisting (derive.hoisting): what the next step does not read — the output layer, the loss —
+runs once for every step at once, after the forward loop, and its δs once before the backward
+loop; anything whose numpy code would mean something else on every step at once stays in the
+loops. Each module is checked against autograd and central differences."""
+
+import re
+
+import pytest
+
+import derive as d
+from helpers import check_grads
+from test_random_graphs import DIMS, Program, twin
+
+AT_ONCE = "for every step at once"
+
+
+def cell(output):
+    """h_t = tanh(z_t), z_t = W x_t + U h_{t−1}; the loss is `output(graph, h, z, label)`."""
+    g = d.Graph("cell")
+    x, label = g.sequence("x", ("D", "N")), g.sequence("label", ("H", "N"))
+    h_prev = g.state("h", ("H", "N"))
+    z = (g.param("W", ("H", "D")) @ x + g.param("U", ("H", "H")) @ h_prev).named("z")
+    g.loss(output(g, d.tanh(z).named("h"), z, label))
+    return g
+
+
+def checked(graph):
+    """The module's source, after its gradients are checked over three steps."""
+    check_grads(graph, twin(graph), dims={**DIMS, "T": 3})
+    return d.to_numpy(graph)
+
+
+def forward_loop(source):
+    """The forward loop's body."""
+    start = source.index("    for t in range(dims[\"T\"]):", source.index("def forward("))
+    return source[start:source.index("\n    return loss, cache", start)]
+
+
+def test_the_lstm_output_layer_and_loss_run_after_the_loop():
+    source = d.to_numpy(d.models.lstm())
+    after = forward_loop(source).split(AT_ONCE)[1]
+    assert "    y_all = W_y @ h_all\n    y_all += b_y\n" in after
+    assert "    E_all = (1/2) * sum_squares(y_all - label_all)\n    loss = E_all.item()" in after
+    assert "W_y @ h\n" not in forward_loop(source).split(AT_ONCE)[0]
+    assert "    delta_y_all = scale * (y_all - label_all)\n" in source
+    assert "        delta_y = delta_y_all[t]\n" in source
+
+
+def test_an_output_through_layers_of_its_own():
+    source = checked(cell(lambda g, h, z, label: d.squared_error(
+        d.sigmoid(g.param("V", ("H", "H")) @ d.tanh(h)).named("y"), label)))
+    assert re.search(r"\n    delta_\w+_all = V\.T @ delta_\w+_all\n", source)
+
+
+def test_a_value_backward_does_not_read_is_collected_by_the_loop():
+    source = checked(cell(lambda g, h, z, label: d.squared_error(2 * z + h, label)))
+    assert 'cache["z"]' not in source
+    assert "    z_all = []\n" in source and "        z_all.append(z)\n" in source
+    assert "    z_all = np.stack(z_all)\n" in source
+
+
+def test_an_output_of_the_state_alone():
+    source = checked(cell(lambda g, h, z, label: d.squared_error(h, label)))
+    assert "    E_all = (1/2) * sum_squares(h_all - label_all)" in source
+
+
+@pytest.mark.parametrize("output", [
+    lambda g, h, z, label: d.softmax_cross_entropy(g.param("V", ("H", "H")) @ h, label),
+    lambda g, h, z, label: d.squared_error(h, label) + d.sum(h) * d.sum(h),
+    lambda g, h, z, label: d.squared_error(h.T @ h, label.T @ label),
+], ids=["softmax down the rows", "a product of sums", "a transpose"])
+def test_an_output_that_would_change_its_meaning_stays_in_the_loop(output):
+    assert AT_ONCE not in checked(cell(output))
+
+
+def test_a_program_whose_output_is_hoisted_through_many_operations():
+    program = ([("sigmoid", 0, 0, 1, 0), ("*", 1, 2, 0, 1), ("**", 2, 0, 0, 1),
+                ("+", 3, 1, 0, 1), ("/", 1, 3, 0, 0), ("gate", 4, 2, 1, 1)], 0)
+    graph = Program(*program, recurrent=True).graph
+    assert AT_ONCE in checked(graph)
