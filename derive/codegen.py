@@ -130,6 +130,8 @@ def render_module(der, names, pool_first=True):
     forward_eqs, equations = pooled.forward(forward_eqs), pooled.backward(equations)
     shared = Shared(der, forward_eqs, equations)
     forward_eqs, equations = shared.forward, shared.backward
+    as_derived = {**{(False, k): e for k, e in forward_eqs},
+                  **{(True, k): terms for k, terms in equations}}  # for the comments
     hoist = hoisted(der, forward_eqs, equations, plan.runs)
     forward_eqs, equations = hoist.loop, hoist.backward
     made = [*pooled.wanted(), *shared.keys]  # (key, identifier it would like) of new arrays
@@ -145,17 +147,19 @@ def render_module(der, names, pool_first=True):
         names.add(key, wanted)
     for key, name, delta, _ in sides:
         names.add(key, f"{names.delta(name) if delta else names.value(name)}_steps")
+    for key, of, delta in hoist.shares:  # δh's output side, z's inputs' side
+        names.add(key, f"{names.delta(of)}_outputs" if delta else f"{names.value(of)}_inputs")
     fused = Comments(der, plan, comments, {**pooled.comments, **shared.comments})
     forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
     setup = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
              for k, e in stacked_weights]
-    forward = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
-               for k, e in forward_eqs]
+    forward = [statement(forward_printer, names.value(k), [e],
+                         fused.comment(k, as_derived[(False, k)])) for k, e in forward_eqs]
     seeded = {k for k, terms in [*hoist.before, *equations]
               if any(SEED in t.free_symbols for t in terms)}
     backward = [statement(backward_printer, names.delta(k), terms,
-                          fused.comment(k, terms, delta=True) + SEEDED * (k in seeded),
-                          accumulate=k in accumulated)
+                          fused.comment(k, as_derived[(True, k)], delta=True) +
+                          SEEDED * (k in seeded), accumulate=k in accumulated)
                 for k, terms in equations]
     finish = [Statement(names.delta(p), backward_printer.doprint(e),
                         f"δ{p} = {fused.text(e)}") for p, _, e in blocks]
@@ -173,9 +177,14 @@ def render_module(der, names, pool_first=True):
     forward_reads = _values([*der.forward.values(), *(e for _, e in stacked_weights)])
     every_step = AllSteps(names, hoist)
     after_printer, before_printer = NumpyCodePrinter(every_step), NumpyCodePrinter(every_step)
+    shares = {key: of for key, of, _ in hoist.shares}
+    ahead = [statement(after_printer, every_step.value(k), [e], hoisted_comment(fused, [e]))
+             for k, e in hoist.ahead]
     after = [statement(after_printer, every_step.value(k), [e], fused.comment(k, e))
              for k, e in hoist.after]
-    before = [statement(before_printer, every_step.delta(k), terms,
+    before = [statement(before_printer, every_step.value(k), terms,
+                        hoisted_comment(fused, terms)) if k in shares else
+              statement(before_printer, every_step.delta(k), terms,
                         fused.comment(k, terms, delta=True) + SEEDED * (k in seeded))
               for k, terms in hoist.before]
     for printer, hoisted_printer in ((forward_printer, after_printer),
@@ -237,7 +246,13 @@ def render_module(der, names, pool_first=True):
         step_cache=arrays([*(n for n in cache if der.per_step(n) and n in loop_reads), *runs]),
         appended=arrays([*appended, *runs]),
         # hoisted out of the loops (derive.hoisting)
-        after=after, before=before,
+        ahead=ahead, after=after, before=before,
+        gathered_ahead=[Gathered(every_step.value(n), names.value(n), "input")
+                        for n in sorted(_values(e for _, e in hoist.ahead) & hoist.values)],
+        loop_sequences=arrays(n for n in der.sequences
+                              if n in _values(e for _, e in forward_eqs)),
+        step_shares=[Array(every_step.value(k), names.value(k)) for k, _, delta in hoist.shares
+                     if not delta],
         hoisted_loss=every_step.value(der.loss) if after else None,
         after_cache=[Array(names.value(k), every_step.value(k)) for k in stepped
                      if k in hoist.keys],
@@ -252,7 +267,9 @@ def render_module(der, names, pool_first=True):
                        for n in sorted(_values(e for _, terms in hoist.before for e in terms)
                                        & hoist.values)],
         step_deltas=[Array(every_step.delta(k), names.delta(k)) for k, _ in hoist.before
-                     if k in _deltas_read(equations, blocks)])
+                     if k in _deltas_read(equations, blocks)] +
+                    [Array(every_step.value(k), names.value(k)) for k, _, delta in hoist.shares
+                     if delta])
 
 
 @dataclass(frozen=True)
@@ -319,6 +336,11 @@ def _seeded(der, terms):
     """A δ's terms, those the loss's own rule made (δE carried into them) times δE = scale."""
     loss = der.nodes[der.loss]
     return [t.expr * SEED if t.origin is loss else t.expr for t in terms]
+
+
+def hoisted_comment(fused, terms):
+    """The comment of a share of a sum that is computed before its loop."""
+    return f"{joined(fused.printer, [fused.shown(t) for t in terms])}, for every step"
 
 
 def _read_in_loop(der, hoist, equations, sequences=False):

@@ -1,41 +1,50 @@
-"""Hoisting out of the loop: the side of a recurrent step that the recurrence never reads.
+"""Hoisting out of the loop: what a recurrent step computes without the step before it.
 
 A recurrent step computes its states (h_t, c_t) and, from them, what only the loss reads: an
-output layer y_t = W_y h_t + b_y and the loss E_t. Nothing of that second part feeds the next
-step, so it need not wait for it: forward computes it once after the loop, for every step at
-once, on arrays with the steps first (T×rows×cols), and the loss is one sum, Σ_t E_t. Back, its
+output layer y_t = W_y h_t + b_y and the loss E_t. Nothing of that side feeds the next step,
+so it need not wait for it: forward computes it once after the loop, for every step at once,
+on arrays with the steps first (T×rows×cols), and the loss is one sum, Σ_t E_t. Back, its
 δs (δy_t = y_t − label_t) depend on nothing the backward loop computes, so they too are
 computed once, before it, and the loop reads each step's.
+
+The same holds for a share of a sum: the inputs' share of a gate, W x_t + b in
+z_t = U h_{t−1} + W x_t + b, is computed for every step before the forward loop, and the
+output side's share of a δ, W_yᵀ δy_t in δh_t = W_yᵀ δy_t + Uᵀ δz_{t+1}, before the backward
+loop; each step adds its own.
 
 Only equations whose numpy code means the same on arrays with the steps first are hoisted:
 elementwise forms, products with constants on the left (W_y h_t: numpy's matmul takes the
 steps as a batch), sums over rows or columns, and the loss's own sum over everything, which
-over all steps at once is Σ_t E_t. If any equation of that side is of another form (a
-transpose, a softmax down the rows, a slice of rows), nothing is hoisted.
+over all steps at once is Σ_t E_t. If any equation of the output side is of another form (a
+transpose, a softmax down the rows, a slice of rows), that side stays in the loops.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
+from .algebra import Next
 from .naming import Delta
-
 
 
 @dataclass
 class Hoisted:
-    """A recurrent module's equations, split at the loop: `loop` (forward) and `backward`
-    stay in their loops; `after` (forward) runs after the forward loop and `before` (δs)
-    before the backward loop, on every step at once. `values` and `deltas` are the names of
-    the per-step values and δs those read or write: each has an array of every step."""
+    """A recurrent module's equations, split at the loops. `loop` (forward, (key, expression))
+    and `backward` ((key, terms)) stay in them; `ahead` runs before the forward loop, `after`
+    after it, and `before` (δs, then shares of δs) before the backward loop, each for every
+    step at once. `shares` are the sums' shares those compute, as (its key, the key of the
+    sum, whether of a δ); `values` and `deltas` are the names of the per-step values and δs
+    the hoisted equations read or write: each has an array of every step."""
 
     loop: list
-    after: list
     backward: list
-    before: list
-    values: set
-    deltas: set
+    ahead: list = field(default_factory=list)
+    after: list = field(default_factory=list)
+    before: list = field(default_factory=list)
+    shares: list = field(default_factory=list)
+    values: set = field(default_factory=set)
+    deltas: set = field(default_factory=set)
 
     @property
     def keys(self):
@@ -66,33 +75,79 @@ class AllSteps:
         return getattr(self.names, attribute)
 
 
+def share_key(key, delta):
+    """The key of the hoisted share of the sum `key` (of its δ, if `delta`)."""
+    return f"{'δ' if delta else ''}{key}, outside the loop"
+
+
 def hoisted(der, forward, backward, runs=()):
     """Split `forward` ((key, expression)) and `backward` ((key, terms)) of a recurrent `der`
-    at the loop, as `Hoisted`; everything stays in the loops unless the whole side that the
-    recurrence does not read can be hoisted. `runs` are keys the loop caches as whole runs of
-    rows (fusion's): those stay."""
+    at the loops, as `Hoisted`. `runs` are keys the loop caches as whole runs of rows
+    (fusion's): those stay."""
     forward, backward = list(forward), list(backward)
-    kept = Hoisted(forward, [], backward, [], set(), set())
     if not der.recurrent:
-        return kept
+        return Hoisted(forward, backward)
     defined = {key: expr for key, expr in forward}
     stepping = {*defined, *der.states, *der.sequences}
+    tail = _tail(der, defined, forward, backward, runs, stepping)
+    hoist = Hoisted([(k, e) for k, e in forward if k not in tail],
+                    [(k, t) for k, t in backward if k not in tail],
+                    after=[(k, e) for k, e in forward if k in tail],
+                    before=[(k, t) for k, t in backward if k in tail])
+    hoist.loop = [(k, _shared(hoist, k, e, stepping, {*defined, *der.states}))
+                  for k, e in hoist.loop]
+    outside = {k for k, _ in hoist.before}
+    hoist.backward = [(k, _shared_delta(hoist, k, terms, stepping, outside))
+                      for k, terms in hoist.backward]
+    read = {_name(s) for _, e in [*hoist.ahead, *hoist.after] for s in e.free_symbols} | \
+           {_name(s) for _, terms in hoist.before for t in terms for s in t.free_symbols}
+    shared = {key for key, _, _ in hoist.shares}
+    hoist.values = {n for delta, n in read if not delta and n in stepping} | tail | shared
+    hoist.deltas = {n for delta, n in read if delta and n in stepping} | outside
+    return hoist
+
+
+def _tail(der, defined, forward, backward, runs, stepping):
+    """The keys of the side the next step does not read, if all of it can be hoisted; else
+    none."""
     recurrence = _needed(defined, [carrier for carrier, _ in der.states.values()])
     tail = _needed(defined, [der.loss], recurrence)
-    after = [(key, expr) for key, expr in forward if key in tail]
-    before = [(key, terms) for key, terms in backward if key in tail]
     stays = [expr for key, expr in forward if key not in tail]
     if any(_name(s)[1] in tail for expr in stays for s in expr.free_symbols) or \
-            tail & set(runs) or not all(
-            _stacks(expr, stepping, total=key == der.loss) for key, expr in after) or \
-            not all(_stacks(t, stepping) for _, terms in before for t in terms):
-        return kept
-    read = {_name(s) for _, expr in after for s in expr.free_symbols} | \
-           {_name(s) for _, terms in before for t in terms for s in t.free_symbols}
-    return Hoisted([(k, e) for k, e in forward if k not in tail], after,
-                   [(k, t) for k, t in backward if k not in tail], before,
-                   {n for delta, n in read if not delta and n in stepping} | tail,
-                   {n for delta, n in read if delta and n in stepping} | {k for k, _ in before})
+            tail & set(runs) or \
+            not all(_stacks(defined[key], stepping, total=key == der.loss) for key in tail) or \
+            not all(_stacks(t, stepping) for key, terms in backward if key in tail
+                    for t in terms):
+        return set()
+    return tail
+
+
+def _shared(hoist, key, expr, stepping, computed):
+    """`expr`, with its terms that read the inputs and nothing the loop computes (W x_t + b)
+    taken out into `hoist.ahead` as a share, when one of them is a product."""
+    terms = list(expr.args) if isinstance(expr, MatAdd) else [expr]
+    outside = [t for t in terms if not _names(t) & computed and _stacks(t, stepping)]
+    if len(outside) == len(terms) or not any(
+            isinstance(t, MatMul) and _names(t) & stepping for t in outside):
+        return expr
+    share = MatrixSymbol(share_key(key, False), *expr.shape)
+    hoist.ahead.append((share.name, outside[0] if len(outside) == 1 else MatAdd(*outside)))
+    hoist.shares.append((share.name, key, False))
+    return MatAdd(*(t for t in terms if t not in outside), share)
+
+
+def _shared_delta(hoist, key, terms, stepping, outside):
+    """`terms` of δkey, with those that read only δs computed before the loop (W_yᵀ δy_t)
+    taken out into `hoist.before` as a share."""
+    hoisted_terms = [t for t in terms if not t.atoms(Next) and _stacks(t, stepping) and
+                     {a.node_name for a in t.atoms(Delta)} and
+                     {a.node_name for a in t.atoms(Delta)} <= outside]
+    if not hoisted_terms or len(hoisted_terms) == len(terms):
+        return terms
+    share = MatrixSymbol(share_key(key, True), *hoisted_terms[0].shape)
+    hoist.before.append((share.name, hoisted_terms))
+    hoist.shares.append((share.name, key, True))
+    return [t for t in terms if t not in hoisted_terms] + [share]
 
 
 def _needed(defined, wanted, known=frozenset()):
@@ -113,6 +168,12 @@ def _name(symbol):
     if isinstance(symbol, Delta):
         return True, symbol.node_name
     return False, symbol.name if isinstance(symbol, MatrixSymbol) else None
+
+
+def _names(expr):
+    """The names of the values (not δs) `expr` reads."""
+    return {s.name for s in expr.free_symbols
+            if isinstance(s, MatrixSymbol) and not isinstance(s, Delta)}
 
 
 def _stacks(expr, stepping, total=False):

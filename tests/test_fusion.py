@@ -87,8 +87,7 @@ def test_the_lstm_gates_are_one_product_on_each_operand():
     assert ("# [z_i_t; z_f_t; z_o_t; z_g_t] = [U_i; U_f; U_o; U_g] h_{t−1} "
             "+ [W_i; W_f; W_o; W_g] x_t + [b_i; b_f; b_o; b_g]\n"
             "        z_ifog = U_ifog @ h_prev\n"
-            "        z_ifog += W_ifog @ x\n"
-            "        z_ifog += b_ifog\n"
+            "        z_ifog += z_ifog_inputs\n"  # W x_t + b, before the loop (hoisting)
             "        # [i_t; f_t; o_t] = sigmoid([z_i_t; z_f_t; z_o_t])\n"
             "        i_f_o = sigmoid(z_ifog[0:3*H])\n") in code
     assert "        i = i_f_o[0:H]\n" in code and "        o = i_f_o[2*H:3*H]\n" in code

@@ -11,7 +11,8 @@ import derive as d
 from helpers import check_grads
 from test_random_graphs import DIMS, Program, twin
 
-AT_ONCE = "for every step at once"
+AFTER = "What the next step does not read, for every step at once"
+AHEAD = "The shares of the inputs, for every step at once"
 
 
 def cell(output):
@@ -38,12 +39,23 @@ def forward_loop(source):
 
 def test_the_lstm_output_layer_and_loss_run_after_the_loop():
     source = d.to_numpy(d.models.lstm())
-    after = forward_loop(source).split(AT_ONCE)[1]
+    after = forward_loop(source).split(AFTER)[1]
     assert "    y_all = W_y @ h_all\n    y_all += b_y\n" in after
     assert "    E_all = (1/2) * sum_squares(y_all - label_all)\n    loss = E_all.item()" in after
-    assert "W_y @ h\n" not in forward_loop(source).split(AT_ONCE)[0]
+    assert "W_y @ h\n" not in forward_loop(source).split(AFTER)[0]
     assert "    delta_y_all = scale * (y_all - label_all)\n" in source
     assert "        delta_y = delta_y_all[t]\n" in source
+
+
+def test_the_lstm_gates_take_the_inputs_share_and_δh_the_outputs_from_before_the_loop():
+    source = d.to_numpy(d.models.lstm())
+    forward = source[source.index("def forward("):source.index("def backward(")]
+    ahead, loop = forward.split("    for t in range")
+    assert AHEAD in ahead
+    assert "    z_ifog_inputs_all = W_ifog @ x_all\n    z_ifog_inputs_all += b_ifog\n" in ahead
+    assert "        z_ifog = U_ifog @ h_prev\n        z_ifog += z_ifog_inputs\n" in loop
+    assert "    delta_h_outputs_all = W_y.T @ delta_y_all\n" in source
+    assert "        delta_h = delta_h_prev + delta_h_outputs\n" in source
 
 
 def test_an_output_through_layers_of_its_own():
@@ -70,11 +82,12 @@ def test_an_output_of_the_state_alone():
     lambda g, h, z, label: d.squared_error(h.T @ h, label.T @ label),
 ], ids=["softmax down the rows", "a product of sums", "a transpose"])
 def test_an_output_that_would_change_its_meaning_stays_in_the_loop(output):
-    assert AT_ONCE not in checked(cell(output))
+    source = checked(cell(output))
+    assert AFTER not in source and AHEAD in source  # W x_t before the loop all the same
 
 
 def test_a_program_whose_output_is_hoisted_through_many_operations():
     program = ([("sigmoid", 0, 0, 1, 0), ("*", 1, 2, 0, 1), ("**", 2, 0, 0, 1),
                 ("+", 3, 1, 0, 1), ("/", 1, 3, 0, 0), ("gate", 4, 2, 1, 1)], 0)
     graph = Program(*program, recurrent=True).graph
-    assert AT_ONCE in checked(graph)
+    assert AFTER in checked(graph)
