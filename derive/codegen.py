@@ -175,23 +175,6 @@ def render_module(der, names, pool_first=True):
     zeros = [Statement(names.delta(k), backward_printer.doprint(sp.ZeroMatrix(*plan.shapes[k])),
                        "") for k in sorted(stacked) if der.recurrent]  # sums over the steps
     forward_reads = _values([*der.forward.values(), *(e for _, e in stacked_weights)])
-    every_step = AllSteps(names, hoist)
-    after_printer, before_printer = NumpyCodePrinter(every_step), NumpyCodePrinter(every_step)
-    shares = {key: of for key, of, _ in hoist.shares}
-    ahead = [statement(after_printer, every_step.value(k), [e], hoisted_comment(fused, [e]))
-             for k, e in hoist.ahead]
-    after = [statement(after_printer, every_step.value(k), [e], fused.comment(k, e))
-             for k, e in hoist.after]
-    before = [statement(before_printer, every_step.value(k), terms,
-                        hoisted_comment(fused, terms)) if k in shares else
-              statement(before_printer, every_step.delta(k), terms,
-                        fused.comment(k, terms, delta=True) + SEEDED * (k in seeded))
-              for k, terms in hoist.before]
-    for printer, hoisted_printer in ((forward_printer, after_printer),
-                                     (backward_printer, before_printer)):
-        printer.helpers |= hoisted_printer.helpers
-        printer.dimensions |= hoisted_printer.dimensions
-        printer.typed |= hoisted_printer.typed
 
     def arrays(keys):
         return [Array(k, names.value(k)) for k in keys]
@@ -203,6 +186,10 @@ def render_module(der, names, pool_first=True):
     cache = [n for n in der.shapes if n in backward_reads and der.kinds[n] != "param"]
     stepped = [n for n in cache if der.per_step(n) and n not in der.sequences]
     appended = [n for n in stepped if n not in hoist.keys]
+    outside = _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended,
+                                 (forward_printer, backward_printer),
+                                 _deltas_read(equations, blocks),
+                                 _values(e for _, e in forward_eqs))
     weights = [k for k, _ in stacked_weights if k in backward_reads]  # stacks backward reads
     runs = [k for k in plan.runs if k in backward_reads]  # f over a run of rows, every step
     kept_made = [k for k, _ in made if k in backward_reads]  # pooled first, or shared
@@ -245,32 +232,7 @@ def render_module(der, names, pool_first=True):
         sequence_cache=arrays(n for n in cache if n in der.sequences),
         step_cache=arrays([*(n for n in cache if der.per_step(n) and n in loop_reads), *runs]),
         appended=arrays([*appended, *runs]),
-        # hoisted out of the loops (derive.hoisting)
-        ahead=ahead, after=after, before=before,
-        gathered_ahead=[Gathered(every_step.value(n), names.value(n), "input")
-                        for n in sorted(_values(e for _, e in hoist.ahead) & hoist.values)],
-        loop_sequences=arrays(n for n in der.sequences
-                              if n in _values(e for _, e in forward_eqs)),
-        step_shares=[Array(every_step.value(k), names.value(k)) for k, _, delta in hoist.shares
-                     if not delta],
-        hoisted_loss=every_step.value(der.loss) if after else None,
-        after_cache=[Array(names.value(k), every_step.value(k)) for k in stepped
-                     if k in hoist.keys],
-        collected=[Gathered(every_step.value(n), names.value(n), "collected")
-                   for n in _read_in_loop(der, hoist, hoist.after) if n not in appended],
-        gathered=[Gathered(every_step.value(n), names.value(n),
-                           "input" if n in der.sequences else
-                           "cache list" if n in appended else "collected")
-                  for n in _read_in_loop(der, hoist, hoist.after, sequences=True)],
-        gathered_back=[Gathered(every_step.value(n), names.value(n),
-                                "cache list" if n in appended else "cached")
-                       for n in sorted(_values(e for _, terms in hoist.before for e in terms)
-                                       & hoist.values)],
-        step_deltas=[Array(every_step.delta(k), names.delta(k)) for k, _ in hoist.before
-                     if k in _deltas_read(equations, blocks)] +
-                    [Array(every_step.value(k), names.value(k)) for k, _, delta in hoist.shares
-                     if delta])
-
+        **outside)
 
 @dataclass(frozen=True)
 class Prediction:
@@ -338,16 +300,61 @@ def _seeded(der, terms):
     return [t.expr * SEED if t.origin is loss else t.expr for t in terms]
 
 
+def _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended, printers,
+                       deltas_read, forward_read):
+    """What the recurrent template writes outside its loops (`derive.hoisting`): the hoisted
+    statements, the arrays of every step they read and write, and what each step of the
+    loops reads of them. The helpers and dimensions they print join `printers`' (forward,
+    backward)."""
+    every_step = AllSteps(names, hoist)
+    after_printer, before_printer = NumpyCodePrinter(every_step), NumpyCodePrinter(every_step)
+    shares = {key for key, _, _ in hoist.shares}
+    before = [statement(before_printer, every_step.value(k), terms,
+                        hoisted_comment(fused, terms)) if k in shares else
+              statement(before_printer, every_step.delta(k), terms,
+                        fused.comment(k, terms, delta=True) + SEEDED * (k in seeded))
+              for k, terms in hoist.before]
+    arrays = dict(
+        ahead=[statement(after_printer, every_step.value(k), [e], hoisted_comment(fused, [e]))
+               for k, e in hoist.ahead],
+        after=[statement(after_printer, every_step.value(k), [e], fused.comment(k, e))
+               for k, e in hoist.after],
+        before=before,
+        hoisted_loss=every_step.value(der.loss) if hoist.after else None)
+    for printer, hoisted_printer in zip(printers, (after_printer, before_printer)):
+        printer.helpers |= hoisted_printer.helpers
+        printer.dimensions |= hoisted_printer.dimensions
+        printer.typed |= hoisted_printer.typed
+
+    def gathered(read, kind):
+        return [Gathered(every_step.value(n), names.value(n), kind(n))
+                for n in sorted(read & hoist.values)]
+
+    def read_by_step(keys, delta=False):
+        return [Array(every_step.delta(k), names.delta(k)) if delta else
+                Array(every_step.value(k), names.value(k)) for k in keys]
+
+    after_read = gathered(_values(e for _, e in hoist.after) - hoist.keys,
+                          lambda n: "input" if n in der.sequences else
+                          "cache list" if n in appended else "collected")
+    return dict(
+        arrays,
+        gathered_ahead=gathered(_values(e for _, e in hoist.ahead), lambda n: "input"),
+        gathered=after_read,
+        collected=[g for g in after_read if g.kind == "collected"],
+        after_cache=[Array(names.value(k), every_step.value(k)) for k in stepped
+                     if k in hoist.keys],
+        gathered_back=gathered(_values(e for _, terms in hoist.before for e in terms),
+                               lambda n: "cache list" if n in appended else "cached"),
+        loop_sequences=[Array(n, names.value(n)) for n in der.sequences if n in forward_read],
+        step_shares=read_by_step(k for k, _, delta in hoist.shares if not delta),
+        step_deltas=[*read_by_step((k for k, _ in hoist.before if k in deltas_read), True),
+                     *read_by_step(k for k, _, delta in hoist.shares if delta)])
+
+
 def hoisted_comment(fused, terms):
     """The comment of a share of a sum that is computed before its loop."""
     return f"{joined(fused.printer, [fused.shown(t) for t in terms])}, for every step"
-
-
-def _read_in_loop(der, hoist, equations, sequences=False):
-    """The values of every step that hoisted forward `equations` read from the loop (or,
-    with `sequences`, from the inputs too), sorted."""
-    read = _values(e for _, e in equations) & hoist.values
-    return sorted(n for n in read - hoist.keys if sequences or n not in der.sequences)
 
 
 def _deltas_read(equations, blocks):
