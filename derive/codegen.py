@@ -155,8 +155,8 @@ def render_module(der, names, pool_first=True):
              for k, e in stacked_weights]
     forward = [statement(forward_printer, names.value(k), [e],
                          fused.comment(k, as_derived[(False, k)])) for k, e in forward_eqs]
-    seeded = {k for k, terms in [*hoist.before, *equations]
-              if any(SEED in t.free_symbols for t in terms)}
+    seeded = {k for (delta, k), terms in as_derived.items()
+              if delta and any(SEED in t.free_symbols for t in terms)}
     backward = [statement(backward_printer, names.delta(k), terms,
                           fused.comment(k, as_derived[(True, k)], delta=True) +
                           SEEDED * (k in seeded), accumulate=k in accumulated)
@@ -354,7 +354,9 @@ def _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended, prin
 
 def hoisted_comment(fused, terms):
     """The comment of a share of a sum that is computed before its loop."""
-    return f"{joined(fused.printer, [fused.shown(t) for t in terms])}, for every step"
+    seeded = SEEDED * any(SEED in t.free_symbols for t in terms)
+    shown = [fused.shown(t.xreplace({SEED: sp.Integer(1)})) for t in terms]
+    return f"{joined(fused.printer, shown)}{seeded}, for every step"
 
 
 def _deltas_read(equations, blocks):

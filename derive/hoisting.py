@@ -137,10 +137,11 @@ def _shared(hoist, key, expr, stepping, computed):
 
 
 def _shared_delta(hoist, key, terms, stepping, outside):
-    """`terms` of δkey, with those that read only δs computed before the loop (W_yᵀ δy_t)
-    taken out into `hoist.before` as a share."""
-    hoisted_terms = [t for t in terms if not t.atoms(Next) and _stacks(t, stepping) and
-                     {a.node_name for a in t.atoms(Delta)} and
+    """`terms` of δkey, with those that read no δ the backward loop computes (W_yᵀ δy_t, of
+    δs computed before it; h_t − label_t, the loss's own) taken out into `hoist.before` as a
+    share."""
+    hoisted_terms = [t for t in terms if not t.atoms(Next) and _varies(t, stepping) and
+                     _stacks(t, stepping) and
                      {a.node_name for a in t.atoms(Delta)} <= outside]
     if not hoisted_terms or len(hoisted_terms) == len(terms):
         return terms

@@ -11,8 +11,8 @@ import derive as d
 from helpers import check_grads
 from test_random_graphs import DIMS, Program, twin
 
-AFTER = "What the next step does not read, for every step at once"
-AHEAD = "The shares of the inputs, for every step at once"
+AFTER = "After the loop, for every step at once: what the next step does not read"
+AHEAD = "Before the loop, for every step at once (arrays T×rows×cols): the inputs' shares"
 
 
 def cell(output):
@@ -74,6 +74,9 @@ def test_a_value_backward_does_not_read_is_collected_by_the_loop():
 def test_an_output_of_the_state_alone():
     source = checked(cell(lambda g, h, z, label: d.squared_error(h, label)))
     assert "    E_all = (1/2) * sum_squares(h_all - label_all)" in source
+    assert "    # h_t − label_t, times δE = scale, for every step\n" \
+           "    delta_h_outputs_all = scale * (h_all - label_all)\n" in source
+    assert "        # δh_t = h_t − label_t + Uᵀ δz_{t+1}, times δE = scale\n" in source
 
 
 @pytest.mark.parametrize("output", [
