@@ -31,7 +31,7 @@ def test_two_heads_on_one_input_are_one_product_forward_and_back():
     [group] = groups(der)
     assert group.weights == (("A", "B"),) and group.biases == ("a", "b")
     code = d.to_numpy(der)
-    assert "A_B = np.vstack((A, B))" in code and "a_b = np.vstack((a, b))" in code
+    assert "A_B = np.concatenate((A, B))" in code and "a_b = np.concatenate((a, b))" in code
     assert "# [δA; δB] = [δz; δt1] xᵀ\n    delta_A_B = delta_z_t1 @ x.T\n" in code
     check_grads(glu(), glu_loss)
 
@@ -55,7 +55,7 @@ def test_heads_inside_functions_stack_their_products_and_keep_their_functions():
 
 def test_a_node_named_like_the_stack_keeps_its_name():
     code = d.to_numpy(d.derive(glu(name="A_B")))
-    assert "A_B_ = np.vstack((A, B))" in code and "\n    A_B = t2 * z\n" in code
+    assert "A_B_ = np.concatenate((A, B))" in code and "\n    A_B = t2 * z\n" in code
     check_grads(glu(name="A_B"), glu_loss)
 
 
