@@ -28,7 +28,7 @@ def python(code, cache_dir="", path=ROOT):
     """Run `code` in a fresh Python with derive from `path`: (stdout, stderr), checked."""
     env = {**os.environ, "PYTHONPATH": str(path), "DERIVE_CACHE_DIR": str(cache_dir)}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=True, timeout=300)
+                          text=True, check=True, timeout=300, cwd=path)  # `-c` reads cwd first
     return done.stdout, done.stderr
 
 
