@@ -85,12 +85,10 @@ ONES = Helper("ones_column", "A column of n ones in `dtype`, made once for each 
                "        known.clear()",
                "    known[n, dtype] = np.ones((n, 1), dtype=dtype)",
                "known[n, dtype]"), args="n, dtype, known={}")
-SUM_ROWS = Helper("sum_rows", "Σ_rows u, a row: the sum down each column, as 1ᵀ u (one BLAS "
-                  "call; steps first, each step's).", ("ones_column(u.shape[-2], u.dtype).T @ u",),
-                  needs=(ONES,))
-SUM_COLS = Helper("sum_cols", "Σ_cols u, a column: the sum across each row, as u 1 (one BLAS "
-                  "call; steps first, each step's).", ("u @ ones_column(u.shape[-1], u.dtype)",),
-                  needs=(ONES,))
+SUM_ROWS = Helper("sum_rows", "Σ_rows u, each column's sum: 1ᵀ u, one BLAS call (steps first: "
+                  "each step's).", ("ones_column(u.shape[-2], u.dtype).T @ u",), needs=(ONES,))
+SUM_COLS = Helper("sum_cols", "Σ_cols u, each row's sum: u 1, one BLAS call (steps first: each "
+                  "step's).", ("u @ ones_column(u.shape[-1], u.dtype)",), needs=(ONES,))
 SUM_SQUARES = Helper("sum_squares", "Σ u², 1×1: the dot product of u with itself (one BLAS "
                      "call, no array of squares).", ("np.vdot(u, u).reshape(1, 1)",))
 SUM_PRODUCTS = Helper("sum_products", "Σ u ⊙ v, 1×1: the dot product of u and v (one BLAS "
