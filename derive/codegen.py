@@ -314,13 +314,10 @@ def _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended, prin
               statement(before_printer, every_step.delta(k), terms,
                         fused.comment(k, terms, delta=True) + SEEDED * (k in seeded))
               for k, terms in hoist.before]
-    arrays = dict(
-        ahead=[statement(after_printer, every_step.value(k), [e], hoisted_comment(fused, [e]))
-               for k, e in hoist.ahead],
-        after=[statement(after_printer, every_step.value(k), [e], fused.comment(k, e))
-               for k, e in hoist.after],
-        before=before,
-        hoisted_loss=every_step.value(der.loss) if hoist.after else None)
+    ahead = [statement(after_printer, every_step.value(k), [e], hoisted_comment(fused, [e]))
+             for k, e in hoist.ahead]
+    after = [statement(after_printer, every_step.value(k), [e], fused.comment(k, e))
+             for k, e in hoist.after]
     for printer, hoisted_printer in zip(printers, (after_printer, before_printer)):
         printer.helpers |= hoisted_printer.helpers
         printer.dimensions |= hoisted_printer.dimensions
@@ -338,7 +335,8 @@ def _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended, prin
                           lambda n: "input" if n in der.sequences else
                           "cache list" if n in appended else "collected")
     return dict(
-        arrays,
+        ahead=ahead, after=after, before=before,
+        hoisted_loss=every_step.value(der.loss) if after else None,
         gathered_ahead=gathered(_values(e for _, e in hoist.ahead), lambda n: "input"),
         gathered=after_read,
         collected=[g for g in after_read if g.kind == "collected"],

@@ -19,6 +19,7 @@ over all steps at once is Σ_t E_t. If any equation of the output side is of ano
 transpose, a softmax down the rows, a slice of rows), that side stays in the loops.
 """
 
+import functools
 from dataclasses import dataclass, field
 
 from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, MatrixSymbol, OneMatrix
@@ -46,7 +47,7 @@ class Hoisted:
     values: set = field(default_factory=set)
     deltas: set = field(default_factory=set)
 
-    @property
+    @functools.cached_property
     def keys(self):
         """The forward keys computed after the loop."""
         return {key for key, _ in self.after}
