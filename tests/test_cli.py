@@ -1,4 +1,5 @@
-"""The `derive` command, run as a user runs it."""
+"""The `derive` command: every command on every built-in model (in this process, through
+the same `main`), and the command as a user runs it, a process of its own."""
 
 import os
 import re
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import derive as d
+from derive.cli import main
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,27 +24,45 @@ def derive_command(*args, cwd=None):
                           text=True, cwd=cwd, env=env)
 
 
+def derive_in_process(capsys, *args):
+    """Run `derive` in this process, as `main` does for the command line: (status, stdout,
+    stderr). Every built-in model goes through each command; one process apiece would spend
+    most of the time importing."""
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
 @pytest.mark.parametrize("model", list(d.models.BUILTIN))
-def test_equations_codegen_and_check_for_every_builtin_model(model):
-    equations = derive_command("equations", model)
-    assert equations.returncode == 0, equations.stderr
-    assert equations.stdout.splitlines() == str(d.derive(d.models.BUILTIN[model]())).splitlines()
+def test_equations_codegen_and_check_for_every_builtin_model(model, capsys):
+    status, out, err = derive_in_process(capsys, "equations", model)
+    assert status == 0, err
+    assert out.splitlines() == str(d.derive(d.models.BUILTIN[model]())).splitlines()
 
-    code = derive_command("codegen", model)
-    assert code.returncode == 0
-    compile(code.stdout, f"<{model}>", "exec")
-    assert "def sgd_step(params, inputs, lr, clip=None):" in code.stdout
+    status, code, _ = derive_in_process(capsys, "codegen", model)
+    assert status == 0
+    compile(code, f"<{model}>", "exec")
+    assert "def sgd_step(params, inputs, lr, clip=None):" in code
 
-    latex = derive_command("latex", model)
-    assert latex.returncode == 0 and latex.stdout.rstrip().endswith("\\end{document}")
-    picture = derive_command("draw", model)
-    assert picture.returncode == 0 and picture.stdout.startswith("digraph")
+    status, latex, _ = derive_in_process(capsys, "latex", model)
+    assert status == 0 and latex.rstrip().endswith("\\end{document}")
+    status, picture, _ = derive_in_process(capsys, "draw", model)
+    assert status == 0 and picture.startswith("digraph")
 
     first = d.derive(d.models.BUILTIN[model]()).dims[0]  # sized by hand, the rest by default
-    check = derive_command("check", model, "--dim", f"{first}=3")
-    assert check.returncode == 0, check.stdout
-    assert re.search(r"seed \d+\)$", check.stdout.rstrip())  # a kinked net may redraw
-    assert "all ok" in check.stdout
+    status, check, _ = derive_in_process(capsys, "check", model, "--dim", f"{first}=3")
+    assert status == 0, check
+    assert re.search(r"seed \d+\)$", check.rstrip())  # a kinked net may redraw
+    assert "all ok" in check
+
+
+def test_the_command_runs_as_a_process():
+    """The same commands as a user runs them: a process of its own, from the checkout."""
+    equations = derive_command("equations", "lstm")
+    assert equations.returncode == 0, equations.stderr
+    assert equations.stdout.splitlines() == str(d.derive(d.models.lstm())).splitlines()
+    check = derive_command("check", "lstm", "--dim", "H=3")
+    assert check.returncode == 0 and "all ok" in check.stdout, check.stdout + check.stderr
 
 
 def test_models_lists_every_builtin_model():
