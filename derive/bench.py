@@ -14,7 +14,8 @@ It prints markdown tables:
    tanh MLP): the generated `sgd_step` against the best hand-written numpy step of the same
    math (sigmoid as 1/(1 + e^−u) in place, δ chains in place, lr folded into the small δs).
    The two are first checked to give the same loss and the same updated parameters, then
-   timed in alternation; each reported time is the minimum over repeats, in ms per step.
+   timed in alternation (short turns, so a drift in the machine's speed hits both alike);
+   each reported time is the fastest turn, in ms per step.
 3. One SGD step of the LSTM at two sizes: generated against `hand_lstm_step` (the four gates
    as one GEMM, input projections and the output layer batched over time, δs in place,
    parameter gradients as one product over all steps), again checked to agree first.
@@ -37,6 +38,10 @@ It prints markdown tables:
 7. With `--peers`, `bench_peers`: the generated step against autograd, PyTorch eager and
    jax.jit on the same workloads, each peer checked to agree first, where installed.
 
+Each step table also times a twin of the generated module whose input checks (shapes and
+precision, targets that must be distributions) are answered in advance: the last column
+says what the generated step costs beyond the checks the hand-written steps leave out.
+
 Timings are only printed, never asserted: machines are noisy.
 """
 
@@ -54,28 +59,71 @@ from .bench_costs import bench_codegen, bench_memory, bench_startup
 from .bench_hand import (hand_deep_step, hand_lenet_step, hand_lstm_step, hand_step,
                          hand_transformer_step)
 from .bench_peers import bench_peers, torch_sgd_
-from .codegen import compile_numpy
+from .codegen import compile_numpy, loaded
 from .derivation import derive
 from .functions import tanh
+from .operations import OPS
 
 TARGET = "derivation linear in depth (ratios ≈ 1)"
 LR = 1e-3
 
 
-def _time(fn, repeats, number):
-    return min(timeit.repeat(fn, repeat=repeats, number=number)) / number
+CHUNK = 0.005  # seconds of steps timed at a go: short, so rounds alternate often
 
 
-def _interleaved(run_gen, run_hand, rounds, repeats):
-    """(generated, hand-written) ms per step: the minimum over rounds that alternate the two,
-    so drifts in machine speed hit both alike."""
-    number, _ = timeit.Timer(run_gen).autorange()  # steps taking ≥ 0.2 s
-    number = max(1, number // 4)
-    gen_t, hand_t = [], []
+def _interleaved(runs, rounds, number=None):
+    """ms per step of each of `runs` (name → step): the fastest of `rounds` rounds, each
+    timing every run once, for `number` steps in a row or as many as take about CHUNK. Short
+    turns taken in alternation let the drifts of a shared machine hit all runs alike."""
+    numbers = {who: number or max(1, round(timeit.Timer(run).autorange()[0] * CHUNK / 0.2))
+               for who, run in runs.items()}  # autorange: steps that take ≥ 0.2 s
+    best = {who: float("inf") for who in runs}
     for _ in range(rounds):
-        gen_t.append(_time(run_gen, repeats, number))
-        hand_t.append(_time(run_hand, repeats, number))
-    return min(gen_t) * 1e3, min(hand_t) * 1e3
+        for who, run in runs.items():
+            best[who] = min(best[who], timeit.timeit(run, number=numbers[who]) / numbers[who])
+    return {who: seconds * 1e3 for who, seconds in best.items()}
+
+
+def _heading(what, rounds, extra=""):
+    """A step table's heading: what is timed, how, and the target."""
+    return (f"SGD step of {what}, ms per step, the fastest of {rounds} interleaved rounds."
+            f"{extra} Target: generated ≤ 1.0× the best hand-written.\n")
+
+
+CHECKS = {helper.name for op in OPS.values() for helper in op.checks.values()}
+
+
+def unchecked(mod, params, inputs):
+    """A twin of the generated module `mod` whose input checks are answered in advance for
+    these arrays: the dimensions and precision `mod` finds, every checked input (targets
+    that must be distributions) taken as it is. It times what a step costs beyond checking
+    its inputs, which the hand-written steps leave out."""
+    twin = loaded(mod.__source__, "unchecked")
+    dims, dtype = mod.shapes_checked(params, inputs)
+    twin.shapes_checked = lambda *args, **kwargs: (dict(dims), dtype)
+    for name in CHECKS & set(vars(twin)):
+        setattr(twin, name, lambda name, value: value)
+    return twin
+
+
+def _steps(mod, hand, params, inputs, lr):
+    """The three steps a table compares, each on its own copy of `params`: the generated
+    one, the same without its input checks, and the hand-written one (given params,
+    inputs, lr)."""
+    copies = [{k: v.copy() for k, v in params.items()} for _ in range(3)]
+    return {"generated": partial(mod.sgd_step, copies[0], inputs, lr),
+            "unchecked": partial(unchecked(mod, params, inputs).sgd_step, copies[1], inputs, lr),
+            "hand": partial(hand, copies[2], inputs, lr)}
+
+
+HEADER = "generated (ms) | hand-written (ms) | generated / hand | without input checks / hand"
+
+
+def _ratios(ms):
+    """The cells after a table's sizes: the two times and the two ratios to hand-written."""
+    g, h = ms["generated"], ms["hand"]
+    digits = 3 if h < 10 else 2
+    return f"{g:.{digits}f} | {h:.{digits}f} | {g / h:.2f} | {ms['unchecked'] / h:.2f}"
 
 
 def bench_derivation(depths, repeats):
@@ -152,11 +200,10 @@ def check_same_step(mod, workload):
             raise AssertionError(f"{workload.name}: {name} was not updated")
 
 
-def bench_training(repeats, rounds, workloads=FEED_FORWARD):
-    print(f"SGD step of feed-forward networks, ms per step, min over {rounds}×{repeats} "
-          f"interleaved repeats. Target: generated ≤ 1.0× the best hand-written.\n")
-    print("| network | sizes | generated (ms) | hand-written (ms) | generated / hand |")
-    print("|---|---|---:|---:|---:|")
+def bench_training(rounds, workloads=FEED_FORWARD):
+    print(_heading("feed-forward networks", rounds))
+    print(f"| network | sizes | {HEADER} |")
+    print("|---|---|---:|---:|---:|---:|")
     modules = {}
     for workload in workloads:
         if workload.model not in modules:
@@ -164,12 +211,10 @@ def bench_training(repeats, rounds, workloads=FEED_FORWARD):
         mod = modules[workload.model]
         check_same_step(mod, workload)
         params, x, label = _problem(mod, workload.dims)
-        gen = {k: v.copy() for k, v in params.items()}
-        run_gen = partial(mod.sgd_step, gen, {"x": x, "label": label}, LR)
-        run_hand = partial(workload.hand, params, x, label, LR)
-        g, h = _interleaved(run_gen, run_hand, rounds, repeats)
+        hand = lambda p, inputs, lr, step=workload.hand: step(p, inputs["x"], inputs["label"], lr)
+        ms = _interleaved(_steps(mod, hand, params, {"x": x, "label": label}, LR), rounds)
         sizes = " ".join(f"{k}={v}" for k, v in workload.dims.items())
-        print(f"| {workload.name} | {sizes} | {g:.3f} | {h:.3f} | {g / h:.2f} |")
+        print(f"| {workload.name} | {sizes} | {_ratios(ms)} |")
     print()
 
 
@@ -207,23 +252,20 @@ def check_same_lstm_step(mod, dims):
             raise AssertionError(f"LSTM {name} was not updated")
 
 
-def bench_lstm(repeats, sizes=LSTM_SIZES):
+def bench_lstm(rounds, sizes=LSTM_SIZES):
     """The generated LSTM training step against `hand_lstm_step`, after checking they agree."""
     start = time.perf_counter()
     mod = compile_numpy(derive(models.lstm()))
     derive_s = time.perf_counter() - start
-    print(f"SGD step of the LSTM, ms per step, min of {repeats} interleaved runs. "
-          f"Target: generated ≤ 1.0× the best hand-written.\n")
-    print("| H | D | K | N | T | generated (ms) | hand-written (ms) | generated / hand |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(_heading("the LSTM", rounds))
+    print(f"| H | D | K | N | T | {HEADER} |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for dims in sizes:
         check_same_lstm_step(mod, dims)
         params, inputs = _lstm_problem(mod, dims)
-        gen = {k: v.copy() for k, v in params.items()}
-        g, h = _interleaved(partial(mod.sgd_step, gen, inputs, LSTM_LR),
-                            partial(_hand_lstm, params, inputs, LSTM_LR), repeats, 1)
+        ms = _interleaved(_steps(mod, _hand_lstm, params, inputs, LSTM_LR), rounds)
         print(f"| {dims['H']} | {dims['D']} | {dims['K']} | {dims['N']} | {dims['T']} "
-              f"| {g:.2f} | {h:.2f} | {g / h:.2f} |")
+              f"| {_ratios(ms)} |")
     print(f"\nDeriving and compiling the LSTM takes {derive_s:.2f} s.\n")
 
 
@@ -257,7 +299,7 @@ def check_same_transformer_step(mod):
             raise AssertionError(f"transformer {name} was not updated")
 
 
-def bench_transformer(repeats, rounds):
+def bench_transformer(rounds):
     """The generated transformer-block step against `hand_transformer_step`, after checking
     they agree; then the time to derive the block."""
     start = time.perf_counter()
@@ -266,17 +308,12 @@ def bench_transformer(repeats, rounds):
     mod = compile_numpy(der)
     check_same_transformer_step(mod)
     params, inputs = _transformer_problem(mod)
-    gen = {k: v.copy() for k, v in params.items()}
-    run_gen = partial(mod.sgd_step, gen, inputs, LR)
-    run_hand = partial(hand_transformer_step, params, inputs, LR)
-    g, h = _interleaved(run_gen, run_hand, rounds, repeats)
+    ms = _interleaved(_steps(mod, hand_transformer_step, params, inputs, LR), rounds)
     dims = TRANSFORMER_DIMS
-    print(f"SGD step of the transformer block, ms per step, min over {rounds}×{repeats} "
-          f"interleaved repeats. Target: generated ≤ 1.2× hand-written.\n")
-    print("| D | T | d_k | D_ff | generated (ms) | hand-written (ms) | generated / hand |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {dims['D']} | {dims['T']} | {dims['d_k']} | {dims['D_ff']} "
-          f"| {g:.3f} | {h:.3f} | {g / h:.2f} |")
+    print(_heading("the transformer block", rounds))
+    print(f"| D | T | d_k | D_ff | {HEADER} |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {dims['D']} | {dims['T']} | {dims['d_k']} | {dims['D_ff']} | {_ratios(ms)} |")
     print(f"\nDeriving the transformer block takes {derive_s:.2f} s.\n")
 
 
@@ -355,7 +392,7 @@ def check_same_lenet_step(mod, torch=None, problem=None):
                 raise AssertionError(f"updated lenet {name} differs between generated and {who}")
 
 
-def bench_lenet(repeats, rounds, number=None, torch_threads=None):
+def bench_lenet(rounds, number=None, torch_threads=None):
     """The generated lenet step against `hand_lenet_step` and PyTorch, after checking they
     agree; then the time to derive lenet. Each time is of `number` steps in a row, or of
     as many as take about 0.05 s. PyTorch runs on its default number of threads, or on
@@ -370,43 +407,32 @@ def bench_lenet(repeats, rounds, number=None, torch_threads=None):
     if torch is not None and torch_threads:
         torch.set_num_threads(torch_threads)
     try:
-        best, threads = _time_lenet(mod, torch, repeats, rounds, number)
+        ms, threads = _time_lenet(mod, torch, rounds, number)
     finally:
         if torch is not None:
             torch.set_num_threads(default_threads)
-    g, h = best["generated"] * 1e3, best["hand"] * 1e3
     if torch is None:
         torch_ms, torch_ratio = "PyTorch not installed (pip install torch)", "–"
     else:
-        torch_ms, torch_ratio = f"{best['torch'] * 1e3:.3f}", f"{g / (best['torch'] * 1e3):.2f}"
-    print(f"SGD step of lenet, ms per step, min over {rounds}×{repeats} interleaved repeats, "
-          f"float64.{threads} Target: generated ≤ 1.2× hand-written.\n")
-    print("| N | generated (ms) | hand-written (ms) | PyTorch (ms) | generated / hand "
-          "| generated / PyTorch |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    print(f"| {LENET_N} | {g:.3f} | {h:.3f} | {torch_ms} | {g / h:.2f} | {torch_ratio} |")
+        torch_ms, torch_ratio = f"{ms['torch']:.3f}", f"{ms['generated'] / ms['torch']:.2f}"
+    print(_heading("lenet", rounds, f" float64.{threads}"))
+    print(f"| N | {HEADER} | PyTorch (ms) | generated / PyTorch |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"| {LENET_N} | {_ratios(ms)} | {torch_ms} | {torch_ratio} |")
     print(f"\nDeriving lenet takes {derive_s:.2f} s.\n")
 
 
-def _time_lenet(mod, torch, repeats, rounds, number):
-    """The three lenet steps checked to agree, then timed in alternation: the best seconds
-    per step of each, and PyTorch's version and threads for the heading."""
+def _time_lenet(mod, torch, rounds, number):
+    """The lenet steps checked to agree, then timed in alternation: ms per step of each, and
+    PyTorch's version and threads for the heading."""
     check_same_lenet_step(mod, torch)
     params, inputs = _lenet_problem(mod)
-    gen = {k: v.copy() for k, v in params.items()}
-    runs = {"generated": partial(mod.sgd_step, gen, inputs, LR),
-            "hand": partial(hand_lenet_step, params, inputs, LR)}
+    runs = _steps(mod, hand_lenet_step, params, inputs, LR)
     threads = ""
     if torch is not None:
         runs["torch"] = partial(torch_lenet_step, torch, *_torch_lenet(torch, params, inputs), LR)
         threads = f" PyTorch {torch.__version__}, {torch.get_num_threads()} threads."
-    numbers = {who: number or max(1, timeit.Timer(run).autorange()[0] // 4)  # ≥ 0.05 s
-               for who, run in runs.items()}
-    best = {who: float("inf") for who in runs}
-    for _ in range(rounds):  # alternate so drifts in machine speed hit all alike
-        for who, run in runs.items():
-            best[who] = min(best[who], _time(run, repeats, numbers[who]))
-    return best, threads
+    return _interleaved(runs, rounds, number), threads
 
 
 def main(argv=None):
@@ -422,19 +448,19 @@ def main(argv=None):
         return 0
     if args.quick:
         bench_derivation((2, 4, 8), repeats=1)
-        bench_training(repeats=1, rounds=2)
-        bench_lstm(repeats=2)
-        bench_transformer(repeats=1, rounds=2)
-        bench_lenet(repeats=1, rounds=2, number=10, torch_threads=1)  # a smoke run
+        bench_training(rounds=2)
+        bench_lstm(rounds=2)
+        bench_transformer(rounds=2)
+        bench_lenet(rounds=2, number=10, torch_threads=1)  # a smoke run
         bench_codegen((2, 8), repeats=1)
         bench_startup(repeats=1)
         bench_memory(LSTM_SIZES[1:], _lstm_problem, _hand_lstm, LSTM_LR)
     else:
         bench_derivation((8, 32, 128), repeats=3)
-        bench_training(repeats=5, rounds=5)
-        bench_lstm(repeats=7)
-        bench_transformer(repeats=5, rounds=5)
-        bench_lenet(repeats=5, rounds=5)
+        bench_training(rounds=200)
+        bench_lstm(rounds=60)
+        bench_transformer(rounds=200)
+        bench_lenet(rounds=200)
         bench_codegen((128, 512), repeats=3)
         bench_startup(repeats=5)
         bench_memory(LSTM_SIZES, _lstm_problem, _hand_lstm, LSTM_LR)
