@@ -395,7 +395,7 @@ def check_same_lenet_step(mod, torch=None, problem=None):
 def bench_lenet(rounds, number=None, torch_threads=None):
     """The generated lenet step against `hand_lenet_step` and PyTorch, after checking they
     agree; then the time to derive lenet. Each time is of `number` steps in a row, or of
-    as many as take about 0.05 s. PyTorch runs on its default number of threads, or on
+    as many as take about CHUNK. PyTorch runs on its default number of threads, or on
     `torch_threads` (restored afterwards): on a loaded machine its threads wait for each
     other, and a step can take 100× longer."""
     start = time.perf_counter()
