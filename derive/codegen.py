@@ -6,7 +6,7 @@ equation, printed from its expression tree, under the equation as a comment (`di
 
 import linecache
 import types
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import sympy as sp
@@ -39,6 +39,7 @@ class Statement:
     code: str
     comment: str
     updates: tuple = ()  # (operator, code): `name += b` after `name = W @ x`
+    every_step: bool = False  # (hoisted) the same at every step: viewed as T of it
 
 
 def statement(printer, name, terms, comment, accumulate=False):
@@ -309,14 +310,19 @@ def _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended, prin
     every_step = AllSteps(names, hoist)
     after_printer, before_printer = NumpyCodePrinter(every_step), NumpyCodePrinter(every_step)
     shares = {key for key, _, _ in hoist.shares}
-    before = [statement(before_printer, every_step.value(k), terms,
-                        hoisted_comment(fused, terms)) if k in shares else
-              statement(before_printer, every_step.delta(k), terms,
-                        fused.comment(k, terms, delta=True) + SEEDED * (k in seeded))
+
+    def constant(key, made, delta=False):
+        return replace(made, every_step=True) if (delta, key) in hoist.constant else made
+
+    before = [constant(k, statement(before_printer, every_step.value(k), terms,
+                                    hoisted_comment(fused, terms))) if k in shares else
+              constant(k, statement(before_printer, every_step.delta(k), terms,
+                                    fused.comment(k, terms, delta=True) + SEEDED * (k in seeded)),
+                       delta=True)
               for k, terms in hoist.before]
     ahead = [statement(after_printer, every_step.value(k), [e], hoisted_comment(fused, [e]))
              for k, e in hoist.ahead]
-    after = [statement(after_printer, every_step.value(k), [e], fused.comment(k, e))
+    after = [constant(k, statement(after_printer, every_step.value(k), [e], fused.comment(k, e)))
              for k, e in hoist.after]
     for printer, hoisted_printer in zip(printers, (after_printer, before_printer)):
         printer.helpers |= hoisted_printer.helpers

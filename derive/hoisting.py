@@ -14,9 +14,13 @@ loop; each step adds its own.
 
 Only equations whose numpy code means the same on arrays with the steps first are hoisted:
 elementwise forms, products with constants on the left (W_y h_t: numpy's matmul takes the
-steps as a batch), sums over rows or columns, and the loss's own sum over everything, which
-over all steps at once is Σ_t E_t. If any equation of the output side is of another form (a
-transpose, a softmax down the rows, a slice of rows), that side stays in the loops.
+steps as a batch), sums over rows or columns, and a sum over everything in the loss, or in
+the losses it adds up with constant coefficients (E = E1 + ½ E2), which over all steps at
+once is Σ_t E_t. If any equation of the output side is of another form (a transpose, a
+softmax down the rows, a slice of rows), that side stays in the loops. An equation that
+reads nothing of any step (δt_t = 1 1ᵀ, a weight's decay V ⊙ V) is computed once and viewed
+as that value at every step, so that each step reads it and a sum over everything counts it
+once a step.
 """
 
 import functools
@@ -36,7 +40,9 @@ class Hoisted:
     after it, and `before` (δs, then shares of δs) before the backward loop, each for every
     step at once. `shares` are the sums' shares those compute, as (its key, the key of the
     sum, whether of a δ); `values` and `deltas` are the names of the per-step values and δs
-    the hoisted equations read or write: each has an array of every step."""
+    the hoisted equations read or write: each has an array of every step. `constant` holds
+    (whether a δ, key) of the hoisted equations that read nothing of any step (a δ of 1,
+    δy_t = 1 1ᵀ): computed once, their arrays are that value at every step (a view)."""
 
     loop: list
     backward: list
@@ -46,6 +52,7 @@ class Hoisted:
     shares: list = field(default_factory=list)
     values: set = field(default_factory=set)
     deltas: set = field(default_factory=set)
+    constant: set = field(default_factory=set)
 
     @functools.cached_property
     def keys(self):
@@ -90,7 +97,7 @@ def hoisted(der, forward, backward, runs=()):
         return Hoisted(forward, backward)
     defined = {key: expr for key, expr in forward}
     stepping = {*defined, *der.states, *der.sequences}
-    tail = _tail(der, defined, forward, backward, runs, stepping)
+    tail, summed = _tail(der, defined, forward, backward, runs, stepping)
     hoist = Hoisted([(k, e) for k, e in forward if k not in tail],
                     [(k, t) for k, t in backward if k not in tail],
                     after=[(k, e) for k, e in forward if k in tail],
@@ -105,28 +112,91 @@ def hoisted(der, forward, backward, runs=()):
     shared = {key for key, _, _ in hoist.shares}
     hoist.values = {n for delta, n in read if not delta and n in stepping} | tail | shared
     hoist.deltas = {n for delta, n in read if delta and n in stepping} | outside
+    hoist.constant = {(False, k) for k, e in hoist.after
+                      if k not in summed and not _varies(e, stepping)} | \
+        {(k not in shared, k) for k, terms in hoist.before
+         if not any(_varies(t, stepping) for t in terms)}
     return hoist
 
 
 def _tail(der, defined, forward, backward, runs, stepping):
-    """The keys of the side the next step does not read, if all of it can be hoisted; else
-    none."""
+    """The keys of the side the next step does not read, if all of it can be hoisted (else
+    none), and those of them that are losses the loss adds up (`_summed`)."""
     recurrence = _needed(defined, [carrier for carrier, _ in der.states.values()])
     tail = _needed(defined, [der.loss], recurrence)
     stays = [expr for key, expr in forward if key not in tail]
+    summed = _summed(der.loss, [key for key, _ in forward if key in tail], defined)
+    read_back = {_name(s)[1] for _, terms in backward for t in terms for s in t.free_symbols
+                 if not _name(s)[0]}
     if any(_name(s)[1] in tail for expr in stays for s in expr.free_symbols) or \
-            tail & set(runs) or \
-            not all(_stacks(defined[key], stepping, total=key == der.loss) for key in tail) or \
+            tail & set(runs) or summed & read_back or \
+            not all(_over_the_steps(defined[key], summed, stepping) for key in summed) or \
+            not all(_stacks(defined[key], stepping, total=key in summed) for key in tail) or \
             not all(_stacks(t, stepping) for key, terms in backward if key in tail
                     for t in terms):
-        return set()
-    return tail
+        return set(), set()
+    return tail, summed
+
+
+def _summed(loss, order, defined):
+    """The keys among `order` (in the forward order) that reach the loss only through sums
+    with constant coefficients (E = E1 + ½ E2), the loss among them. Computed for every step
+    at once, a sum over everything in one of them is its sum over the steps as well, as
+    Σ_t (E1_t + ½ E2_t) = Σ_t E1_t + ½ Σ_t E2_t; so, as the loss's, it may be hoisted (if
+    backward reads none of their values, which are then of all steps)."""
+    readers = {key: [] for key in order}
+    for reader in order:
+        for key in _names(defined[reader]) & readers.keys():
+            readers[key].append(reader)
+    summed = {loss}
+    for key in reversed(order):  # a key's readers come after it
+        if readers[key] and all(r in summed and _linear_in(defined[r], key)
+                                for r in readers[key]):
+            summed.add(key)
+    return summed
+
+
+def _over_the_steps(expr, summed, stepping):
+    """Whether every term of `expr`, a loss, is (times a constant) a loss in `summed` or a sum
+    over everything of a value of every step: over all steps at once, each is then Σ_t of its
+    steps' values. A constant (E = E1 + 3), or a sum of what no step changes (a penalty
+    Σ V ⊙ V), would be counted once rather than once a step."""
+    for term in _terms(expr):
+        matrices = _matrices(term)
+        if not (_value_of(matrices) in summed or
+                len(matrices) == 3 and _is_ones(matrices[0], rows=1) and
+                _is_ones(matrices[2], cols=1) and _varies(matrices[1], stepping)):
+            return False
+    return True
+
+
+def _linear_in(expr, key):
+    """Whether `expr` is a sum whose terms are free of the value `key` or are it times a
+    constant."""
+    return all(key not in _names(t) or _value_of(_matrices(t)) == key for t in _terms(expr))
+
+
+def _terms(expr):
+    return expr.args if isinstance(expr, MatAdd) else (expr,)
+
+
+def _matrices(term):
+    """The matrix factors of a term (a scaled product's, but its coefficient)."""
+    return [a for a in term.args if a.is_Matrix] if isinstance(term, MatMul) else [term]
+
+
+def _value_of(matrices):
+    """The name of the value that is a term's one matrix factor, or None."""
+    if len(matrices) == 1 and isinstance(matrices[0], MatrixSymbol) and \
+            not isinstance(matrices[0], Delta):
+        return matrices[0].name
+    return None
 
 
 def _shared(hoist, key, expr, stepping, computed):
     """`expr`, with its terms that read the inputs and nothing the loop computes (W x_t + b)
     taken out into `hoist.ahead` as a share, when one of them is a product."""
-    terms = list(expr.args) if isinstance(expr, MatAdd) else [expr]
+    terms = list(_terms(expr))
     outside = [t for t in terms if not _names(t) & computed and _stacks(t, stepping)]
     if len(outside) == len(terms) or not any(
             isinstance(t, MatMul) and _names(t) & stepping for t in outside):
@@ -180,8 +250,8 @@ def _names(expr):
 
 def _stacks(expr, stepping, total=False):
     """Whether `expr`'s numpy code computes it for every step at once when the arrays of the
-    `stepping` names have the steps first. `total`: expr is the loss, whose sum over
-    everything may then be the sum over the steps too."""
+    `stepping` names have the steps first. `total`: expr is the loss, or a loss it only adds
+    up with constant coefficients, whose sum over everything may then be over the steps too."""
     if not expr.is_Matrix or not _varies(expr, stepping):
         return True
     if isinstance(expr, MatrixSymbol):
@@ -202,7 +272,8 @@ def _stacks(expr, stepping, total=False):
 def _product_stacks(factors, stepping, total):
     """A product that numpy computes step by step: constants times a stepping value on their
     right (a batched matmul), Σ_cols u = u 1 and Σ_rows u = 1ᵀ u (helpers over the last two
-    axes), and, for the loss only, 1ᵀ u 1, a sum over everything."""
+    axes), and, for a loss that reaches E only through sums (`total`), 1ᵀ u 1, a sum over
+    everything."""
     *left, last = factors
     ones_row = bool(left) and _is_ones(left[0], rows=1)
     if total and ones_row and _is_ones(last, cols=1) and len(left) == 2:

@@ -83,10 +83,36 @@ def test_an_output_of_the_state_alone():
     lambda g, h, z, label: d.softmax_cross_entropy(g.param("V", ("H", "H")) @ h, label),
     lambda g, h, z, label: d.squared_error(h, label) + d.sum(h) * d.sum(h),
     lambda g, h, z, label: d.squared_error(h.T @ h, label.T @ label),
-], ids=["softmax down the rows", "a product of sums", "a transpose"])
+    lambda g, h, z, label: d.squared_error(h, label) * d.squared_error(z, label),
+], ids=["softmax down the rows", "a product of sums", "a transpose", "a product of losses"])
 def test_an_output_that_would_change_its_meaning_stays_in_the_loop(output):
     source = checked(cell(output))
     assert AFTER not in source and AHEAD in source  # W x_t before the loop all the same
+
+
+def test_losses_summed_with_constant_coefficients_are_hoisted_as_one_sum_over_the_steps():
+    """Σ_t (E1_t + ½ E2_t) = Σ_t E1_t + ½ Σ_t E2_t: each loss is a sum over everything of
+    every step at once."""
+    source = checked(cell(lambda g, h, z, label: (
+        d.squared_error(h, label).named("E1") + 0.5 * d.squared_error(z, label).named("E2"))))
+    after = forward_loop(source).split(AFTER)[1]
+    assert "    E1_all = (1/2) * sum_squares(h_all - label_all)\n" in after
+    assert "    E2_all = (1/2) * sum_squares(z_all - label_all)\n" in after
+    assert "loss = " in after
+
+
+@pytest.mark.parametrize("output", [
+    lambda g, h, z, label: d.sum(g.param("V", ("H", "H")) @ h),
+    lambda g, h, z, label: (lambda V: d.squared_error(h, label) + 0.01 * d.sum(V * V))(
+        g.param("V", ("H", "H"))),
+    lambda g, h, z, label: d.squared_error(h, label) + 3 * d.sum(g.param("V", ("H", "H"))),
+], ids=["a δ of ones", "a penalty of a weight", "a constant"])
+def test_what_no_step_changes_is_the_same_at_every_step_and_counted_once_a_step(output):
+    """δt_t = 1 1ᵀ reads nothing of any step, nor does V ⊙ V: computed once, each must still
+    be read at every step and summed into the loss once a step. (Both were read as a first
+    step's rows, a wrong gradient without an error, when the loss node itself held them.)"""
+    source = checked(cell(output))
+    assert AHEAD in source
 
 
 def test_a_program_whose_output_is_hoisted_through_many_operations():

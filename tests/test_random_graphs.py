@@ -39,14 +39,15 @@ programs = st.tuples(st.lists(step, min_size=1, max_size=7), st.integers(0, 99))
 
 class Program:
     """A random graph: a pool of H×N activations that steps combine, every one of them summed
-    into the loss; 1×1 results (losses of their own) are added to it as penalties."""
+    into the loss; 1×1 results (losses of their own) are added to it as penalties, and now and
+    then a weight's decay or a constant."""
 
     def __init__(self, steps, target, recurrent=False):
         g = self.graph = d.Graph("random")
         make = g.sequence if recurrent else g.input
         x, self.label = make("x", ("D", "N")), make("label", ("H", "N"))
-        self.square = [g.param("W", ("H", "D"))]
-        self.pool, self.penalties, self.fresh = [self.square[0] @ x], [], 0
+        self.weight = g.param("W", ("H", "D"))
+        self.pool, self.penalties, self.fresh = [self.weight @ x], [], 0
         self.square = []
         if recurrent:
             self.pool.append(g.state("h", ("H", "N")))
@@ -69,6 +70,10 @@ class Program:
         loss = d.squared_error(total, self.label if pick == len(self.pool) else self.pool[pick])
         for penalty in self.penalties:
             loss = loss + penalty
+        if target % 4 == 1:  # weight decay: a penalty no step changes, in every step's loss
+            loss = loss + 0.5 * d.sum(self.weight * self.weight)
+        elif target % 4 == 2:  # a constant in every step's loss
+            loss = loss + 3
         g.loss(loss)
 
     def param(self, shape):
@@ -448,3 +453,12 @@ def test_pooled_convolutions_in_a_random_program():
     for f in ("", "relu", "tanh", "sigmoid"):
         assert f" = {f}(maxpool(" in source if f else "= maxpool(t2 − P2) + P2" in source
     check(program, recurrent=False)
+
+
+def test_a_penalty_whose_δ_of_one_the_loop_reads_at_every_step():
+    """Found by a 300-graph run once losses added up were hoisted: a cross-entropy penalty
+    that reads h_{t−1}, whose δ (1, at every step) the backward loop reads through δh_{t−1};
+    computed once before the loop, it was indexed by the step (an IndexError, not a number)."""
+    check(([("/", 0, 0, 0, 0), ("/", 0, 0, 0, 25), ("abs", 0, 0, 0, 0), ("/", 0, 0, 0, 0),
+            ("binary_cross_entropy", 16, 79, 0, 1), ("/", 0, 0, 0, 0), ("/", 30, 0, 0, 0)], 0),
+          recurrent=True)
