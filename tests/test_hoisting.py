@@ -106,11 +106,12 @@ def test_losses_summed_with_constant_coefficients_are_hoisted_as_one_sum_over_th
     lambda g, h, z, label: (lambda V: d.squared_error(h, label) + 0.01 * d.sum(V * V))(
         g.param("V", ("H", "H"))),
     lambda g, h, z, label: d.squared_error(h, label) + 3 * d.sum(g.param("V", ("H", "H"))),
-], ids=["a δ of ones", "a penalty of a weight", "a constant"])
+], ids=["a δ of ones", "a penalty of a weight", "a sum of a weight"])
 def test_what_no_step_changes_is_the_same_at_every_step_and_counted_once_a_step(output):
-    """δt_t = 1 1ᵀ reads nothing of any step, nor does V ⊙ V: computed once, each must still
-    be read at every step and summed into the loss once a step. (Both were read as a first
-    step's rows, a wrong gradient without an error, when the loss node itself held them.)"""
+    """δt_t = 1 1ᵀ reads nothing of any step, nor do V ⊙ V and Σ V: computed once, each must
+    still be read at every step and summed into the loss once a step. Each was a wrong
+    gradient without an error while the loss node itself held the sum: the δ of ones read as
+    a first step's rows, the penalty and 3 Σ V counted once."""
     source = checked(cell(output))
     assert AHEAD in source
 
