@@ -39,7 +39,7 @@ class Statement:
     code: str
     comment: str
     updates: tuple = ()  # (operator, code): `name += b` after `name = W @ x`
-    every_step: bool = False  # (hoisted) the same at every step: viewed as T of it
+    same_at_every_step: bool = False  # (hoisted) computed once: viewed as T of it
 
 
 def statement(printer, name, terms, comment, accumulate=False):
@@ -312,7 +312,7 @@ def _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended, prin
     shares = {key for key, _, _ in hoist.shares}
 
     def constant(key, made, delta=False):
-        return replace(made, every_step=True) if (delta, key) in hoist.constant else made
+        return replace(made, same_at_every_step=True) if (delta, key) in hoist.constant else made
 
     before = [constant(k, statement(before_printer, every_step.value(k), terms,
                                     hoisted_comment(fused, terms))) if k in shares else
