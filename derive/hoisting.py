@@ -79,6 +79,12 @@ class AllSteps:
     def delta(self, name):
         return self.names.delta(self.key(name) if name in self.hoist.deltas else name)
 
+    def of_every_step(self, expr):
+        """Whether `expr` reads an array of every step (steps first), not only what is the
+        same at every step (parameters, inputs that are not sequences)."""
+        return any(name in (self.hoist.deltas if delta else self.hoist.values)
+                   for delta, name in map(_name, expr.free_symbols))
+
     def __getattr__(self, attribute):  # dimensions, functions: as the module names them
         return getattr(self.names, attribute)
 

@@ -116,6 +116,36 @@ def test_what_no_step_changes_is_the_same_at_every_step_and_counted_once_a_step(
     assert AHEAD in source
 
 
+def with_context(loss):
+    """h_t = tanh(W x_t + U h_{t−1} (+ V m)), m an input that is not a sequence: the same at
+    every step. The loss is `loss(graph, h, m, label)`; `gate` puts V m into the gate."""
+    def build(gate=False):
+        g = d.Graph("context")
+        x, label = g.sequence("x", ("D", "N")), g.sequence("label", ("H", "N"))
+        m, h_prev = g.input("m", ("D", "N")), g.state("h", ("H", "N"))
+        z = g.param("W", ("H", "D")) @ x + g.param("U", ("H", "H")) @ h_prev
+        h = d.tanh(z + g.param("V", ("H", "D")) @ m if gate else z).named("h")
+        g.loss(loss(g, h, m, label))
+        return g
+    return build
+
+
+@pytest.mark.parametrize("graph", [
+    cell(lambda g, h, z, label: d.sum(g.input("m", ("H", "N")) * (h - label) ** 2)),
+    with_context(lambda g, h, m, label: d.squared_error(
+        g.param("W2", ("H", "H")) @ h + g.param("V2", ("H", "D")) @ m, label))(),
+    with_context(lambda g, h, m, label: d.squared_error(h, label))(gate=True),
+], ids=["a mask that no step changes", "an output of a step and of the context",
+        "the context in a gate"])
+def test_arrays_of_every_step_meet_what_is_the_same_at_every_step(graph):
+    """Found by a review: a sum of products printed as one dot product of a T×H×N array with an
+    H×N one, and sums built in place from the term no step changes (V m), which then cannot
+    take the steps' terms; both crashed. Σ u ⊙ m is now a sum of the product, and a sum
+    starts from a term of every step."""
+    source = checked(graph)
+    assert AFTER in source or "_inputs_all = " in source
+
+
 def test_a_program_whose_output_is_hoisted_through_many_operations():
     program = ([("sigmoid", 0, 0, 1, 0), ("*", 1, 2, 0, 1), ("**", 2, 0, 0, 1),
                 ("+", 3, 1, 0, 1), ("/", 1, 3, 0, 0), ("gate", 4, 2, 1, 1)], 0)

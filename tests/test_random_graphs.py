@@ -40,7 +40,8 @@ programs = st.tuples(st.lists(step, min_size=1, max_size=7), st.integers(0, 99))
 class Program:
     """A random graph: a pool of H×N activations that steps combine, every one of them summed
     into the loss; 1×1 results (losses of their own) are added to it as penalties, and now and
-    then a weight's decay or a constant."""
+    then a weight's decay or a constant. A recurrent one's pool holds the state and, now and
+    then, an input that is not a sequence (the same at every step)."""
 
     def __init__(self, steps, target, recurrent=False):
         g = self.graph = d.Graph("random")
@@ -51,6 +52,8 @@ class Program:
         self.square = []
         if recurrent:
             self.pool.append(g.state("h", ("H", "N")))
+            if target % 3 == 0:  # an input that is not a sequence: the same at every step
+                self.pool.append(g.input("m", ("H", "N")))
         for name, a, b, n, o in steps:
             operands = [self.pool[a % len(self.pool)], self.pool[b % len(self.pool)]]
             made = len(g.nodes)

@@ -40,6 +40,8 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         self.dimensions = set()  # dimension names printed (the caller binds them)
         self.helpers = set()     # helper entries called
         self.typed = False       # whether it made an array (np.zeros) in the module's `dtype`
+        # (hoisted code) whether an expression reads an array of every step, steps first
+        self.of_every_step = getattr(self.names, "of_every_step", None)
 
     def _module_format(self, fqn, register=True):
         return "np." + fqn.removeprefix("numpy.") if fqn.startswith("numpy.") else fqn
@@ -124,7 +126,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             return None if whole is None else (whole, ())
         if len(terms) == 1 and not accumulate:
             return self._product_in_place(terms[0])
-        head = terms[0] if accumulate else next((t for t in terms if self._fresh(t)), None)
+        head = terms[0] if accumulate else self._head(terms)
         if head is None:
             return None
         rest = sorted((t for t in terms if t is not head), key=broadcast_last)
@@ -138,11 +140,21 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         if type(term).__name__ != "HadamardProduct":
             return None
         self._loosen(term)
-        head = next((a for a in term.args if self._fresh(a)), None)
+        head = self._head(term.args)
         if head is None:
             return None
         return self._print(head), tuple(("*=", self._print(a)) for a in term.args
                                         if a is not head)
+
+    def _head(self, operands):
+        """The operand an equation starts from and updates in place: the first that makes a
+        new array of the whole shape. In hoisted code, where arrays of every step (T×rows×cols)
+        meet what is the same at every step (rows×cols), one of every step, as an update
+        cannot stretch the array it updates."""
+        heads = [a for a in operands if self._fresh(a)]
+        if self.of_every_step and any(self.of_every_step(a) for a in operands):
+            heads = [a for a in heads if self.of_every_step(a)]
+        return next(iter(heads), None)
 
     def _fresh(self, expr):
         """Whether printing `expr` makes a new array of its whole shape (so it may be updated
@@ -194,7 +206,9 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             self.helpers.add(SUM_SQUARES)  # Σ u², a loss: one dot product, no squares
             return f"{SUM_SQUARES.name}({self._print(expr.base)})"
         if rows and cols and type(expr).__name__ == "HadamardProduct" and len(expr.args) == 2 \
-                and all(full_shaped(a) for a in expr.args):
+                and all(full_shaped(a) for a in expr.args) and not (
+                    self.of_every_step and len({self.of_every_step(a) for a in expr.args}) == 2):
+            # (np.vdot does not broadcast: not for an array of every step with one of a step)
             self.helpers.add(SUM_PRODUCTS)  # Σ t ⊙ log p, a loss: one dot product
             return f"{SUM_PRODUCTS.name}({', '.join(self._print(a) for a in expr.args)})"
         return super()._reduce(expr, rows, cols)
