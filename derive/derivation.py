@@ -168,7 +168,8 @@ def derive(graph):
     symbols = {n: sp.MatrixSymbol(names[n], *n.shape) for n in order}
     terms = walk(order, loss, trainable, symbols, names)
     for state, carrier in recurrences.items():  # rule 1 through time: h_t also feeds step t+1
-        if state in trainable:
+        if state in trainable and carrier in terms:  # (a carrier that no parameter or state
+            # feeds, h_t = tanh(x_t), needs no δ: none flows back through it)
             terms[carrier].append(Term(Next(delta_symbol(names[state], state.shape)),
                                        Rule.SPLITTING, state))
     keep = {n for form in graph.compact_forms for n in form.reads}

@@ -465,3 +465,9 @@ def test_a_penalty_whose_δ_of_one_the_loop_reads_at_every_step():
     check(([("/", 0, 0, 0, 0), ("/", 0, 0, 0, 25), ("abs", 0, 0, 0, 0), ("/", 0, 0, 0, 0),
             ("binary_cross_entropy", 16, 79, 0, 1), ("/", 0, 0, 0, 0), ("/", 30, 0, 0, 0)], 0),
           recurrent=True)
+
+
+def test_a_state_whose_next_value_reads_only_an_input():
+    """Found by a 400-graph run once inputs that are not sequences joined the pool:
+    h_t = tanh(|m|) feeds no δ back, and derive raised a KeyError looking for it."""
+    check(([("abs", 20, 0, 0, 0)], 0), recurrent=True)

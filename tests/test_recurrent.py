@@ -9,6 +9,7 @@ from sympy import HadamardPower, hadamard_product
 import derive as d
 from derive.algebra import Next
 from helpers import check_grads, sigmoid, squared_error
+from test_random_graphs import twin
 
 DIMS = {"D": 3, "H": 4, "K": 2, "N": 3}
 
@@ -162,3 +163,15 @@ def test_a_state_that_is_never_read():
     g.loss(d.squared_error(h, g.sequence("label", ("H", "N"))))
     with pytest.raises(d.GraphError, match="state h_prev is never read on the way to the loss"):
         d.derive(g)
+
+
+def test_a_state_whose_next_value_no_parameter_feeds():
+    """h_t = tanh(x_t), read one step later through W: no δ flows back through h_t, and δh0
+    is W's share at the first step (this raised a KeyError inside derive)."""
+    g = d.Graph("lag")
+    x, label = g.sequence("x", ("H", "N")), g.sequence("label", ("H", "N"))
+    h_prev = g.state("h", ("H", "N"))
+    h = d.tanh(x).named("h")
+    g.loss(d.squared_error(g.param("W", ("H", "H")) @ h_prev + h, label))
+    assert "δh0 = Wᵀ δt1_1" in str(d.derive(g))
+    check_grads(g, twin(g), dims={**DIMS, "T": 3})
