@@ -205,13 +205,18 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         if rows and cols and type(expr).__name__ == "HadamardPower" and expr.exp == 2:
             self.helpers.add(SUM_SQUARES)  # Σ u², a loss: one dot product, no squares
             return f"{SUM_SQUARES.name}({self._print(expr.base)})"
-        if rows and cols and type(expr).__name__ == "HadamardProduct" and len(expr.args) == 2 \
-                and all(full_shaped(a) for a in expr.args) and not (
-                    self.of_every_step and len({self.of_every_step(a) for a in expr.args}) == 2):
-            # (np.vdot does not broadcast: not for an array of every step with one of a step)
+        if rows and cols and self._one_dot_product(expr):
             self.helpers.add(SUM_PRODUCTS)  # Σ t ⊙ log p, a loss: one dot product
             return f"{SUM_PRODUCTS.name}({', '.join(self._print(a) for a in expr.args)})"
         return super()._reduce(expr, rows, cols)
+
+    def _one_dot_product(self, expr):
+        """Whether Σ of `expr` is one dot product of its two factors: both of the whole shape
+        and, in hoisted code, both of every step or neither (np.vdot does not broadcast)."""
+        if type(expr).__name__ != "HadamardProduct" or len(expr.args) != 2 or \
+                not all(full_shaped(a) for a in expr.args):
+            return False
+        return not self.of_every_step or len({self.of_every_step(a) for a in expr.args}) == 1
 
     def _reduce_operand(self, expr):
         return self._print(expr)
