@@ -19,8 +19,6 @@ import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
-from .rendering import template_dir
-
 ENTRIES = 256            # kept at most; the oldest go first
 SHAPERS = ("sympy", "networkx", "jinja2", "numpy")
 _PACKAGE = Path(__file__).resolve().parent
@@ -79,6 +77,7 @@ def _fingerprint():
 
 def _sources():
     """derive's Python files and templates."""
+    from .rendering import template_dir  # not above: rendering keeps its compiled templates here
     return sorted([*_PACKAGE.rglob("*.py"), *template_dir().glob("*.j2")])
 
 

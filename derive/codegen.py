@@ -13,6 +13,7 @@ import sympy as sp
 
 from .algebra import Helper
 from .batching import Steps, kept_size, over_steps, summed_over_steps
+from .cache import remembered
 from .derivation import derive, derived
 from .display import code_comments, joined
 from .errors import ShapeError
@@ -87,12 +88,21 @@ def module_names(der):
     return ModuleNames(der, reserved_names())
 
 
-@lru_cache(maxsize=None)
 def reserved_names():
     """What the templates bind themselves, read off two probe modules that take every branch
     of the templates (feed-forward and recurrent, helpers, checks, compound and solved
-    shapes, fused products)."""
-    return template_names(render_module, [derive(g) for g in _probe_graphs()])
+    shapes, fused products), for the helpers registered now."""
+    return _probed_names(frozenset(registered_helpers()))
+
+
+@lru_cache(maxsize=None)
+def _probed_names(helpers):
+    """`reserved_names` for these helpers, kept on disk (`derive.cache`) too: rendering the
+    probes takes a third of a second, which every first run of a command would pay."""
+    def probed():
+        return "\n".join(sorted(template_names(render_module,
+                                                [derive(g) for g in _probe_graphs()])))
+    return frozenset(remembered(["reserved names", *sorted(helpers)], probed).split("\n"))
 
 
 def _probe_graphs():

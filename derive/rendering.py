@@ -4,8 +4,11 @@ Installed, the templates ship inside the package as `derive/templates`; in a sou
 they are the top-level `templates/` folder beside `derive/`.
 """
 
+import os
 from functools import lru_cache
 from pathlib import Path
+
+from .cache import location
 
 _PACKAGED = Path(__file__).with_name("templates")
 _CHECKOUT = Path(__file__).resolve().parent.parent / "templates"
@@ -26,9 +29,36 @@ def environment():
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-        trim_blocks=True, lstrip_blocks=True, autoescape=False)
+        trim_blocks=True, lstrip_blocks=True, autoescape=False,
+        bytecode_cache=_compiled_templates(jinja2))
     env.filters["rstrip"] = str.rstrip  # a macro's lines, without its last line's newline
     return env
+
+
+def _compiled_templates(jinja2):
+    """The templates compiled before, kept in derive's cache folder (`derive.cache`), or None
+    when it is off: compiling them takes 80 ms, which every first run of a command would pay.
+    jinja2 checks each against its template's text; one that cannot be read is compiled again,
+    one that cannot be written is not kept, without a word."""
+    folder = location()
+    if folder is None:
+        return None
+
+    class Compiled(jinja2.FileSystemBytecodeCache):
+        def load_bytecode(self, bucket):
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # damaged: compiled again
+                bucket.reset()
+
+        def dump_bytecode(self, bucket):
+            try:
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
+                super().dump_bytecode(bucket)
+            except OSError:
+                pass
+
+    return Compiled(str(folder / "templates"), f"jinja2-{jinja2.__version__}-%s.cache")
 
 
 def render(name, **context):

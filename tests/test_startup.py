@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from derive import cache
+from derive import cache, codegen
+from derive.codegen import reserved_names
 from derive.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,9 +67,23 @@ def test_an_edited_template_is_not_answered_from_the_cache(tmp_path):
     assert imported and after == before + "# edited\n"
 
 
+def test_damaged_compiled_templates_are_compiled_again(tmp_path):
+    first, _ = command(["codegen", "mlp"], tmp_path)
+    compiled = list((tmp_path / "templates").iterdir())
+    assert compiled
+    for path in compiled:
+        path.write_bytes(path.read_bytes()[:40])
+    for entry in tmp_path.glob("*.txt"):
+        entry.unlink()
+    again, imported = command(["codegen", "mlp"], tmp_path)
+    assert imported and again == first
+
+
 def test_a_model_files_entry_follows_its_text(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path / "cache"))
+    reserved_names()  # the module's own names, if not known yet, take an entry of their own
+    made_before = set((tmp_path / "cache").glob("*.txt"))
     printed = []
     for f in ("sigmoid", "tanh", "sigmoid"):
         (tmp_path / "net.bp").write_text(MLP.format(f=f))
@@ -78,7 +93,17 @@ def test_a_model_files_entry_follows_its_text(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DERIVE_CACHE_DIR", "")
     assert main(["equations", "net.bp"]) == 0
     assert capsys.readouterr().out == printed[0] == printed[2] != printed[1]
-    assert len(list((tmp_path / "cache").glob("*.txt"))) == 2
+    assert len(set((tmp_path / "cache").glob("*.txt")) - made_before) == 2
+
+
+def test_the_names_the_templates_bind_are_read_off_the_probes_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(codegen, "_probed_names", functools.lru_cache(codegen._probed_names.__wrapped__))
+    probed = codegen.reserved_names()
+    assert {"np", "forward", "backward", "shapes_checked", "sigmoid"} <= probed
+    monkeypatch.setattr(codegen, "_probe_graphs", None)  # a process that would probe fails
+    monkeypatch.setattr(codegen, "_probed_names", functools.lru_cache(codegen._probed_names.__wrapped__))
+    assert codegen.reserved_names() == probed  # from the disk
 
 
 def test_a_damaged_entry_is_made_again(tmp_path, monkeypatch, capsys):
