@@ -7,7 +7,7 @@ name, a model file's text. So `derive codegen lstm` run a second time answers fr
 importing sympy, and a change to any of those makes a new entry rather than reading a stale one.
 
 The cache lives in $DERIVE_CACHE_DIR, else $XDG_CACHE_HOME/derive, else ~/.cache/derive; an
-empty DERIVE_CACHE_DIR turns it off. It is only ever a shortcut: an entry that cannot be read,
+empty DERIVE_CACHE_DIR turns it off (`derive.folders`). It is only ever a shortcut: an entry that cannot be read,
 or whose text no longer matches the checksum written before it, is made again; one that cannot
 be written is not kept, without a word.
 """
@@ -18,6 +18,8 @@ import sys
 import tempfile
 from importlib.util import find_spec
 from pathlib import Path
+
+from .folders import location, template_dir
 
 ENTRIES = 256            # kept at most; the oldest go first
 SHAPERS = ("sympy", "networkx", "jinja2", "numpy")
@@ -40,14 +42,6 @@ def remembered(parts, make):
     text = make()
     _keep(folder, entry, text)
     return text
-
-
-def location():
-    """The folder of the cache, or None if DERIVE_CACHE_DIR is set empty."""
-    chosen = os.environ.get("DERIVE_CACHE_DIR")
-    if chosen is not None:
-        return Path(chosen) if chosen else None
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "derive"
 
 
 def key(parts):
@@ -77,7 +71,6 @@ def _fingerprint():
 
 def _sources():
     """derive's Python files and templates."""
-    from .rendering import template_dir  # not above: rendering keeps its compiled templates here
     return sorted([*_PACKAGE.rglob("*.py"), *template_dir().glob("*.j2")])
 
 

@@ -1,25 +1,8 @@
-"""Where the jinja2 templates live, and rendering them strictly.
-
-Installed, the templates ship inside the package as `derive/templates`; in a source checkout
-they are the top-level `templates/` folder beside `derive/`.
-"""
+"""Rendering the jinja2 templates (`derive.folders` finds them) strictly."""
 
 import os
 from functools import lru_cache
-from pathlib import Path
-
-from .cache import location
-
-_PACKAGED = Path(__file__).with_name("templates")
-_CHECKOUT = Path(__file__).resolve().parent.parent / "templates"
-
-
-def template_dir():
-    for folder in (_PACKAGED, _CHECKOUT):
-        if (folder / "module.py.j2").is_file():
-            return folder
-    raise FileNotFoundError(f"derive's templates are missing: looked in {_PACKAGED} and "
-                            f"{_CHECKOUT}; reinstall derive")
+from .folders import location, template_dir
 
 
 @lru_cache(maxsize=None)

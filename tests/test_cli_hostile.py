@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import derive as d
-from derive import cli
+from derive import cli, commands
 from derive.output import MARK, claim, is_derives, marked, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -397,7 +397,7 @@ def test_an_unreadable_file_is_not_replaced(sandbox):
 def test_an_internal_error_is_one_line_and_says_how_to_report_it(monkeypatch, capsys):
     def broken(model, text):
         raise KeyError("ComplexInfinity")
-    monkeypatch.setattr(cli, "load_model", broken)
+    monkeypatch.setattr(commands, "load_model", broken)
     monkeypatch.setenv("DERIVE_CACHE_DIR", "")  # made now, not read from a run before
     monkeypatch.delenv("DERIVE_DEBUG", raising=False)
     assert cli.main(["equations", "mlp"]) == 1
@@ -451,7 +451,7 @@ def test_progress_lines(monkeypatch):
             return False
 
     log = Log()
-    progress = cli.Progress(log, hint="; --max-entries K checks fewer", delay=0)
+    progress = commands.Progress(log, hint="; --max-entries K checks fewer", delay=0)
     progress(1, 4)
     progress(2, 4)  # within 10 s of the last line: not shown
     progress(4, 4)  # the last is always shown once a line has been
