@@ -59,6 +59,7 @@ from .bench_costs import bench_codegen, bench_memory, bench_startup
 from .bench_hand import (hand_deep_step, hand_lenet_step, hand_lstm_step, hand_step,
                          hand_transformer_step)
 from .bench_peers import bench_peers, torch_sgd_
+from .bench_timing import fastest_ms
 from .codegen import compile_numpy, loaded
 from .derivation import derive
 from .functions import tanh
@@ -68,20 +69,9 @@ TARGET = "derivation linear in depth (ratios ≈ 1)"
 LR = 1e-3
 
 
-CHUNK = 0.005  # seconds of steps timed at a go: short, so rounds alternate often
-
-
 def _interleaved(runs, rounds, number=None):
-    """ms per step of each of `runs` (name → step): the fastest of `rounds` rounds, each
-    timing every run once, for `number` steps in a row or as many as take about CHUNK. Short
-    turns taken in alternation let the drifts of a shared machine hit all runs alike."""
-    numbers = {who: number or max(1, round(timeit.Timer(run).autorange()[0] * CHUNK / 0.2))
-               for who, run in runs.items()}  # autorange: steps that take ≥ 0.2 s
-    best = {who: float("inf") for who in runs}
-    for _ in range(rounds):
-        for who, run in runs.items():
-            best[who] = min(best[who], timeit.timeit(run, number=numbers[who]) / numbers[who])
-    return {who: seconds * 1e3 for who, seconds in best.items()}
+    """ms per step of each of `runs` (name → step), timed in alternation (`fastest_ms`)."""
+    return fastest_ms({who: timeit.Timer(run) for who, run in runs.items()}, rounds, number)
 
 
 def _heading(what, rounds, extra=""):
@@ -395,9 +385,9 @@ def check_same_lenet_step(mod, torch=None, problem=None):
 def bench_lenet(rounds, number=None, torch_threads=None):
     """The generated lenet step against `hand_lenet_step` and PyTorch, after checking they
     agree; then the time to derive lenet. Each time is of `number` steps in a row, or of
-    as many as take about CHUNK. PyTorch runs on its default number of threads, or on
-    `torch_threads` (restored afterwards): on a loaded machine its threads wait for each
-    other, and a step can take 100× longer."""
+    as many as take about `bench_timing.CHUNK`. PyTorch runs on its default number of
+    threads, or on `torch_threads` (restored afterwards): on a loaded machine its threads wait
+    for each other, and a step can take 100× longer."""
     start = time.perf_counter()
     der = derive(models.lenet())
     derive_s = time.perf_counter() - start

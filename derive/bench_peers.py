@@ -37,14 +37,13 @@ import numpy as np
 
 from . import functions, models
 from .bench_hand import hand_deep_step, hand_lstm_step, hand_step
+from .bench_timing import fastest_ms
 from .codegen import compile_numpy
 from .derivation import derive
 
 LR = 1e-3
 CHECK_LR = 0.1   # the check's step: large, so each update stands well above rounding
 RTOL, ATOL = 1e-9, 1e-12
-MIN_SECONDS = 0.005  # each measurement runs consecutive steps for about this long: short
-                     # turns, alternated often, so the drifts of a shared machine hit all alike
 TARGETS = "jax.jit / derive ≥ 1.0, autograd / derive ≥ 3, torch eager for reference"
 
 # The few array operations a peer's loss needs, from that peer's own library.
@@ -372,27 +371,14 @@ def check_peer(where, who, reference, peer):
     peer.reset()
 
 
-def best_ms(runners, rounds, repeats, number=None):
-    """{who: minimum ms per step}, the runners timed in alternation round after round so that
-    drifts in machine speed hit all alike; each measurement runs `number` steps (default: as
-    many as take about MIN_SECONDS) from the starting parameters."""
-    timers = {who: timeit.Timer(partial(r.step, LR), setup=r.reset) for who, r in runners.items()}
-    numbers = {who: number or calibrate(timer) for who, timer in timers.items()}
-    best = {who: float("inf") for who in runners}
-    for _ in range(rounds):
-        for who, timer in timers.items():
-            seconds = min(timer.repeat(repeat=repeats, number=numbers[who]))
-            best[who] = min(best[who], seconds / numbers[who] * 1e3)
-    return best
+def best_ms(runners, rounds, number=None):
+    """{who: minimum ms per step}, timed in alternation (`fastest_ms`), each turn from the
+    starting parameters."""
+    return fastest_ms({who: timeit.Timer(partial(r.step, LR), setup=r.reset)
+                       for who, r in runners.items()}, rounds, number)
 
 
-def calibrate(timer):
-    """How many steps take about MIN_SECONDS (autorange finds ≥ 0.2 s; scaled down)."""
-    number, _ = timer.autorange()
-    return max(1, round(number * MIN_SECONDS / 0.2))
-
-
-def run_workload(workload, libs, quick, rounds, repeats, number):
+def run_workload(workload, libs, quick, rounds, number):
     """Check every available peer against the generated step on `workload`, then time them:
     {who: ms per step}, with "derive" among them."""
     sizes = workload.sizes(quick)
@@ -408,7 +394,7 @@ def run_workload(workload, libs, quick, rounds, repeats, number):
             runner = peer.runner(libs[peer.key], workload.losses[peer.key], start, inputs)
             check_peer(describe(workload, quick), peer.heading, runners["derive"], runner)
             runners[peer.key] = runner
-    return best_ms(runners, rounds, repeats, number)
+    return best_ms(runners, rounds, number)
 
 
 # ---- report ----
@@ -420,13 +406,13 @@ def ratio_cell(peer, skipped, times):
     return f"{times[peer.key] / times['derive']:.2f}"
 
 
-def print_heading(libs, skipped, quick, rounds, repeats):
+def print_heading(libs, skipped, quick, rounds):
     found = [peer.describe(libs[peer.key]) for peer in PEERS if peer.key in libs]
     print(f"Training step (forward + backward + SGD update, lr = {LR:g}) in float64 on the "
           f"CPU: derive's generated numpy against independent AD systems, each first checked "
           f"to give derive's loss and updated parameters (rtol {RTOL:g}, atol {ATOL:g}). "
           f"Ratio = peer time / derive time (> 1: derive is faster); minimum over {rounds} "
-          f"alternating rounds × {repeats} repeats{' (quick: tiny sizes)' if quick else ''}. "
+          f"alternating rounds{' (quick: tiny sizes)' if quick else ''}. "
           f"Targets: {TARGETS}.")
     print(f"Machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the "
           f"start (other work slows the threaded BLAS most); numpy {np.__version__}; "
@@ -457,10 +443,10 @@ def bench_peers(quick=False, workloads=WORKLOADS):
     """Check, time and print every workload against every installed peer; `quick` uses tiny
     sizes, one round and two steps a measurement (a smoke run for CI). Returns the results,
     [(workload, {who: ms per step})]."""
-    rounds, repeats, number = (1, 1, 2) if quick else (60, 1, None)
+    rounds, number = (1, 2) if quick else (60, None)
     libs, skipped = load_peers(PEERS)
-    print_heading(libs, skipped, quick, rounds, repeats)
-    results = [(w, run_workload(w, libs, quick, rounds, repeats, number)) for w in workloads]
+    print_heading(libs, skipped, quick, rounds)
+    results = [(w, run_workload(w, libs, quick, rounds, number)) for w in workloads]
     print_tables(results, skipped, quick)
     return results
 
