@@ -7,9 +7,9 @@ name, a model file's text. So `derive codegen lstm` run a second time answers fr
 importing sympy, and a change to any of those makes a new entry rather than reading a stale one.
 
 The cache lives in $DERIVE_CACHE_DIR, else $XDG_CACHE_HOME/derive, else ~/.cache/derive; an
-empty DERIVE_CACHE_DIR turns it off (`derive.folders`). It is only ever a shortcut: an entry that cannot be read,
-or whose text no longer matches the checksum written before it, is made again; one that cannot
-be written is not kept, without a word.
+empty DERIVE_CACHE_DIR turns it off (`derive.folders`). It is only ever a shortcut: an entry
+that cannot be read, or whose text no longer matches the checksum written before it, is made
+again; one that cannot be written is not kept, without a word.
 """
 
 import hashlib

@@ -51,9 +51,9 @@ _PATCHES = Helper(
 
 _PUSH_ROWS = Helper(
     "push_rows", "For each pixel, the rows of the spread patches (laid out as patch_rows reads "
-    "them, then a zero row) that land on it: m × C·H·W, m the most any pixel gets, the "
-    "shorter lists padded with the zero row. The transpose of patch_rows, worked out once "
-    "per layer's sizes g, then remembered.",
+    "them, then a zero row) that land on it: m × C·H·W, m the most any pixel gets (at least "
+    "1), the shorter lists padded with the zero row. The transpose of patch_rows, worked out "
+    "once per layer's sizes g, then remembered.",
     ("if g not in known:",
      "    C, H, W = g[:3]",
      "    reads = patch_rows(g)",
@@ -61,7 +61,7 @@ _PUSH_ROWS = Helper(
      "    pixels = reads[order]",
      "    inside = pixels < C * H * W",
      "    rank = (np.arange(reads.size) - np.searchsorted(pixels, pixels))[inside]",
-     "    table = np.full((np.max(rank) + 1, C * H * W), reads.size)",
+     "    table = np.full((np.max(rank, initial=0) + 1, C * H * W), reads.size)",
      "    table[rank, pixels[inside]] = order[inside]",
      "    known[g] = table",
      "known[g]"), args="g, known={}", needs=(_PATCH_ROWS,))
