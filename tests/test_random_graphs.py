@@ -222,7 +222,12 @@ ROUNDOFF_ULPS = 8
 def check(program, recurrent):
     steps, target, *extras = program
     graph = Program(steps, target, recurrent, *extras).graph
-    dims = {**DIMS, "T": 3} if recurrent else DIMS
+    check_graph(graph, {**DIMS, "T": 3} if recurrent else DIMS, recurrent)
+
+
+def check_graph(graph, dims, recurrent=False):
+    """`graph`'s gradients at `dims` against differences at several steps and autograd
+    through its twin, where the point is moderate; its module kept in float32."""
     assume(moderate_at_the_checked_point(graph, dims))
     try:
         for eps in STEPS:
