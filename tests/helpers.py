@@ -6,6 +6,7 @@ import autograd.numpy as anp
 import numpy as np
 
 import derive as d
+from derive.codegen import loaded, module_names, render_module
 from derive.gradcheck import random_inputs, relative_error, resolution
 
 DIMS = {"D": 3, "H": 4, "K": 2, "N": 5}
@@ -107,3 +108,9 @@ def softmax_cross_entropy(z, t):
     shifted = z - anp.max(z, axis=0, keepdims=True)
     log_y = shifted - anp.log(anp.sum(anp.exp(shifted), axis=0, keepdims=True))
     return -anp.sum(t * log_y)
+
+
+def as_written(graph):
+    """The module with every pooling computed as the equations write it."""
+    der = d.derive(graph)
+    return loaded(render_module(der, module_names(der), pool_first=False), graph.name)

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import derive as d
-from derive.codegen import loaded, module_names, render_module
 from derive.modelfile import load
-from helpers import check_grads, softmax_cross_entropy, squared_error
+from helpers import as_written, check_grads, softmax_cross_entropy, squared_error
 
 
 def padded(images, p):
@@ -242,12 +241,6 @@ def test_a_check_at_sizes_where_a_layer_has_no_output_names_the_layer():
     with pytest.raises(d.DeriveError, match=re.escape("conv1d(x, K) would have 2*L - 4 = 0 rows")):
         d.gradcheck(der, {"L": 2, "N": 2})
     assert d.gradcheck(der, {"L": 5, "N": 2}).ok
-
-
-def as_written(graph):
-    """The module with every pooling computed as the equations write it."""
-    der = d.derive(graph)
-    return loaded(render_module(der, module_names(der), pool_first=False), graph.name)
 
 
 def test_lenet_pools_before_its_bias_and_relu():
