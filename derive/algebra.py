@@ -24,6 +24,14 @@ def broadcast(expr, shape):
     return expr
 
 
+def unstretched(term):
+    """A column stretched across the columns (b 1ᵀ) as the column b; any other term as it is."""
+    if isinstance(term, sp.MatMul) and len(term.args) == 2 and \
+            isinstance(term.args[1], OneMatrix) and term.args[1].shape[0] == 1:
+        return term.args[0]
+    return term
+
+
 def unbroadcast(delta, shape):
     """The δ of an operand of `shape` that was broadcast: δ summed over the stretched axes."""
     (r, c), (rows, cols) = delta.shape, shape

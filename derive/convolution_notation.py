@@ -9,7 +9,7 @@ as many passes as the most pieces a pixel gets (col2im): no Python loop over pix
 
 import sympy as sp
 
-from .algebra import Helper, Spelled
+from .algebra import Helper, Spelled, unstretched
 
 _WINDOWS = "np.lib.stride_tricks.sliding_window_view"
 
@@ -93,14 +93,38 @@ class Convolved(Spelled):
     numpy = "convolve({0}, {1}, {2})"
     infix = True
     fresh = True
-    helper = Helper("convolve", "K ⋆ x: the kernel times every patch, one GEMM.",
-                    ("(K @ patches(x, g)).reshape(-1, x.shape[1])",), args="x, K, g",
+    helper = Helper("convolve", "K ⋆ x (+ b): the kernel times every patch, one GEMM; a bias "
+                    "b of each output channel added on the channels' rows, where it "
+                    "broadcasts.",
+                    ("z = K @ patches(x, g)",
+                     "if b is not None:",
+                     "    z += b",
+                     "z.reshape(-1, x.shape[1])"), args="x, K, g, b=None",
                     needs=(_PATCHES,))
 
     @property
     def shape(self):
-        x, K, g = self.args
+        x, K, g = self.args[:3]
         return (K.shape[0] * g_positions(g), x.shape[1])
+
+    def absorb(self, term):
+        """K ⋆ x + b as one call, when `term` is a bias b of K's output channels at every
+        position (b 1ᵀ): added as the GEMM's array is made, not as a column of repeats."""
+        b = unstretched(term)
+        x, K, g = self.args
+        if isinstance(b, PerPosition) and b.args[0].shape[0] == K.shape[0] and \
+                sp.simplify(b.args[1] - g_positions(g)) == 0:
+            return BiasedConvolved(x, K, g, b.args[0])
+        return None
+
+
+class BiasedConvolved(Convolved):
+    """K ⋆ x + b, b a bias of each output channel (in generated code only)."""
+
+    text = "{1} ⋆ {0} + {3}"
+    latex = r"{1} \star {0} + {3}"
+    numpy = "convolve({0}, {1}, {2}, {3})"
+    absorb = None
 
 
 class PushedBack(Spelled):

@@ -22,7 +22,7 @@ import sympy as sp
 from sympy import MatAdd, MatMul, MatrixSymbol, OneMatrix
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
-from .algebra import broadcast
+from .algebra import broadcast, unstretched
 from .convolution_notation import MaxPooled, MaxUnpooled, OverPositions, PerPosition, g_positions
 from .display import text_printer
 from .naming import Delta, delta_symbol
@@ -72,18 +72,11 @@ def _bias_term(expr):
     across the columns), else None."""
     if not isinstance(expr, MatAdd):
         return None
-    found = [t for t in expr.args if isinstance(_unstretched(t), PerPosition)]
+    found = [t for t in expr.args if isinstance(unstretched(t), PerPosition)]
     if len(found) != 1:
         return None
     rest = [t for t in expr.args if t is not found[0]]
-    return MatAdd(*rest) if len(rest) > 1 else rest[0], _unstretched(found[0])
-
-
-def _unstretched(term):
-    if isinstance(term, MatMul) and len(term.args) == 2 and isinstance(term.args[1], OneMatrix) \
-            and term.args[1].shape[0] == 1:
-        return term.args[0]
-    return term
+    return MatAdd(*rest) if len(rest) > 1 else rest[0], unstretched(found[0])
 
 
 def _readers(name, exprs):

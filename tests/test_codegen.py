@@ -53,6 +53,15 @@ def test_one_statement_per_equation_under_its_equation_as_comment():
     assert "    delta_b1 = sum_cols(delta_z1)" in lines
 
 
+def test_a_scaled_sum_is_one_array_scaled_in_place():
+    """δout = scale (out − label): the difference made once and scaled where it is, not a
+    second array for the product."""
+    source = d.to_numpy(d.derive(d.models.mlp()))
+    assert "    delta_out = out - label\n    delta_out *= scale\n" in source
+    source = d.to_numpy(d.derive(d.models.lenet()))
+    assert "    delta_z3 = np.exp(log_softmax_z3) - t_\n    delta_z3 *= scale/N\n" in source
+
+
 def test_sigmoid_and_softmax_stay_finite_for_huge_inputs():
     for build in (d.models.mlp, d.models.softmax_classifier):
         module = d.compile_numpy(d.derive(build()))

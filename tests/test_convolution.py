@@ -265,6 +265,19 @@ def test_lenet_pools_before_its_bias_and_relu():
         np.testing.assert_allclose(grads[name], grads_as_written[name], rtol=1e-13, atol=1e-15)
 
 
+def test_a_convolution_adds_its_bias_as_it_makes_its_array():
+    """z2 = K2 ⋆ p1 + b2 is one call: b2 added to the GEMM's C_out rows, where it broadcasts,
+    not a column of its copies at every position added after; the same numbers."""
+    source = d.to_numpy(d.models.lenet())
+    assert "    z2 = convolve(p1, K2, (4, 4, 4, 3, 3, 2, 2, 1, 1), b2)\n" in source
+    assert "np.repeat(b2" not in source
+    mod, rng = d.compile_numpy(d.models.lenet()), np.random.default_rng(0)
+    p1, K2, b2 = rng.normal(size=(64, 5)), rng.normal(size=(8, 36)), rng.normal(size=(8, 1))
+    g = (4, 4, 4, 3, 3, 2, 2, 1, 1)
+    assert np.array_equal(mod.convolve(p1, K2, g, b2),
+                          mod.convolve(p1, K2, g) + np.repeat(b2, 4, axis=0))
+
+
 @pytest.mark.parametrize("elsewhere", ["h", "z"])
 def test_a_pooling_whose_input_is_read_elsewhere_is_computed_as_written(elsewhere):
     g = d.Graph("read_elsewhere")

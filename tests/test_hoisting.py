@@ -43,7 +43,7 @@ def test_the_lstm_output_layer_and_loss_run_after_the_loop():
     assert "    y_all = W_y @ h_all\n    y_all += b_y\n" in after
     assert "    E_all = (1/2) * sum_squares(y_all - label_all)\n    loss = E_all.item()" in after
     assert "W_y @ h\n" not in forward_loop(source).split(AFTER)[0]
-    assert "    delta_y_all = scale * (y_all - label_all)\n" in source
+    assert "    delta_y_all = y_all - label_all\n    delta_y_all *= scale\n" in source
     assert "        delta_y = delta_y_all[t]\n" in source
 
 
@@ -75,7 +75,7 @@ def test_an_output_of_the_state_alone():
     source = checked(cell(lambda g, h, z, label: d.squared_error(h, label)))
     assert "    E_all = (1/2) * sum_squares(h_all - label_all)" in source
     assert "    # h_t − label_t, times δE = scale, for every step\n" \
-           "    delta_h_outputs_all = scale * (h_all - label_all)\n" in source
+           "    delta_h_outputs_all = h_all - label_all\n    delta_h_outputs_all *= scale\n" in source
     assert "        # δh_t = h_t − label_t + Uᵀ δz_{t+1}, times δE = scale\n" in source
 
 

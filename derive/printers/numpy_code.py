@@ -126,17 +126,34 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             return None if whole is None else (whole, ())
         if len(terms) == 1 and not accumulate:
             return self._product_in_place(terms[0])
-        head = terms[0] if accumulate else self._head(terms)
-        if head is None:
-            return None
+        if accumulate:
+            head = terms[0]
+        else:
+            head = self._head(terms)
+            if head is None:
+                return None
+            head, terms = self._absorbed(head, terms)
+        return self._print(head), self._added(head, terms)
+
+    def _absorbed(self, head, terms):
+        """(head, terms) with one of the other terms taken into the head where its notation
+        can (a convolution its bias): one call, not a call and an update."""
+        absorb = getattr(head, "absorb", None)
+        for term in terms if absorb else ():
+            whole = absorb(term) if term is not head else None
+            if whole is not None:
+                return whole, [whole if t is head else t for t in terms if t is not term]
+        return head, terms
+
+    def _added(self, head, terms):
+        """The updates that add every term but `head` into it, stretched ones last."""
         rest = sorted((t for t in terms if t is not head), key=broadcast_last)
-        updates = []
-        for term in rest:
-            negated, text = self._signed_term(term)
-            updates.append(("-=" if negated else "+=", text))
-        return self._print(head), tuple(updates)
+        return tuple(("-=" if negated else "+=", text) for negated, text in
+                     (self._signed_term(t) for t in rest))
 
     def _product_in_place(self, term):
+        if type(term).__name__ == "MatMul":
+            return self._scaled_in_place(term)
         if type(term).__name__ != "HadamardProduct":
             return None
         self._loosen(term)
@@ -145,6 +162,21 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             return None
         return self._print(head), tuple(("*=", self._print(a)) for a in term.args
                                         if a is not head)
+
+    def _scaled_in_place(self, term):
+        """c (a − b): the sum built as one array (in place where it can be), then scaled in
+        it: δ = scale (out − label) as `δ = out − label; δ *= scale`, one array, not two."""
+        coeff, factors = split_coefficient_list(term)
+        if coeff == 1 or len(factors) != 1 or type(factors[0]).__name__ != "MatAdd" or \
+                not full_shaped(factors[0]) or self._stacked(factors[0]) is not None:
+            return None
+        inner = factors[0]
+        self._loosen(inner)
+        head = self._head(inner.args)
+        scaled = ("*=", self._scalar(coeff))
+        if head is None:
+            return self._print(inner), (scaled,)
+        return self._print(head), (*self._added(head, inner.args), scaled)
 
     def _head(self, operands):
         """The operand an equation starts from and updates in place: the first that makes a
