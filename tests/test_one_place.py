@@ -111,5 +111,5 @@ def test_random_graphs_draw_them(new_ops):
                               *(st.integers(0, 99) for _ in range(4))), min_size=1, max_size=5),
            st.integers(0, 99))
     def fuzz(steps, target):
-        check((steps, target), recurrent=False)
+        check((steps, target), recurrent=False, drawn=True)
     fuzz()

@@ -219,16 +219,21 @@ STEPS = (1e-3, 1e-4, 1e-5, 1e-6)
 ROUNDOFF_ULPS = 8
 
 
-def check(program, recurrent):
+def check(program, recurrent, drawn=False):
     steps, target, *extras = program
     graph = Program(steps, target, recurrent, *extras).graph
-    check_graph(graph, {**DIMS, "T": 3} if recurrent else DIMS, recurrent)
+    check_graph(graph, {**DIMS, "T": 3} if recurrent else DIMS, recurrent, drawn)
 
 
-def check_graph(graph, dims, recurrent=False):
+def check_graph(graph, dims, recurrent=False, drawn=True):
     """`graph`'s gradients at `dims` against differences at several steps and autograd
-    through its twin, where the point is moderate; its module kept in float32."""
-    assume(moderate_at_the_checked_point(graph, dims))
+    through its twin, where the point is moderate; its module kept in float32. A `drawn`
+    graph whose point cannot be judged is set aside; a kept case must be judged, or it would
+    test nothing."""
+    moderate = moderate_at_the_checked_point(graph, dims)
+    if drawn:
+        assume(moderate)
+    assert moderate, "a kept case whose point the check cannot judge"
     try:
         for eps in STEPS:
             try:
@@ -240,6 +245,8 @@ def check_graph(graph, dims, recurrent=False):
                         raise
                     check_grads(graph, twin(graph), dims=dims, differences=False)
     except KinkedEverywhere:  # maximum(a, a): a tie at every entry, nothing to difference
+        if not drawn:
+            raise
         reject()
     assert not upcast_from_float32(graph, dims)
     if recurrent:
@@ -289,13 +296,13 @@ FUZZ = settings(max_examples=COUNT, deadline=None, database=None,
 @FUZZ
 @given(programs)
 def test_random_programs(program):
-    check(program, recurrent=False)
+    check(program, recurrent=False, drawn=True)
 
 
 @FUZZ
 @given(programs)
 def test_random_recurrent_programs(program):
-    check(program, recurrent=True)
+    check(program, recurrent=True, drawn=True)
 
 
 def test_every_operation_is_drawn():
