@@ -308,6 +308,7 @@ def bench_transformer(rounds):
 
 
 LENET_N = 64
+LENET_SIZES = (8, LENET_N, 256)  # a step's fixed costs show at the small batch
 
 
 def _import_torch():
@@ -348,11 +349,11 @@ def torch_lenet_step(torch, tp, images, labels, lr):
     return loss.item()
 
 
-def _lenet_problem(mod, seed=0):
+def _lenet_problem(mod, seed=0, N=LENET_N):
     rng = np.random.default_rng(seed + 1)
-    inputs = {"x": rng.normal(size=(64, LENET_N)),
-              "t": np.eye(10)[:, rng.integers(0, 10, LENET_N)]}  # one-hot columns
-    return mod.init_params({"N": LENET_N}, seed), inputs
+    inputs = {"x": rng.normal(size=(64, N)),
+              "t": np.eye(10)[:, rng.integers(0, 10, N)]}  # one-hot columns
+    return mod.init_params({"N": N}, seed), inputs
 
 
 def check_same_lenet_step(mod, torch=None, problem=None):
@@ -382,12 +383,12 @@ def check_same_lenet_step(mod, torch=None, problem=None):
                 raise AssertionError(f"updated lenet {name} differs between generated and {who}")
 
 
-def bench_lenet(rounds, number=None, torch_threads=None):
-    """The generated lenet step against `hand_lenet_step` and PyTorch, after checking they
-    agree; then the time to derive lenet. Each time is of `number` steps in a row, or of
-    as many as take about `bench_timing.CHUNK`. PyTorch runs on its default number of
-    threads, or on `torch_threads` (restored afterwards): on a loaded machine its threads wait
-    for each other, and a step can take 100× longer."""
+def bench_lenet(rounds, number=None, torch_threads=None, sizes=LENET_SIZES):
+    """The generated lenet step against `hand_lenet_step` and PyTorch at each batch size N
+    of `sizes`, after checking they agree; then the time to derive lenet. Each time is of
+    `number` steps in a row, or of as many as take about `bench_timing.CHUNK`. PyTorch runs
+    on its default number of threads, or on `torch_threads` (restored afterwards): on a
+    loaded machine its threads wait for each other, and a step can take 100× longer."""
     start = time.perf_counter()
     der = derive(models.lenet())
     derive_s = time.perf_counter() - start
@@ -397,32 +398,35 @@ def bench_lenet(rounds, number=None, torch_threads=None):
     if torch is not None and torch_threads:
         torch.set_num_threads(torch_threads)
     try:
-        ms, threads = _time_lenet(mod, torch, rounds, number)
+        threads = "" if torch is None else \
+            f" PyTorch {torch.__version__}, {torch.get_num_threads()} threads."
+        print(_heading("lenet", rounds, f" float64.{threads}"))
+        print(f"| N | {HEADER} | PyTorch (ms) | generated / PyTorch |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for N in sizes:
+            ms = _time_lenet(mod, torch, rounds, number, N)
+            if torch is None:
+                torch_ms, torch_ratio = "PyTorch not installed (pip install torch)", "–"
+            else:
+                torch_ms = f"{ms['torch']:.3f}"
+                torch_ratio = f"{ms['generated'] / ms['torch']:.2f}"
+            print(f"| {N} | {_ratios(ms)} | {torch_ms} | {torch_ratio} |")
     finally:
         if torch is not None:
             torch.set_num_threads(default_threads)
-    if torch is None:
-        torch_ms, torch_ratio = "PyTorch not installed (pip install torch)", "–"
-    else:
-        torch_ms, torch_ratio = f"{ms['torch']:.3f}", f"{ms['generated'] / ms['torch']:.2f}"
-    print(_heading("lenet", rounds, f" float64.{threads}"))
-    print(f"| N | {HEADER} | PyTorch (ms) | generated / PyTorch |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    print(f"| {LENET_N} | {_ratios(ms)} | {torch_ms} | {torch_ratio} |")
     print(f"\nDeriving lenet takes {derive_s:.2f} s.\n")
 
 
-def _time_lenet(mod, torch, rounds, number):
-    """The lenet steps checked to agree, then timed in alternation: ms per step of each, and
-    PyTorch's version and threads for the heading."""
-    check_same_lenet_step(mod, torch)
-    params, inputs = _lenet_problem(mod)
+def _time_lenet(mod, torch, rounds, number, N):
+    """The lenet steps at batch size N checked to agree, then timed in alternation: ms per
+    step of each."""
+    problem = _lenet_problem(mod, N=N)
+    check_same_lenet_step(mod, torch, problem)
+    params, inputs = problem
     runs = _steps(mod, hand_lenet_step, params, inputs, LR)
-    threads = ""
     if torch is not None:
         runs["torch"] = partial(torch_lenet_step, torch, *_torch_lenet(torch, params, inputs), LR)
-        threads = f" PyTorch {torch.__version__}, {torch.get_num_threads()} threads."
-    return _interleaved(runs, rounds, number), threads
+    return _interleaved(runs, rounds, number)
 
 
 def main(argv=None):

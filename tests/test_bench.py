@@ -30,7 +30,8 @@ def test_quick_benchmark_runs_and_checks_agreement(capsys):
                             "rounds.")[1].split("\n")[0]
         assert heading.endswith(" Target: generated ≤ 1.0× the best hand-written.")
     assert "SGD step of lenet" in out and LENET_HEADER in out
-    assert "\n| 64 | " in out.split(LENET_HEADER)[1] and "Deriving lenet takes" in out
+    lenet = out.split(LENET_HEADER)[1]
+    assert all(f"\n| {N} | " in lenet for N in bench.LENET_SIZES) and "Deriving lenet takes" in out
 
 
 def test_peers_run_from_the_benchmark_command(capsys):
@@ -41,9 +42,9 @@ def test_peers_run_from_the_benchmark_command(capsys):
 
 def test_lenet_section_without_pytorch_says_how_to_install_it(capsys, monkeypatch):
     monkeypatch.setattr(bench, "_import_torch", lambda: None)
-    bench.bench_lenet(rounds=1)
+    bench.bench_lenet(rounds=1, sizes=(8,))
     row = capsys.readouterr().out.split(LENET_HEADER)[1].splitlines()[2]
-    assert row.startswith("| 64 | ") and "| PyTorch not installed (pip install torch) |" in row
+    assert row.startswith("| 8 | ") and "| PyTorch not installed (pip install torch) |" in row
     assert row.endswith("| – |")
 
 
