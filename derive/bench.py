@@ -59,7 +59,7 @@ from .bench_costs import bench_codegen, bench_memory, bench_startup
 from .bench_hand import (hand_deep_step, hand_lenet_step, hand_lstm_step, hand_step,
                          hand_transformer_step)
 from .bench_peers import bench_peers, torch_sgd_
-from .bench_timing import fastest_ms
+from .bench_timing import fastest_ms, steady_allocator
 from .codegen import compile_numpy, loaded
 from .derivation import derive
 from .functions import tanh
@@ -437,6 +437,7 @@ def main(argv=None):
                         help="only the generated steps against autograd, PyTorch and jax.jit "
                              "(those installed; the run says which it skipped)")
     args = parser.parse_args(argv)
+    print(f"Allocator: {steady_allocator()}.\n")
     if args.peers:
         bench_peers(quick=args.quick)
         return 0

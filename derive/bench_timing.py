@@ -1,6 +1,9 @@
 """How every benchmark table times its steps: short turns taken in alternation, round after
 round, the fastest kept, so the drifts of a shared machine hit every contender alike."""
 
+import ctypes
+import ctypes.util
+
 CHUNK = 0.005  # seconds of steps timed at a go: short, so rounds alternate often
 
 
@@ -19,3 +22,20 @@ def fastest_ms(timers, rounds, number=None):
         for who in order[turn % len(order):] + order[:turn % len(order)]:
             best[who] = min(best[who], timers[who].timeit(numbers[who]) / numbers[who])
     return {who: seconds * 1e3 for who, seconds in best.items()}
+
+
+def steady_allocator():
+    """Fix glibc's allocator for the run, so a step's time is its arithmetic and not how the
+    allocator happens to have tuned itself: arrays up to 32 MB come from the heap, which is
+    not trimmed. By default glibc maps large arrays afresh and gives them back, adjusting
+    its threshold as it goes, and a step that makes large temporaries can pay a page fault
+    for each of their pages: the hand-written lenet step at N=256 took 3.0 ms instead of
+    0.72 in one process and not in another (390,000 page faults against 28,000). What it
+    did, for the run's heading; elsewhere than glibc, nothing."""
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    mallopt = getattr(libc, "mallopt", None)
+    # M_TRIM_THRESHOLD = −1, M_MMAP_THRESHOLD = −3 (malloc.h); 32 MB is the most it takes
+    if mallopt is None or not (mallopt(-3, 32 << 20) and mallopt(-1, 1 << 30)):
+        return "the allocator as it is"
+    return "glibc's allocator fixed (arrays up to 32 MB from the heap, not trimmed)"

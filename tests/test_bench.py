@@ -14,6 +14,7 @@ LENET_HEADER = f"| N | {COLUMNS} | PyTorch (ms) | generated / PyTorch |"
 def test_quick_benchmark_runs_and_checks_agreement(capsys):
     assert bench.main(["--quick"]) == 0
     out = capsys.readouterr().out
+    assert out.startswith("Allocator: ")
     assert f"| network | sizes | {COLUMNS} |" in out
     for workload in bench.FEED_FORWARD:  # every row, its step checked against the hand's
         sizes = " ".join(f"{k}={v}" for k, v in workload.dims.items())
