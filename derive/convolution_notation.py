@@ -241,27 +241,25 @@ class MaxUnpooled(Spelled):
     numpy = "max_unpool({0}, {1}, {2}, {3})"
     helper = Helper("max_unpool", "δy sent to the maximum of each window of z, the first in "
                     "row-major order at a tie; y is the pooled maximum. Windows that tile the "
-                    "image (stride = size, no padding) are taken offset by offset, each "
-                    "claiming its maxima not yet claimed (the last offset what is left); "
-                    "others through an argmax over copied windows.",
+                    "image (stride = size, no padding) are compared with their maximum at "
+                    "every offset at once; where several offsets hold it, each claims what "
+                    "the offsets before it left (the last, all that is left), and δy is "
+                    "multiplied in once. Others through an argmax over copied windows.",
                     (_POOL_WINDOWS[0],
                      f"if {_TILING}:",
                      "    tiles = z.reshape(C * (H // kh), kh, W // kw, kw, -1)",
-                     "    top = y.reshape(C * (H // kh), W // kw, -1)",
-                     "    d = dy.reshape(top.shape)",
-                     "    free = np.ones(top.shape, dtype=bool)",
-                     "    hit = np.empty(top.shape, dtype=bool)",
-                     "    out = np.empty(tiles.shape, dtype=dy.dtype)",
-                     "    for i in range(kh):",
-                     "        for j in range(kw):",
-                     "            if (i, j) == (kh - 1, kw - 1):  # the last: what is left",
-                     "                hit = free",
-                     "            else:",
-                     "                np.equal(tiles[:, i, :, j], top, out=hit)",
-                     "                hit &= free",
-                     "                free ^= hit",
-                     "            np.multiply(d, hit, out=out[:, i, :, j])",
-                     "    return out.reshape(C * H * W, -1)",
+                     "    top = y.reshape(C * (H // kh), 1, W // kw, 1, -1)",
+                     "    claimed = tiles == top",
+                     "    if kh * kw == 1:",
+                     "        claimed[...] = True",
+                     "    else:",
+                     "        free = ~claimed[:, 0, :, 0]",
+                     "        for k in range(1, kh * kw - 1):",
+                     "            hit = claimed[:, k // kw, :, k % kw]",
+                     "            hit &= free",
+                     "            free ^= hit",
+                     "        claimed[:, -1, :, -1] = free",
+                     "    return np.multiply(claimed, dy.reshape(top.shape)).reshape(C * H * W, -1)",
                      _POOL_WINDOWS[1],
                      "first = windows.reshape(*windows.shape[:4], kh * kw).argmax(axis=4)",
                      "spread = spread_for(kh * kw * dy.shape[0], dy)",

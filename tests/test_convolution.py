@@ -154,6 +154,31 @@ def test_the_push_back_in_numbers():
     assert np.array_equal(grads["K"], dz[0] * xs[0:3].T + dz[1] * xs[2:5].T)  # Σ over patches
 
 
+@pytest.mark.parametrize("window", [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 3)])
+def test_unpooling_sends_each_windows_delta_to_its_first_maximum(window):
+    """Windows that tile the image, full of ties (entries 0, 1 or 2): each window's δ goes to
+    the first of its largest entries in row-major order, found here one window at a time."""
+    kh, kw = window
+    C, H, W, N = 2, 2 * kh, 3 * kw, 4
+    g = d.Graph("pool")
+    z = g.param("z", (C * H * W, N))  # a parameter, so that its δ is computed
+    g.loss(d.squared_error(d.max_pool2d(z, image=(C, H, W), size=window), g.input("t", (12, N))))
+    module, rng = d.compile_numpy(d.derive(g)), np.random.default_rng(0)
+    images = rng.integers(0, 3, size=(C, H, W, N)).astype(float)
+    dy = rng.normal(size=(C, H // kh, W // kw, N))
+    expected = np.zeros_like(images)
+    for c, r, s, n in np.ndindex(dy.shape):
+        block = images[c, r * kh:(r + 1) * kh, s * kw:(s + 1) * kw, n]
+        i, j = np.unravel_index(np.argmax(block), block.shape)  # argmax: the first largest
+        expected[c, r * kh + i, s * kw + j, n] = dy[c, r, s, n]
+    top = module.max_pool(images.reshape(-1, N), (C, H, W, kh, kw, kh, kw, 0, 0))
+    assert np.array_equal(top, images.reshape(C, H // kh, kh, W // kw, kw, N).max(axis=(2, 4))
+                          .reshape(-1, N))
+    unpooled = module.max_unpool(dy.reshape(-1, N), images.reshape(-1, N), top,
+                                 (C, H, W, kh, kw, kh, kw, 0, 0))
+    assert np.array_equal(unpooled, expected.reshape(-1, N))
+
+
 @pytest.mark.parametrize("call, error, message", [
     (lambda x, K, b: d.conv2d(x, K, image=(2, 8, 8), kernel=3), d.ShapeError,
      "x has 64 rows, but an image of 2×8×8 has 128"),
