@@ -29,9 +29,9 @@ def steady_allocator():
     allocator happens to have tuned itself: arrays up to 32 MB come from the heap, which is
     not trimmed. By default glibc maps large arrays afresh and gives them back, adjusting
     its threshold as it goes, and a step that makes large temporaries can pay a page fault
-    for each of their pages: the hand-written lenet step at N=256 took 3.0 ms instead of
-    0.72 in one process and not in another (390,000 page faults against 28,000). What it
-    did, for the run's heading; elsewhere than glibc, nothing."""
+    for each of their pages: the hand-written lenet step at N=256 took 3.0 ms in one process
+    and 0.72 in another (390,000 page faults against 28,000). Returns what it did, for the
+    run's heading; elsewhere than glibc it does nothing."""
     name = ctypes.util.find_library("c")
     libc = ctypes.CDLL(name) if name else None
     mallopt = getattr(libc, "mallopt", None)
