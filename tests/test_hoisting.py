@@ -75,7 +75,8 @@ def test_an_output_of_the_state_alone():
     source = checked(cell(lambda g, h, z, label: d.squared_error(h, label)))
     assert "    E_all = (1/2) * sum_squares(h_all - label_all)" in source
     assert "    # h_t − label_t, times δE = scale, for every step\n" \
-           "    delta_h_outputs_all = h_all - label_all\n    delta_h_outputs_all *= scale\n" in source
+           "    delta_h_outputs_all = h_all - label_all\n" \
+           "    delta_h_outputs_all *= scale\n" in source
     assert "        # δh_t = h_t − label_t + Uᵀ δz_{t+1}, times δE = scale\n" in source
 
 

@@ -233,7 +233,8 @@ def check_graph(graph, dims, recurrent=False, drawn=True):
     moderate = moderate_at_the_checked_point(graph, dims)
     if drawn:
         assume(moderate)
-    assert moderate, "a kept case whose point the check cannot judge"
+    else:
+        assert moderate, "a kept case whose point the check cannot judge"
     try:
         for eps in STEPS:
             try:
