@@ -73,6 +73,26 @@ def test_cross_entropy_refuses_input_targets_whose_columns_do_not_sum_to_1():
         module.forward(params, {"x": x, "t": 2 * np.eye(2)})
 
 
+@pytest.mark.parametrize("error, accepted", [(0.9, True), (1.1, False)])
+def test_each_target_column_is_judged_by_itself_however_many_there_are(error, accepted):
+    """Every column within the tolerance (K·1e-6) passes, though the squares of 10,000 such
+    errors add up to more than its square; one beyond it fails among 9,999 exact ones."""
+    module = d.compile_numpy(d.derive(d.models.softmax_classifier()))
+    params = module.init_params({"D": 3, "H": 4, "K": 2}, scheme="normal")
+    N, tol = 10_000, 2 * 1e-6
+    t = np.tile([[0.5], [0.5]], N)
+    if accepted:
+        t[0] += error * tol
+    else:
+        t[0, 1234] += error * tol
+    inputs = {"x": np.ones((3, N)), "t": t}
+    if accepted:
+        module.forward(params, inputs)
+    else:
+        with pytest.raises(ValueError, match="each sum to 1"):
+            module.forward(params, inputs)
+
+
 # --- 5. user functions: what numpy has, kinks, constants ------------------------------------
 
 PIECEWISE = [
