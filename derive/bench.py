@@ -96,11 +96,41 @@ def unchecked(mod, params, inputs):
     return twin
 
 
+def _copied(params):
+    return {k: v.copy() for k, v in params.items()}
+
+
+def updating(step, inputs):
+    """`step` (params, inputs, lr) -> E, which updates params in place, as `check_same_step`
+    takes it: (params, lr) -> (E, the updated params)."""
+    return lambda params, lr: (step(params, inputs, lr), params)
+
+
+def check_same_step(what, mod, params, inputs, others, lr=0.1):
+    """Fail loudly unless the generated step and each of `others` (who → step(params, lr),
+    given a copy of `params`, returning E and the updated parameters) give the same loss and
+    the same updated parameters: float64, and a large lr so that every update shows."""
+    generated = _copied(params)
+    loss = mod.sgd_step(generated, inputs, lr)
+    for name in mod.PARAMS:
+        if np.array_equal(generated[name], params[name]):
+            raise AssertionError(f"{what}: {name} was not updated")
+    for who, step in others.items():
+        their_loss, updated = step(_copied(params), lr)
+        if not np.isclose(loss, their_loss, rtol=1e-10):
+            raise AssertionError(f"{what}: losses differ: generated {loss!r}, "
+                                 f"{who} {their_loss!r}")
+        for name in mod.PARAMS:
+            if not np.allclose(generated[name], updated[name], rtol=1e-10, atol=1e-12):
+                raise AssertionError(f"{what}: updated {name} differs between generated and "
+                                     f"{who}")
+
+
 def _steps(mod, hand, params, inputs, lr):
     """The three steps a table compares, each on its own copy of `params`: the generated
     one, the same without its input checks, and the hand-written one (given params,
     inputs, lr)."""
-    copies = [{k: v.copy() for k, v in params.items()} for _ in range(3)]
+    copies = [_copied(params) for _ in range(3)]
     return {"generated": partial(mod.sgd_step, copies[0], inputs, lr),
             "unchecked": partial(unchecked(mod, params, inputs).sgd_step, copies[1], inputs, lr),
             "hand": partial(hand, copies[2], inputs, lr)}
@@ -167,27 +197,8 @@ FEED_FORWARD = (
 def _problem(mod, dims, seed=0):
     rng = np.random.default_rng(seed + 1)
     params = mod.init_params(dims, seed)
-    x = rng.normal(size=(dims["D"], dims["N"]))
-    label = rng.random((dims["K"], dims["N"]))
-    return params, x, label
-
-
-def check_same_step(mod, workload):
-    """Fail loudly unless both steps give the same loss and the same updated parameters."""
-    params, x, label = _problem(mod, workload.dims)
-    gen = {k: v.copy() for k, v in params.items()}
-    hand = {k: v.copy() for k, v in params.items()}
-    gen_loss = mod.sgd_step(gen, {"x": x, "label": label}, 0.1)
-    hand_loss = workload.hand(hand, x, label, 0.1)
-    if not np.isclose(gen_loss, hand_loss, rtol=1e-10):
-        raise AssertionError(f"{workload.name}: losses differ: generated {gen_loss!r}, "
-                             f"hand-written {hand_loss!r}")
-    for name in mod.PARAMS:
-        if not np.allclose(gen[name], hand[name], rtol=1e-10, atol=1e-12):
-            raise AssertionError(f"{workload.name}: updated {name} differs between generated "
-                                 "and hand-written")
-        if np.array_equal(gen[name], params[name]):
-            raise AssertionError(f"{workload.name}: {name} was not updated")
+    return params, {"x": rng.normal(size=(dims["D"], dims["N"])),
+                    "label": rng.random((dims["K"], dims["N"]))}
 
 
 def bench_training(rounds, workloads=FEED_FORWARD):
@@ -199,10 +210,11 @@ def bench_training(rounds, workloads=FEED_FORWARD):
         if workload.model not in modules:
             modules[workload.model] = compile_numpy(derive(workload.model()))
         mod = modules[workload.model]
-        check_same_step(mod, workload)
-        params, x, label = _problem(mod, workload.dims)
+        params, inputs = _problem(mod, workload.dims)
         hand = lambda p, inputs, lr, step=workload.hand: step(p, inputs["x"], inputs["label"], lr)
-        ms = _interleaved(_steps(mod, hand, params, {"x": x, "label": label}, LR), rounds)
+        check_same_step(workload.name, mod, params, inputs,
+                        {"hand-written": updating(hand, inputs)})
+        ms = _interleaved(_steps(mod, hand, params, inputs, LR), rounds)
         sizes = " ".join(f"{k}={v}" for k, v in workload.dims.items())
         print(f"| {workload.name} | {sizes} | {_ratios(ms)} |")
     print()
@@ -226,22 +238,6 @@ def _hand_lstm(params, inputs, lr):
     return hand_lstm_step(params, inputs["x"], inputs["label"], inputs["h0"], inputs["c0"], lr)
 
 
-def check_same_lstm_step(mod, dims):
-    """Fail loudly unless both LSTM steps give the same loss and updated parameters (a large
-    lr, nonzero initial states, so every update shows)."""
-    params, inputs = _lstm_problem(mod, dims)
-    gen = {k: v.copy() for k, v in params.items()}
-    hand = {k: v.copy() for k, v in params.items()}
-    gen_loss, hand_loss = mod.sgd_step(gen, inputs, 0.1), _hand_lstm(hand, inputs, 0.1)
-    if not np.isclose(gen_loss, hand_loss, rtol=1e-10):
-        raise AssertionError(f"LSTM losses differ: generated {gen_loss!r}, hand {hand_loss!r}")
-    for name in mod.PARAMS:
-        if not np.allclose(gen[name], hand[name], rtol=1e-10, atol=1e-12):
-            raise AssertionError(f"updated LSTM {name} differs between generated and hand-written")
-        if np.array_equal(gen[name], params[name]):
-            raise AssertionError(f"LSTM {name} was not updated")
-
-
 def bench_lstm(rounds, sizes=LSTM_SIZES):
     """The generated LSTM training step against `hand_lstm_step`, after checking they agree."""
     start = time.perf_counter()
@@ -251,8 +247,9 @@ def bench_lstm(rounds, sizes=LSTM_SIZES):
     print(f"| H | D | K | N | T | {HEADER} |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for dims in sizes:
-        check_same_lstm_step(mod, dims)
-        params, inputs = _lstm_problem(mod, dims)
+        params, inputs = _lstm_problem(mod, dims)  # nonzero initial states: every update shows
+        check_same_step("LSTM", mod, params, inputs,
+                        {"hand-written": updating(_hand_lstm, inputs)})
         ms = _interleaved(_steps(mod, _hand_lstm, params, inputs, LSTM_LR), rounds)
         print(f"| {dims['H']} | {dims['D']} | {dims['K']} | {dims['N']} | {dims['T']} "
               f"| {_ratios(ms)} |")
@@ -270,25 +267,6 @@ def _transformer_problem(mod, seed=0):
     return mod.init_params(dims, seed), inputs
 
 
-def check_same_transformer_step(mod):
-    """Fail loudly unless the generated and hand-written transformer steps give the same loss
-    and the same updated parameters (float64, a large lr so every update shows)."""
-    params, inputs = _transformer_problem(mod)
-    gen = {k: v.copy() for k, v in params.items()}
-    hand = {k: v.copy() for k, v in params.items()}
-    gen_loss = mod.sgd_step(gen, inputs, 0.1)
-    hand_loss = hand_transformer_step(hand, inputs, 0.1)
-    if not np.isclose(gen_loss, hand_loss, rtol=1e-10):
-        raise AssertionError(f"transformer losses differ: generated {gen_loss!r}, "
-                             f"hand-written {hand_loss!r}")
-    for name in mod.PARAMS:
-        if not np.allclose(gen[name], hand[name], rtol=1e-10, atol=1e-12):
-            raise AssertionError(f"updated transformer {name} differs between generated and "
-                                 "hand-written")
-        if np.array_equal(gen[name], params[name]):
-            raise AssertionError(f"transformer {name} was not updated")
-
-
 def bench_transformer(rounds):
     """The generated transformer-block step against `hand_transformer_step`, after checking
     they agree; then the time to derive the block."""
@@ -296,8 +274,9 @@ def bench_transformer(rounds):
     der = derive(models.transformer_block())
     derive_s = time.perf_counter() - start
     mod = compile_numpy(der)
-    check_same_transformer_step(mod)
     params, inputs = _transformer_problem(mod)
+    check_same_step("transformer", mod, params, inputs,
+                    {"hand-written": updating(hand_transformer_step, inputs)})
     ms = _interleaved(_steps(mod, hand_transformer_step, params, inputs, LR), rounds)
     dims = TRANSFORMER_DIMS
     print(_heading("the transformer block", rounds))
@@ -357,30 +336,20 @@ def _lenet_problem(mod, seed=0, N=LENET_N):
 
 
 def check_same_lenet_step(mod, torch=None, problem=None):
-    """Fail loudly unless the generated, hand-written and (given `torch`) PyTorch lenet steps
-    give the same loss and the same updated parameters (float64, a large lr), on `problem`
-    (params, inputs) or else the benchmark's."""
+    """`check_same_step` for lenet: the generated, hand-written and (given `torch`) PyTorch
+    steps, on `problem` (params, inputs) or else the benchmark's."""
     params, inputs = problem or _lenet_problem(mod)
-    gen = {k: v.copy() for k, v in params.items()}
-    hand = {k: v.copy() for k, v in params.items()}
-    losses = {"generated": mod.sgd_step(gen, inputs, 0.1),
-              "hand-written": hand_lenet_step(hand, inputs, 0.1)}
-    updated = {"hand-written": hand}
+    others = {"hand-written": updating(hand_lenet_step, inputs)}
     if torch is not None:
-        tp, images, labels = _torch_lenet(torch, params, inputs)
-        losses["PyTorch"] = torch_lenet_step(torch, tp, images, labels, 0.1)
-        updated["PyTorch"] = {k: v.detach().numpy().reshape(params[k].shape)
-                              for k, v in tp.items()}
-    for who, loss in losses.items():
-        if not np.isclose(losses["generated"], loss, rtol=1e-10):
-            raise AssertionError(f"lenet losses differ: generated {losses['generated']!r}, "
-                                 f"{who} {loss!r}")
-    for name in mod.PARAMS:
-        if np.array_equal(gen[name], params[name]):
-            raise AssertionError(f"lenet {name} was not updated")
-        for who, other in updated.items():
-            if not np.allclose(gen[name], other[name], rtol=1e-10, atol=1e-12):
-                raise AssertionError(f"updated lenet {name} differs between generated and {who}")
+        others["PyTorch"] = partial(_torch_lenet_updated, torch, inputs)
+    check_same_step("lenet", mod, params, inputs, others)
+
+
+def _torch_lenet_updated(torch, inputs, params, lr):
+    """PyTorch's lenet step from `params`: E and the updated parameters, in derive's shapes."""
+    tp, images, labels = _torch_lenet(torch, params, inputs)
+    loss = torch_lenet_step(torch, tp, images, labels, lr)
+    return loss, {k: v.detach().numpy().reshape(params[k].shape) for k, v in tp.items()}
 
 
 def bench_lenet(rounds, number=None, torch_threads=None, sizes=LENET_SIZES):

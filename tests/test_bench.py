@@ -83,3 +83,24 @@ def test_the_twin_without_input_checks_takes_the_same_step_and_skips_only_the_ch
     with pytest.raises(ValueError, match="each sum to 1"):
         lenet_module.forward(params, halved)
     twin.forward(params, halved)  # its checks are answered in advance
+
+
+def test_a_hand_written_step_that_differs_is_refused_before_it_is_timed(lenet_module):
+    params, inputs = bench._lenet_problem(lenet_module, N=8)
+
+    def forgets_b3(p, inputs, lr):
+        b3 = p["b3"].copy()
+        loss = bench_hand.hand_lenet_step(p, inputs, lr)
+        p["b3"][...] = b3
+        return loss
+
+    def misreports_its_loss(p, inputs, lr):
+        return 1.001 * bench_hand.hand_lenet_step(p, inputs, lr)
+
+    for step, complaint in ((forgets_b3, "updated b3 differs between generated and mine"),
+                            (misreports_its_loss, "losses differ: generated ")):
+        with pytest.raises(AssertionError, match=f"lenet: {complaint}"):
+            bench.check_same_step("lenet", lenet_module, params, inputs,
+                                  {"mine": bench.updating(step, inputs)})
+    bench.check_same_step("lenet", lenet_module, params, inputs,
+                          {"mine": bench.updating(bench_hand.hand_lenet_step, inputs)})
