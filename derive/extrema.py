@@ -1,14 +1,17 @@
 """The larger and the smaller of two activations, entry by entry: rule 4 (function
 application) of a function of two arguments, whose slope is 1 for the one chosen and 0 for
 the other. At a tie the δ goes to the second argument (so maximum(z, 0) has relu's slope, 0,
-at z = 0); the tie is a kink, which gradcheck steps around.
+at z = 0); the tie is a kink, which gradcheck steps around. A number may stand for either
+argument: max(z, c) is then a function of z alone, rule 4 of one argument.
 """
 
 import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
 
 from .algebra import Spelled, broadcast, ones, unbroadcast
-from .functions import apply, step
-from .registry import KINK_ARGUMENTS, Rule, Signature, register
+from .functions import U, Function, apply, latex_number, step
+from .graph import Node, number
+from .registry import KINK_ARGUMENTS, Builder, Rule, Signature, add, make, register
 from .rules import broadcast_shape
 
 
@@ -52,17 +55,41 @@ def _both(cls):
     return lambda node, a, b: cls(broadcast(a, node.shape), broadcast(b, node.shape))
 
 
-@register("maximum", Rule.FUNCTION_APPLICATION, broadcast_shape, _both(Maximum),
-          signature=Signature(2), kinks=_tie,
+@register("maximum", Rule.FUNCTION_APPLICATION, broadcast_shape, _both(Maximum), kinks=_tie,
           reference=lambda xp, at, node, a, b: xp.maximum(a, b))
-def maximum(node, delta, y, a, b):
+def _maximum(node, delta, y, a, b):
     """y = max(a, b):  δa = δy ⊙ 1[a > b],  δb = δy ⊙ (1 − 1[a > b])."""
     return _chosen(node, delta, lambda a, b: a - b, a, b)
 
 
-@register("minimum", Rule.FUNCTION_APPLICATION, broadcast_shape, _both(Minimum),
-          signature=Signature(2), kinks=_tie,
+@register("minimum", Rule.FUNCTION_APPLICATION, broadcast_shape, _both(Minimum), kinks=_tie,
           reference=lambda xp, at, node, a, b: xp.minimum(a, b))
-def minimum(node, delta, y, a, b):
+def _minimum(node, delta, y, a, b):
     """y = min(a, b):  δa = δy ⊙ 1[a < b],  δb = δy ⊙ (1 − 1[a < b])."""
     return _chosen(node, delta, lambda a, b: b - a, a, b)
+
+
+def _extremum(name, cls, pick, wins):
+    """What `name`(a, b) calls: the two-node operation, or, given a number c for one argument,
+    the function u ↦ pick(u, c) of the other (rule 4), whose slope is 1 where u wins
+    (`wins`(u, c) > 0) and, at a tie, where u is the second argument, as between nodes."""
+    def build(a, b):
+        if isinstance(a, Node) and isinstance(b, Node):
+            return make(name, (a, b))
+        second = isinstance(b, Node)
+        node, c = (b, number(a, name)) if second else (a, number(b, name))
+        shown = {"text": str(c), "latex": latex_number(c), "numpy": NumPyPrinter().doprint(c)}
+        spelled = {target: getattr(cls, target).format(*(shown[target], "{0}")[::1 if second
+                                                                                else -1])
+                   for target in shown}
+        slope = (lambda u: 1 - step.scalar(-wins(u, c))) if second else \
+            (lambda u: step.scalar(wins(u, c)))
+        f = Function(name, lambda u: pick(c, u) if second else pick(u, c), derivative=slope,
+                     kinks=(U - c,), nondecreasing=True,
+                     reference=lambda xp, u: getattr(xp, name)(u, float(c)), **spelled)
+        return f(node)
+    return add(Builder(name, build, Signature(2, constants=True)), callable_name=name)
+
+
+maximum = _extremum("maximum", Maximum, sp.Max, lambda u, c: u - c)
+minimum = _extremum("minimum", Minimum, sp.Min, lambda u, c: c - u)

@@ -188,7 +188,7 @@ def power(node, p):
     p = sp.nsimplify(p, rational=True)
     text = str(p).translate(_SUPERSCRIPTS) if p.is_Integer and p > 0 else f"^({p})"
     f = Function("power", lambda u: u**p, derivative=lambda u: p * u ** (p - 1),
-                 text=f"{{factor}}{text}", latex=f"{{factor}}^{{{{{_tex(p)}}}}}",
+                 text=f"{{factor}}{text}", latex=f"{{factor}}^{{{{{latex_number(p)}}}}}",
                  numpy=f"({{factor}}**({NumPyPrinter().doprint(p)}))",
                  reference=lambda xp, u: u ** float(p))
     return f(node)
@@ -197,8 +197,8 @@ def power(node, p):
 _SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def _tex(number):
-    """A constant's LaTeX, its braces kept through str.format."""
+def latex_number(number):
+    """A constant's LaTeX, its braces kept through str.format (a spelling's {0})."""
     return sp.latex(number).replace("{", "{{").replace("}", "}}")
 
 # The functions a user's formula may call by name besides sympy's own (model files).
@@ -210,7 +210,7 @@ def _scaled_tanh(node, a, b):
     a, b = sp.nsimplify(a), sp.nsimplify(b)
     if a == 0 or b == 0:
         raise ValueError("scaled_tanh needs nonzero a and b")
-    code, tex = NumPyPrinter(), _tex  # its constants are part of its spelling
+    code, tex = NumPyPrinter(), latex_number  # its constants are part of its spelling
 
     f = Function("scaled_tanh", lambda u: a * sp.tanh(b * u), scalar=None,
                  through_output=lambda y, shape: b * (a * ones(*shape)

@@ -277,13 +277,13 @@ class Walker:
                 and not node.keywords:  # a function of a number is a number: sqrt(d_k)
             return self._checked(FORMULA_CALLS[name](values[0]), node)
         for k, (arg, value) in enumerate(zip(node.args, values)):
-            if isinstance(value, Node) != (k < count):
+            if isinstance(value, Node) != (k < count) and not (k < count and call.form.constants):
                 kind = "a node" if k < count else "a number"
                 raise self.line.error(arg, f"argument {k + 1} of {call.usage} must be {kind}")
         options = self._options(node, name, call, values[count:])
+        as_given = [v if isinstance(v, Node) else _python_number(v) for v in values]
         with self.line.blame(node):
-            return call.build(*values[:count], *map(_python_number, values[count:]),
-                              **options)
+            return call.build(*as_given, **options)
 
     def _formula_call(self, node, name):
         if name not in FORMULA_CALLS:

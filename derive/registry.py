@@ -68,6 +68,7 @@ class Signature:
                                                # shows them: image="(C, H, W)"; the
                                                # builder checks their values
     node_options: tuple = ()  # keywords taking a node or None: bias
+    constants: bool = False  # a number may stand for any node argument but one: maximum(z, 0)
 
     def usage(self, name):
         """How to call it: squared_error(out, label, reduce="sum")."""
@@ -102,12 +103,15 @@ class Signature:
         for key in set(kwargs) & set(self.numbers):
             raise TypeError(f"{name} got {key!r} twice: {self.usage(name)}")
         for k, node in enumerate(nodes):
-            if not isinstance(node, Node):
-                raise TypeError(f"argument {k + 1} of {self.usage(name)} must be a derive node, "
+            if not (isinstance(node, Node) or self.constants and _is_number(node)):
+                kind = "a derive node or a number" if self.constants else "a derive node"
+                raise TypeError(f"argument {k + 1} of {self.usage(name)} must be {kind}, "
                                 f"got {node!r}")
+        if not any(isinstance(node, Node) for node in nodes):
+            raise TypeError(f"{self.usage(name)} takes a derive node among its arguments, got "
+                            f"{', '.join(map(repr, nodes))}")
         for k, value in enumerate(values):
-            if isinstance(value, Node) or isinstance(value, bool) or \
-                    not isinstance(value, (numbers.Number, sp.Number)):
+            if not _is_number(value):
                 raise TypeError(f"argument {count + k + 1} of {self.usage(name)} must be a "
                                 f"number, got {value!r}")
         given = dict(zip(self.options, extra))
@@ -126,8 +130,9 @@ class Signature:
                 raise OptionError(f"{name}: {key} must be {allowed}, got {value!r}")
             options[key] = value
         options.update(passed)
-        for node in [*nodes[1:], *(v for v in passed.values() if isinstance(v, Node))]:
-            if node.graph is not nodes[0].graph:
+        given_nodes = [n for n in [*nodes, *passed.values()] if isinstance(n, Node)]
+        for node in given_nodes[1:]:
+            if node.graph is not given_nodes[0].graph:
                 raise GraphError(f"{name}({', '.join(map(str, nodes))}): the nodes belong to "
                                  f"different graphs")
         return nodes, values, options
@@ -138,6 +143,10 @@ class Signature:
         total = self.nodes + len(self.numbers)
         fewest = total - len(self.defaults)
         return f"{f'{fewest} to ' if fewest < total else ''}{total} argument{'s' * (total != 1)}"
+
+
+def _is_number(value):
+    return isinstance(value, (numbers.Number, sp.Number)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, eq=False)

@@ -76,7 +76,7 @@ phi(u) = u**3 / 3 - 2*sigmoid(u) + sqrt(1 + exp(u))
 psi(u) = sin(u) * cos(u) + log(1 + u**2) + tanh(u) + softplus(u)
 
 z = W @ x + b
-a = phi(z) * tanh(z) - relu(z) / 2
+a = phi(z) * tanh(z) - relu(z) / 2 + maximum(z, 0) - minimum(0.5, z)
 s = softplus(-a) + 1 - exp(0.5 * a)
 r = 3 - log(softplus(s)) + identity(s) + psi(+s)      # number - node, unary plus
 y = scaled_tanh(V @ r, 1.7159, 2/3) + c - sigmoid(V @ r) * 2
@@ -93,7 +93,7 @@ def every_operation_in_python():
     psi = d.elementwise("psi", lambda u: sp.sin(u) * sp.cos(u) + sp.log(1 + u**2) + sp.tanh(u)
                         + d.softplus.scalar(u))
     z = (W @ x + b).named("z")
-    a = (phi(z) * d.tanh(z) - d.relu(z) / 2).named("a")
+    a = (phi(z) * d.tanh(z) - d.relu(z) / 2 + d.maximum(z, 0) - d.minimum(0.5, z)).named("a")
     s = (d.softplus(-a) + 1 - d.exp(0.5 * a)).named("s")
     r = (3 - d.log(d.softplus(s)) + d.identity(s) + psi(s)).named("r")
     y = (d.scaled_tanh(V @ r, 1.7159, 2 / 3) + c - d.sigmoid(V @ r) * 2).named("y")
@@ -424,6 +424,10 @@ broken.bp:3:5: sigmoid takes 1 argument, got 2: sigmoid(z)
 broken.bp:3:22: argument 1 of squared_error(out, label, reduce="sum") must be a node
     loss = squared_error(1, t)
                          ^"""),
+    "numbers for every node": ("y = maximum(0, 1)", """\
+broken.bp:3:5: maximum(a, b) takes a derive node among its arguments, got 0, 1
+    y = maximum(0, 1)
+        ^"""),
     "node for a number": ("y = scaled_tanh(W @ x, b, 1)", """\
 broken.bp:3:24: argument 2 of scaled_tanh(z, a, b) must be a number
     y = scaled_tanh(W @ x, b, 1)

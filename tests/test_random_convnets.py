@@ -32,7 +32,9 @@ from test_random_graphs import FUZZ, check_graph
 
 COUNT = int(os.environ.get("DERIVE_FUZZ", "40"))
 CONVNETS = settings(FUZZ, max_examples=COUNT)
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "abs", "softplus")
+ACTIVATIONS = {"relu": d.relu, "tanh": d.tanh, "sigmoid": d.sigmoid, "abs": d.abs,
+               "softplus": d.softplus, "max(0, z)": lambda z: d.maximum(0, z),
+               "min(z, 1/2)": lambda z: d.minimum(z, 0.5)}
 # drawn alike: those listed more than once come more often
 LAYERS = ("pooled conv", "conv2d", "activation", "max_pool2d", "pooled conv", "join",
           "residual", "avg_pool2d", "pooled conv", "conv2d", "avg_pool2d", "conv1d",
@@ -102,7 +104,7 @@ class ConvNet:
             out = d.conv1d(h, K, signal=(C, H * W), kernel=k, stride=s, padding=p, bias=b)
             self.image = (C_out, 1, size(H * W, k, s, p))
         elif kind in ACTIVATIONS:
-            out = getattr(d, kind)(h)
+            out = ACTIVATIONS[kind](h)
         elif kind in ("max_pool2d", "avg_pool2d"):
             (kh, kw), (sh, sw) = args
             out = getattr(d, kind)(h, image=self.image, size=(kh, kw), stride=(sh, sw))
@@ -112,7 +114,7 @@ class ConvNet:
             b = self.param("b", (C, 1), shared) if bias else None
             branch = d.conv2d(h, self.param("K", (C, C * k * k), shared), image=self.image,
                               kernel=k, padding=k // 2, bias=b)
-            out = combine(op, h, getattr(d, f)(branch) if f else branch)
+            out = combine(op, h, ACTIVATIONS[f](branch) if f else branch)
         elif kind == "join":
             op, j = args
             out = combine(op, h, self.values[j])
@@ -204,7 +206,7 @@ def conv(draw, net, kind, bias=None):
         k, s, p = conv_axis(draw, net.rows // net.image[0])
         return ("conv1d", draw(st.integers(1, 3)), k, s, p, bias, shared)
     return ("residual", draw(st.sampled_from("+*")), draw(st.sampled_from((1, 3))), bias,
-            draw(st.sampled_from((None,) + ACTIVATIONS)), shared)
+            draw(st.sampled_from((None, *ACTIVATIONS))), shared)
 
 
 def pooled_conv(draw, net):
@@ -215,7 +217,7 @@ def pooled_conv(draw, net):
     layers = [conv(draw, net, kind, bias=draw(st.sampled_from((True, True, False))))]
     if kind == "residual":
         layers[0] = ("residual", "+", *layers[0][2:4], None, layers[0][5])
-    f = draw(st.sampled_from(("relu", "tanh", "sigmoid", "softplus", "abs", None)))
+    f = draw(st.sampled_from((*ACTIVATIONS, None)))
     tap = draw(st.sampled_from((None, None, None, "z", "f(z)")))
     layers += [("tap",)] * (tap == "z") + [(f,)] * (f is not None) + \
         [("tap",)] * (tap == "f(z)" and f is not None)
@@ -243,7 +245,7 @@ def convnets(draw):
         if kind in ("conv2d", "conv1d") or (kind == "join" and not same):
             layer = conv(draw, net, kind if kind != "join" else "residual")
         elif kind == "activation":
-            layer = (draw(st.sampled_from(ACTIVATIONS)),)
+            layer = (draw(st.sampled_from(tuple(ACTIVATIONS))),)
         elif kind in ("max_pool2d", "avg_pool2d"):
             layer = pooling(draw, net, kind)
         elif kind == "join":

@@ -2,6 +2,7 @@
 generated gradients checked against central differences and autograd on the same numbers."""
 
 import autograd.numpy as anp
+import numpy as np
 import pytest
 import sympy as sp
 
@@ -96,6 +97,10 @@ ROWS = [
         d.maximum(o.a, o.b) + d.minimum(o.a, o.c) + d.maximum(o.a, o.s), t),
      lambda o, t: squared_error(anp.maximum(o.a, o.b) + anp.minimum(o.a, o.c)
                                 + anp.maximum(o.a, o.s), t)),
+    ("maximum and minimum with a number", lambda o, t: d.squared_error(
+        d.maximum(o.a, 0) + d.minimum(0.5, o.b) + d.maximum(-1, o.c) + d.minimum(o.a, 2), t),
+     lambda o, t: squared_error(anp.maximum(o.a, 0.0) + anp.minimum(0.5, o.b)
+                                + anp.maximum(-1.0, o.c) + anp.minimum(o.a, 2.0), t)),
     ("sum and mean", lambda o, t: d.squared_error(
         d.sum(o.a, axis=0) + d.mean(o.a, axis=1) + d.sum(o.a * o.b) - d.mean(o.b), t),
      lambda o, t: squared_error(
@@ -186,3 +191,33 @@ def test_rule(name, body, math):
 def test_every_registered_operation_has_a_row():
     kinds = {n.kind for _, body, _ in ROWS for n in row_graph(body).nodes}
     assert set(OPS) <= kinds
+
+
+@pytest.mark.parametrize("extremum, first, slope", [
+    ("maximum", "node", 0), ("maximum", "number", 1), ("minimum", "node", 0),
+    ("minimum", "number", 1)])
+def test_at_a_tie_with_a_number_the_delta_goes_to_the_second_argument(extremum, first, slope):
+    """max(z, c) at z = c gives z none of δ (relu′(0) = 0 for max(z, 0)); max(c, z) all."""
+    g = d.Graph("tie")
+    x, t = g.input("x", ("K", "N")), g.input("t", ("K", "N"))
+    z = g.param("W", ("K", "K")) @ x
+    f = getattr(d, extremum)
+    g.loss(d.squared_error(f(z, 0.5) if first == "node" else f(0.5, z), t))
+    module = d.compile_numpy(d.derive(g))
+    W, x_, t_ = np.eye(2), np.full((2, 2), 0.5), np.zeros((2, 2))  # z = x = c: all ties
+    _, cache = module.forward({"W": W}, {"x": x_, "t": t_})
+    delta_z = slope * (x_ - t_)  # δ of the extremum, z − t, times z's slope there
+    assert np.array_equal(module.backward({"W": W}, cache)["W"], delta_z @ x_.T)
+
+
+def test_an_extremum_of_two_numbers_or_of_text_is_refused():
+    g = d.Graph("bad")
+    z = g.input("x", ("K", "N"))
+    with pytest.raises(TypeError, match=r"maximum\(a, b\) takes a derive node among its "
+                                        r"arguments, got 0, 1"):
+        d.maximum(0, 1)
+    with pytest.raises(TypeError, match=r"argument 2 of minimum\(a, b\) must be a derive node "
+                                        r"or a number, got '0'"):
+        d.minimum(z, "0")
+    with pytest.raises(ValueError, match="not a finite real number"):
+        d.maximum(z, float("inf"))
