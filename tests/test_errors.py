@@ -104,7 +104,7 @@ def test_generated_code_names_the_array_with_the_wrong_shape():
     module = d.compile_numpy(d.derive(d.models.mlp()))
     params = module.init_params({"D": 3, "H": 4, "K": 2})
     with pytest.raises(ValueError, match=r"input 'label' has shape \(3, 5\), but its shape is "
-                                         r"\('K', 'N'\) and K = 2"):
+                                         r"\('K', 'N'\) and K = 2 \(from parameter 'W2'\)$"):
         module.forward(params, {"x": np.zeros((3, 5)), "label": np.zeros((3, 5))})
     with pytest.raises(ValueError, match="missing input 'label'"):
         module.forward(params, {"x": np.zeros((3, 5))})
@@ -134,3 +134,17 @@ def test_what_is_not_a_graph_is_refused_by_name(call):
 
 def test_code_is_generated_from_a_graph_as_from_its_derivation():
     assert d.to_numpy(d.models.mlp()) == d.to_numpy(d.derive(d.models.mlp()))
+
+
+def test_a_compound_size_that_does_not_match_says_where_each_size_was_read():
+    """x of width 2 makes D = 2, so the stacked LSTM's W (4H × D + H) is blamed: the message
+    says D came from x."""
+    module = d.compile_numpy(d.derive(d.models.lstm_stacked()))
+    params = module.init_params({"D": 3, "H": 4, "K": 2}, scheme="normal")
+    inputs = {"x": np.zeros((5, 2, 6)), "label": np.zeros((5, 2, 6)),
+              "h0": np.zeros((4, 6)), "c0": np.zeros((4, 6))}
+    with pytest.raises(ValueError) as refused:
+        module.forward(params, inputs)
+    assert str(refused.value).startswith("parameter 'W' has shape (16, 7), but its shape is "
+                                         "('4*H', 'D + H') and D + H = 6 (")
+    assert "D = 2 from input 'x'" in str(refused.value)
