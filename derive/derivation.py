@@ -151,7 +151,7 @@ def derive(graph):
     if loss is None:
         raise GraphError(f"graph {graph.name!r} has no loss: call g.loss(node) first")
     dag = graph.dag()
-    upstream = nx.ancestors(dag, loss) | {loss}
+    upstream = graph.reaching_loss(dag)
     position = {n: k for k, n in enumerate(graph.nodes)}
     order = [n for n in nx.lexicographical_topological_sort(dag, key=position.get)
              if n in upstream]

@@ -278,6 +278,20 @@ class Graph:
             raise GraphError(f"graph {self.name!r} has a cycle through node {cycle[0][0]}")
         return dag
 
+    def reaching_loss(self, dag):
+        """Every node the loss reads, at its own step or, through the next value of a state it
+        reads (h_t, read by step t+1 as h[t-1]), at a later one."""
+        reach = nx.ancestors(dag, self.loss_node) | {self.loss_node}
+        grown = True
+        while grown:
+            grown = False
+            for state in self.states:
+                carrier = self.by_name.get(state.attrs["carrier"])
+                if state in reach and carrier is not None and carrier not in reach:
+                    reach |= nx.ancestors(dag, carrier) | {carrier}
+                    grown = True
+        return reach
+
     def _leaf(self, kind, name, shape):
         check_identifier(name)
         return self._add(Node(self, None, shape=_shape(name, shape), name=name, kind=kind))

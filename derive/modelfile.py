@@ -25,7 +25,6 @@ import ast
 import re
 from pathlib import Path
 
-import networkx as nx
 import sympy as sp
 
 from .errors import DeriveError
@@ -230,16 +229,7 @@ class _Compiler:
 
     def _check_everything_reaches_the_loss(self):
         """Every input, parameter, state and node the file names must lead to the loss."""
-        dag = self.graph.dag()
-        reach = nx.ancestors(dag, self.graph.loss_node) | {self.graph.loss_node}
-        carriers = {state: self.graph.by_name[name] for name, state in self.scope.states.items()}
-        grown = True
-        while grown:  # h_t reaches the loss if step t+1 reads h[t-1] on the way to it
-            grown = False
-            for state, carrier in carriers.items():
-                if state in reach and carrier not in reach:
-                    reach |= nx.ancestors(dag, carrier) | {carrier}
-                    grown = True
+        reach = self.graph.reaching_loss(self.graph.dag())
         named = [(where, _NOUNS[where.what], name, self.graph.by_name[name])
                  for name, where in self.scope.defined.items() if where.what in _NOUNS]
         named += [(where, "state", name, self.scope.states[name])

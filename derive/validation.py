@@ -42,10 +42,10 @@ def carriers(graph, order):
     for state in graph.states:
         name = state.attrs["carrier"]
         carrier = graph.by_name.get(name)
-        if carrier is None or carrier not in order:
+        if carrier is None:
             raise GraphError(f"state {state} has no next value: name the node that computes "
-                             f"it {name!r} (and make the loss depend on it)")
-        if state not in order:
+                             f"it {name!r}")
+        if state not in order:  # else its next value is in `order` too: the next step reads it
             raise GraphError(f"state {state} is never read on the way to the loss: use it in "
                              f"an equation, or drop the state")
         if carrier.shape != state.shape:

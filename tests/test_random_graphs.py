@@ -37,14 +37,15 @@ step = st.tuples(st.sampled_from(OPERATIONS), *(st.integers(0, 99) for _ in rang
 # (steps, target, extras): extras add to a program what its steps do not (see Program); the
 # cases kept below are (steps, target), as they were found
 programs = st.tuples(st.lists(step, min_size=1, max_size=7), st.integers(0, 99),
-                     st.integers(0, 5))
+                     st.integers(0, 11))
 
 
 class Program:
     """A random graph: a pool of H×N activations that steps combine, every one of them summed
     into the loss; 1×1 results (losses of their own) are added to it as penalties. A recurrent
     one's pool holds the state. `extras` % 3 adds a weight's decay (1) or a constant (2) to the
-    loss; `extras` // 3 (recurrent) puts an input that is not a sequence in the pool."""
+    loss; `extras` // 3 % 2 (recurrent) puts an input that is not a sequence in the pool, and
+    `extras` // 6 leaves the state's next value out of it: only the next step reads it."""
 
     def __init__(self, steps, target, recurrent=False, extras=0):
         g = self.graph = d.Graph("random")
@@ -55,7 +56,7 @@ class Program:
         self.square = []
         if recurrent:
             self.pool.append(g.state("h", ("H", "N")))
-            if extras // 3:  # an input that is not a sequence: the same at every step
+            if extras // 3 % 2:  # an input that is not a sequence: the same at every step
                 self.pool.append(g.input("m", ("H", "N")))
         for name, a, b, n, o in steps:
             operands = [self.pool[a % len(self.pool)], self.pool[b % len(self.pool)]]
@@ -67,8 +68,9 @@ class Program:
             if n % 2 and a % 3 == 0:  # now and then, a builder's inner nodes (layer norm's
                 self.pool += [m for m in g.nodes[made:]  # x − μ) are used outside it too
                               if m.shape == (H, N) and m not in self.pool and not m.is_leaf]
-        if recurrent:  # close the loop: the state's next value
-            self.pool.append(d.tanh(self.pool[-1]).named("h"))
+        if recurrent:  # close the loop: the state's next value, read by the next step's loss
+            h = d.tanh(self.pool[-1]).named("h")  # (through h[t−1]) and maybe by this one's
+            self.pool += [h] * (extras // 6 == 0)
         total = self.pool[0]
         for node in self.pool[1:]:
             total = total + node
@@ -133,7 +135,10 @@ class Program:
         numbers = [NUMBERS[(n + k) % len(NUMBERS)] for k in range(len(signature.numbers))]
         if name == "split":
             numbers = [2]
-        return entry(*(operands * count)[:count], *numbers, **options)
+        nodes = (operands * count)[:count]
+        if signature.constants and o % 3:  # a number for one of them: maximum(0.5, a)
+            nodes[o % 3 - 1] = number
+        return entry(*nodes, *numbers, **options)
 
     def absorb(self, result):
         for node in result if isinstance(result, list) else [result]:
@@ -160,8 +165,9 @@ def twin(graph):
         return int(value) if value.is_integer else float(value)
 
     dag = graph.dag()
-    needed = [n for n in graph.nodes if n is graph.loss_node or
-              n in nx.ancestors(dag, graph.loss_node)]
+    ends = [graph.loss_node, *(graph.by_name[s.attrs["carrier"]] for s in graph.states)]
+    reached = set(ends).union(*(nx.ancestors(dag, n) for n in ends))  # the next states too
+    needed = [n for n in graph.nodes if n in reached]
 
     def step(p, i, states):
         values = {}

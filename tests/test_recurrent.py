@@ -175,3 +175,17 @@ def test_a_state_whose_next_value_no_parameter_feeds():
     g.loss(d.squared_error(g.param("W", ("H", "H")) @ h_prev + h, label))
     assert "δh0 = Wᵀ δt1_1" in str(d.derive(g))
     check_grads(g, twin(g), dims={**DIMS, "T": 3})
+
+
+def test_a_loss_that_reads_the_state_only_one_step_back():
+    """E_t = ½ Σ (Wy h_{t−1} − label_t)²: h_t reaches a loss only at step t+1, through
+    h[t−1], so δh_t is the next step's δ alone (this was refused: "W does not affect the
+    loss")."""
+    g = d.Graph("lagged")
+    x, label = g.sequence("x", ("D", "N")), g.sequence("label", ("K", "N"))
+    h_prev = g.state("h", ("H", "N"))
+    d.tanh(g.param("W", ("H", "D")) @ x + g.param("U", ("H", "H")) @ h_prev).named("h")
+    g.loss(d.squared_error(g.param("Wy", ("K", "H")) @ h_prev, label))
+    der = d.derive(g)
+    assert der.deltas["h"] == Next(der.delta("h_prev"))
+    check_grads(g, twin(g), dims={**DIMS, "T": 4})
