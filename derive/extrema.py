@@ -79,11 +79,13 @@ def _extremum(name, cls, pick, wins):
         second = isinstance(b, Node)
         node, c = (b, number(a, name)) if second else (a, number(b, name))
         shown = {"text": str(c), "latex": latex_number(c), "numpy": NumPyPrinter().doprint(c)}
-        spelled = {target: getattr(cls, target).format(*(shown[target], "{0}")[::1 if second
-                                                                                else -1])
-                   for target in shown}
-        slope = (lambda u: 1 - step.scalar(-wins(u, c))) if second else \
-            (lambda u: step.scalar(wins(u, c)))
+        form = {target: getattr(cls, target) for target in shown}  # "max({0}, {1})"
+        spelled = {target: form[target].format(*((c_, "{0}") if second else ("{0}", c_)))
+                   for target, c_ in shown.items()}
+        if second:  # u wins ties too: 1[wins ≥ 0]
+            slope = lambda u: 1 - step.scalar(-wins(u, c))
+        else:
+            slope = lambda u: step.scalar(wins(u, c))
         f = Function(name, lambda u: pick(c, u) if second else pick(u, c), derivative=slope,
                      kinks=(U - c,), nondecreasing=True,
                      reference=lambda xp, u: getattr(xp, name)(u, float(c)), **spelled)
