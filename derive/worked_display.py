@@ -5,7 +5,8 @@ same with the numbers put in (`printers.values`), then its value: `z1 = W1 x + b
 [3, 4]] [1, 1]ᵀ + [0, 0]ᵀ = [3, 7]ᵀ`. A δ carries the rule words of `derive equations`; one
 that gathers several terms (rule 1) shows each term with its number, then their sum. A
 recurrent net goes forward for t = 1..T and back for t = T..1, each step's share of a
-gradient written `δW += …`, and the gradients are the sums over the steps.
+gradient written `δW += …`, and the gradients are the sums over the steps; so is the share of
+a state's δ that step t sends back (`δh_1 += Uᵀ δz_2`), which step t − 1 adds to its own.
 """
 
 from dataclasses import dataclass
@@ -97,7 +98,7 @@ def sections(worked, s):
                 for t in times]
         out.append((s.title("loss"), [_loss(worked, s)]))
         out += [(s.title("backward", t), [eq for r in backward
-                                          for eq in _equations(worked, s, r, t)] +
+                                          for eq in _equations(worked, s, r, t, _share(r, t))] +
                  [_equation(worked, s, r, t, "+=") for r in gradients])
                 for t in reversed(times)]
         out.append((s.title("summed"), [_summed(worked, s, r) for r in gradients]))
@@ -106,9 +107,15 @@ def sections(worked, s):
     return out
 
 
-def _equations(worked, s, row, time):
+def _share(row, time):
+    """How a δ row is written at step `time`: a state's δ after the first step is only that
+    step's share of δh_{t−1} (the rest comes at step t−1, which adds it up), so `+=`."""
+    return "+=" if row.state is not None and time > 1 else "="
+
+
+def _equations(worked, s, row, time, relation="="):
     """A row's equation, and a δ's textbook compact form (layer norm's) if it has one."""
-    main = _equation(worked, s, row, time)
+    main = _equation(worked, s, row, time, relation)
     compact = worked.der.compact.get(row.lhs) if row.delta else None
     if compact is None:
         return [main]

@@ -148,6 +148,10 @@ def test_recurrent_nets_go_forward_for_each_step_and_back_from_the_last():
     assert "\nδh0 = Uᵀ δz_1   # rule 5 (weight matrix) at z\n" in text
     assert "\nδW += δz_2 x_2ᵀ   # rule 5 (weight matrix) at z\n" in text
     assert "  • Uᵀ δz_3 = [0, 0, 0]ᵀ   # the next step's δ" in text  # nothing after T
+    # step 2 sends h_1 its share, Uᵀ δz_2; step 1 adds it to its own: δh_1 is one number
+    assert "\nδh_1 += Uᵀ δz_2   # rule 5 (weight matrix) at z\n" in text
+    assert "\nδh_1 = W_yᵀ δy_1 + Uᵀ δz_2   # rule 1 (splitting)" in text
+    assert "\nδh_1 = Uᵀ δz_2" not in text
     assert "\nδW = Σ_t δz_t x_tᵀ\n" in text
 
 
