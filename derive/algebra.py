@@ -97,11 +97,12 @@ SUM_ROWS = Helper("sum_rows", "Σ_rows u, each column's sum: 1ᵀ u, one BLAS ca
                   "each step's).", ("ones_column(u.shape[-2], u.dtype).T @ u",), needs=(ONES,))
 SUM_COLS = Helper("sum_cols", "Σ_cols u, each row's sum: u 1, one BLAS call (steps first: each "
                   "step's).", ("u @ ones_column(u.shape[-1], u.dtype)",), needs=(ONES,))
+# (np.asarray: a worked example's exact numbers make vdot a sympy number, not a numpy scalar)
 SUM_SQUARES = Helper("sum_squares", "Σ u², 1×1: the dot product of u with itself (one BLAS "
-                     "call, no array of squares).", ("np.vdot(u, u).reshape(1, 1)",))
+                     "call, no array of squares).", ("np.asarray(np.vdot(u, u)).reshape(1, 1)",))
 SUM_PRODUCTS = Helper("sum_products", "Σ u ⊙ v, 1×1: the dot product of u and v (one BLAS "
-                      "call, no array of products).", ("np.vdot(u, v).reshape(1, 1)",),
-                      args="u, v")
+                      "call, no array of products).",
+                      ("np.asarray(np.vdot(u, v)).reshape(1, 1)",), args="u, v")
 
 
 class Spelled(_ShapedLikeItsArgument):

@@ -221,7 +221,7 @@ def render_module(der, names, pool_first=True):
         init=[(name, *start) for name, start in starts(der).items()],
         prediction=prediction,
         loss=names.value(der.loss),
-        helpers=_helpers(der, names, forward_printer.helpers | backward_printer.helpers
+        helpers=called_helpers(der, names, forward_printer.helpers | backward_printer.helpers
                          | prediction.printer.helpers | {helper for helper, _ in checks}),
         checks=[(helper.name, array) for helper, array in checks],
         forward_dims=dims(forward_printer), backward_dims=dims(backward_printer),
@@ -449,7 +449,7 @@ def _values(exprs):
     return {a.name for e in exprs for a in e.atoms(sp.MatrixSymbol) if not isinstance(a, Delta)}
 
 
-def _helpers(der, names, called):
+def called_helpers(der, names, called):
     """The helper functions the code calls, and those they call: derive's, then the user's,
     each in a fixed order."""
     own = [h for h in called if isinstance(h, Helper)]

@@ -105,7 +105,7 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     if max_entries is not None:
         max_entries = _count("max_entries", max_entries)
     module = compile_numpy(der)
-    kinks, written = _kinks(der, dims), _as_written(der, module)
+    kinks, written = _kinks(der, dims), as_written(der, module)
     for attempt in range(redraws + 1):
         rng = np.random.default_rng([seed, attempt])
         params = module.init_params(dims, seed=seed + attempt, scheme="normal")
@@ -136,7 +136,7 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     return GradcheckReport(errors, tolerance, eps, seed + attempt)
 
 
-def _as_written(der, module):
+def as_written(der, module):
     """`module`, or where it computes some values in another form (pooling first) a module
     that computes every value as the equations write it: kinks are read off its cache."""
     source = render_module(der, module_names(der), pool_first=False)

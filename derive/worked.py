@@ -9,8 +9,10 @@ When every given number is exact (ints, fractions), the code runs on object arra
 Rationals, which numpy's +, *, @, .T and sums handle, so integers and fractions stay exact; the
 first operation that cannot (exp, tanh, a square root, a float constant) sends the whole
 example to float64. Either way the gradients are compared with the module's own `backward`
-on the same numbers in float64: `Worked.difference` is the largest difference, relative to
-the size of each gradient, and `Worked.agrees` says whether it is roundoff.
+on the same numbers in float64 (of the module as the equations write it, where it pools
+first: at a tie that only rounding makes, the two may send δ to different maxima):
+`Worked.difference` is the largest difference, relative to the size of each gradient, and
+`Worked.agrees` says whether it is roundoff.
 """
 
 import functools
@@ -20,9 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from .codegen import compile_numpy, module_names
-from .gradcheck import needed_dims
+from .codegen import called_helpers, compile_numpy, module_names
+from .gradcheck import as_written, needed_dims
 from .printers.numpy_code import NumpyCodePrinter
+from .rendering import render
 from .worked_display import text
 from .worked_values import (DECIMALS, ValuesError, checked, random_values, read_values,
                             worked_sizes)
@@ -54,7 +57,7 @@ class Runner:
     each node's value bound to its identifier there."""
 
     def __init__(self, der, module, sizes, exact):
-        self.names, self.exact = module_names(der), exact
+        self.der, self.names, self.exact = der, module_names(der), exact
         self.printer = (ExactCodePrinter if exact else NumpyCodePrinter)(self.names)
         self.scope = {**vars(module), "dtype": object if exact else np.float64,
                       _FRACTION: sp.Rational}
@@ -66,10 +69,21 @@ class Runner:
     def __call__(self, expr):
         if expr not in self.code:
             self.code[expr] = compile(self.printer.doprint(expr), "<derive worked>", "eval")
+            self._define(self.printer.helpers)
         result = eval(self.code[expr], self.scope)  # derive's own generated code only
         if not self.exact:
             return np.asarray(result, dtype=np.float64)
         return _rationals(np.asarray(result, dtype=object))
+
+    def _define(self, called):
+        """The helpers an equation calls that the module does without, as it computes that
+        value in another form (softmax(z) as the exp of its log_softmax): defined here from
+        the module's template."""
+        missing = [h for h in called_helpers(self.der, self.names, called)
+                   if h.name not in self.scope]
+        if missing:  # derive's own generated code only
+            exec(compile(render("_helpers.py.j2", helpers=missing), "<derive worked>", "exec"),
+                 self.scope)
 
     def value(self, name, array):
         self.scope[self.names.value(name)] = array
@@ -191,7 +205,7 @@ def worked(der, inputs, params, lr=None, digits=4):
         raise ValuesError(f"digits must be an integer from 0 to 15, got {digits!r}")
     given = checked(der, inputs, params, lr)
     module = compile_numpy(der)
-    reference = _reference(module, given)
+    reference = _reference(as_written(der, module), given)
     found = module.dimensions(*given.floats())
     sizes = {name: found[name] for name in needed_dims(der)}
     steps, given = _computed(der, module, given, sizes)
@@ -212,8 +226,8 @@ def _computed(der, module, given, sizes):
     if given.exact:
         try:
             return evaluate(der, module, given, sizes, exact=True), given
-        except Exception:  # an operation that cannot stay exact: the whole example in floats
-            pass
+        except (Inexact, TypeError):  # an operation that cannot stay exact (numpy has no
+            pass                          # exp of a Rational): the whole example in floats
     given = given.as_floats()
     return evaluate(der, module, given, sizes, exact=False), given
 

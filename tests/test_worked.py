@@ -155,6 +155,51 @@ def test_recurrent_nets_go_forward_for_each_step_and_back_from_the_last():
     assert "\nδW = Σ_t δz_t x_tᵀ\n" in text
 
 
+def test_integers_through_products_and_a_squared_error_stay_exact():
+    """1/2 Σ (W x − label)², Σ of squares as one dot product: sympy numbers all the way."""
+    g = d.Graph("linear")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("K", "N"))
+    g.loss(d.squared_error(g.param("W", ("K", "D")) @ x, label))
+    x, W = [[1, 3], [2, -1]], [[1, -2], [sp.Rational(1, 2), 1]]
+    example = d.derive(g).worked({"x": x, "label": [[1, 0], [0, 2]]}, {"W": W})
+    assert example.exact and example.agrees
+    residual = np.array([[-4, 5], [sp.Rational(5, 2), sp.Rational(-3, 2)]])  # W x − label
+    assert example.loss == sp.Rational(1, 2) * np.sum(residual * residual)
+    assert example.gradients["W"].tolist() == (residual @ np.array(x).T).tolist()
+
+
+def test_a_delta_the_module_computes_in_another_form_is_worked_as_written():
+    """δz = softmax(z) − t + … : the module takes softmax(z) as the exp of the log_softmax the
+    loss computed and defines no softmax; the example calls it all the same."""
+    g = d.Graph("both")
+    x = g.input("x", ("D", "N"))
+    t = d.sigmoid(g.param("V", ("K", "D")) @ x)
+    z = g.param("W", ("K", "D")) @ x
+    g.loss(d.squared_error(z, t) + d.softmax_cross_entropy(z, t))
+    der = d.derive(g)
+    assert "def softmax(" not in d.to_numpy(der)
+    example = der.worked({"x": [[1], [2]]}, {"V": [[1, 0], [0, 1]], "W": [[1, 1], [0, 1]]})
+    assert example.agrees and "softmax(" in str(example)
+
+
+def test_a_tie_that_pooling_first_breaks_otherwise_is_no_failed_check():
+    """tanh(2) and tanh(2 + 2⁻⁵¹) are one float: as written, max pooling sends δ to the first
+    position, whose pixel is in channel 1; the module pools z first and sends it to the
+    second, the larger z, whose pixel is in channel 2. The example is checked against the
+    module that computes every value as written."""
+    g = d.Graph("tie")
+    x, t = g.input("x", (4, "N")), g.input("t", (1, "N"))
+    z = d.conv2d(x, g.param("K", (1, 2)), image=(2, 1, 2), kernel=1, bias=g.param("b", (1, 1)))
+    g.loss(d.squared_error(d.max_pool2d(d.tanh(z), image=(1, 1, 2), size=(1, 2)), t))
+    der = d.derive(g)
+    assert "max pooling first" in d.to_numpy(der)
+    x_ = [[2.0], [0.0], [0.0], [2.0 + 2.0**-51]]  # channel 1's two pixels, then channel 2's
+    inputs, params = {"x": x_, "t": [[0.0]]}, {"K": [[1.0, 1.0]], "b": [[0.0]]}
+    assert np.tanh(2.0) == np.tanh(2.0 + 2.0**-51)
+    example = der.worked(inputs, params)
+    assert example.agrees and "CHECK FAILED" not in str(example)
+
+
 def test_a_compact_form_shows_its_own_numbers_and_the_same_delta():
     example = random_example("layer-norm-mlp")
     (name,) = example.der.compact
