@@ -262,4 +262,4 @@ def test_a_model_files_own_names_win_over_the_names_layer_norm_gives(tmp_path):
     path.write_text("input x[D, N]\nparam W[2*D, D]\nz = W @ x\nz_hat = layer_norm(z)\n"
                     "z_c, z_s = split(z_hat, 2)\nloss = squared_error(z_c + z_s, x)\n")
     text = str(d.derive(load(path)))
-    assert "t1 = z − 1/(2*D) Σ_rows z" in text and "z_c = z_hat[0:D]" in text
+    assert "t1 = z − 1/(2·D) Σ_rows z" in text and "z_c = z_hat[0:D]" in text

@@ -78,3 +78,21 @@ def test_a_scaled_product_inside_a_function_keeps_its_brackets():
     g.loss(d.squared_error(d.tanh(0.25 * (o @ m)), g.input("t", (1, "N"))))
     source = d.to_numpy(d.derive(g))
     assert "delta_m = o.T @ ((1/4) * delta_t1 * (1 - t1**2))" in source
+
+
+def test_scalar_formulas_read_like_the_rest_of_the_equations():
+    """Inside f′ and constants: 2·z, 1/(2·N), −, 1[u > 0] and {… if …} — not sympy's 2*z,
+    -z, Heaviside(u, 0) and Piecewise(…)."""
+    clip = d.elementwise("clip", lambda u: sp.Piecewise((-1, u < -1), (u, u < 1), (1, True)))
+    leaky = d.elementwise("leaky", lambda u: sp.Max(u, u / 10))
+    g = d.Graph("scalars")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("D", "N"))
+    z = (g.param("W", ("D", "D")) @ x).named("z")
+    v = (z ** 2).named("v")
+    g.loss(d.squared_error(clip(v) + leaky(v), label, reduce="mean"))
+    text = str(d.derive(g))
+    assert "δz = δv ⊙ (2·z)" in text
+    assert "1/(2·N) Σ" in text
+    assert "{0 if v < −1; 1 if v < 1; 0 otherwise}" in text
+    assert "1[−9·v/10 > 0]/10 + 1[9·v/10 > 0]" in text
+    assert not any(s in text for s in ("*", "-", "Heaviside", "Piecewise"))

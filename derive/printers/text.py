@@ -1,11 +1,16 @@
 """Unicode equations for people: δz2 = δout ⊙ out ⊙ (1 − out)."""
 
+import re
+
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
+
+from sympy import true as sympy_true
 
 from .notation import REDUCED, T, Notation, time_index
 
 _SUPERSCRIPTS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+_TIMES = re.compile(r"(?<!\*)\*(?!\*)")  # a product's *, not a power's **
 
 
 class TextPrinter(Notation, StrPrinter):
@@ -50,7 +55,24 @@ class TextPrinter(Notation, StrPrinter):
         return f"Σ{axis} {text}"
 
     def _scalar(self, expr):
-        return StrPrinter.doprint(self, expr)
+        """A scalar formula as the equations write the rest: 2·u, 1/(2·t), −u, u^(1/2), not
+        sympy's 2*u, -u, u**(1/2)."""
+        text = StrPrinter.doprint(self, expr).replace("**", "^")
+        return _TIMES.sub("·", text).replace("-", self.minus)
+
+    def _print_Heaviside(self, expr):
+        """1[u > 0] (or ≥, where it is 1 at 0), as the step of relu is written."""
+        at_zero = expr.args[1] if len(expr.args) > 1 else None
+        if at_zero not in (0, 1):
+            return self._print_Function(expr)
+        return f"1[{self._print(expr.args[0])} {'>' if at_zero == 0 else '≥'} 0]"
+
+    def _print_Piecewise(self, expr):
+        """{a if u < 1; b otherwise}: each piece with its condition, the first that holds."""
+        pieces = [f"{self._print(value)} if {self._print(condition)}"
+                  if condition is not sympy_true else f"{self._print(value)} otherwise"
+                  for value, condition in expr.args]
+        return "{" + "; ".join(pieces) + "}"
 
     def _power(self, text, exp):
         return f"{text}**{exp}"
