@@ -84,12 +84,22 @@ def fold_deltas(order, folded, terms, names):
             consumer = t.consumer
             if consumer in folded:
                 (carrier,) = resolved[consumer]
-                t = Term(t.expr.xreplace({delta_symbol(names[consumer], consumer.shape):
-                                          carrier.expr}),
+                t = Term(t.expr.xreplace(_folded_delta(names[consumer], consumer, carrier.expr)),
                          t.rule, consumer, upstream=carrier)
             out.append(t)
         resolved[n] = out
     return resolved
+
+
+def _folded_delta(name, node, expr):
+    """What replaces a folded node's δ: its one term; and where that is a number (a loss
+    added up, δ = 1), the number for the δ's entry, so a loss's δ reads out − label, not
+    1 (out − label)."""
+    delta = delta_symbol(name, node.shape)
+    swap = {delta: expr}
+    if node.shape == (1, 1) and expr[0, 0].is_number:
+        swap[delta[0, 0]] = expr[0, 0]
+    return swap
 
 
 def renamed(term, rename):

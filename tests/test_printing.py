@@ -96,3 +96,15 @@ def test_scalar_formulas_read_like_the_rest_of_the_equations():
     assert "{0 if v < −1; 1 if v < 1; 0 otherwise}" in text
     assert "1[−9·v/10 > 0]/10 + 1[9·v/10 > 0]" in text
     assert not any(s in text for s in ("*", "-", "Heaviside", "Piecewise"))
+
+
+def test_a_loss_added_to_others_passes_its_delta_on_without_a_factor_of_1():
+    g = d.Graph("penalized")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("K", "N"))
+    W = g.param("W", ("K", "D"))
+    g.loss(d.squared_error((W @ x).named("out"), label) + 0.5 * d.sum(W * W))
+    assert "δout = out − label " in str(d.derive(g))
+    g = d.Graph("scaled")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("K", "N"))
+    g.loss(3 * d.squared_error((g.param("W", ("K", "D")) @ x).named("out"), label))
+    assert "δout = 3 (out − label) " in str(d.derive(g))

@@ -451,7 +451,7 @@ def test_a_coefficient_written_with_dimensions_is_bracketed():
     x = g.input("x", ("D", "N"))
     z = (g.param("W", ("D", "D")) @ x).named("z")
     g.loss(d.squared_error(((D + 1) * z - 3 * (D + 1) * z).named("b"), x))
-    assert "b = −(2*D + 2) z" in str(d.derive(g)).splitlines()
+    assert "b = −(2·D + 2) z" in str(d.derive(g)).splitlines()
     check_grads(g, twin(g), dims={"D": 3, "N": 2})
 
 
