@@ -222,7 +222,7 @@ def render_module(der, names, pool_first=True):
         prediction=prediction,
         loss=names.value(der.loss),
         helpers=called_helpers(der, names, forward_printer.helpers | backward_printer.helpers
-                         | prediction.printer.helpers | {helper for helper, _ in checks}),
+                               | prediction.printer.helpers | {helper for helper, _ in checks}),
         checks=[(helper.name, array) for helper, array in checks],
         forward_dims=dims(forward_printer), backward_dims=dims(backward_printer),
         backward_typed=backward_printer.typed,

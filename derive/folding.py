@@ -97,8 +97,10 @@ def _folded_delta(name, node, expr):
     1 (out − label)."""
     delta = delta_symbol(name, node.shape)
     swap = {delta: expr}
-    if node.shape == (1, 1) and expr[0, 0].is_number:
-        swap[delta[0, 0]] = expr[0, 0]
+    factors = expr.args if isinstance(expr, sp.MatMul) else (expr,)
+    if node.shape == (1, 1) and all(f.is_number or isinstance(f, (sp.OneMatrix, sp.Identity))
+                                    for f in factors):  # c·1, 1×1: its entry is c
+        swap[delta[0, 0]] = sp.Mul(*(f for f in factors if f.is_number))
     return swap
 
 
