@@ -83,7 +83,7 @@ def _extremum(name, cls, pick, wins):
         spelled = {target: form[target].format(*((c_, "{0}") if second else ("{0}", c_)))
                    for target, c_ in shown.items()}
         if second:  # u wins ties too: 1[wins ≥ 0]
-            slope = lambda u: 1 - step.scalar(-wins(u, c))
+            slope = lambda u: sp.Heaviside(wins(u, c), 1)
         else:
             slope = lambda u: step.scalar(wins(u, c))
         f = Function(name, lambda u: pick(c, u) if second else pick(u, c), derivative=slope,

@@ -65,6 +65,7 @@ class LatexPrinter(Notation, SympyLatexPrinter):
     hadamard = r" \odot "
     delta_mark = r"\delta "
     minus = "-"
+    at_least = r"\geq"
     times = " "
     reduced = REDUCED
     target = "latex"

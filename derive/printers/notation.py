@@ -13,7 +13,7 @@ import sympy as sp
 from sympy import Integer, MatMul, MatrixSymbol, OneMatrix, Symbol
 
 from ..algebra import Place, Spelled
-from ..functions import NamedFunction
+from ..functions import NamedFunction, step
 from ..naming import Delta
 from ..operations import CALLABLE
 
@@ -273,6 +273,14 @@ class Notation:
         alone = body.is_Atom or body.is_Function or (body.is_Pow and body.base == arg
                                                      and body.exp.is_Integer and body.exp > 0)
         return text if alone else f"({text})"
+
+    def _print_Heaviside(self, expr):
+        """1[u > 0], spelled as relu's step is (1[u ≥ 0] where it is 1 at 0)."""
+        at_zero = expr.args[1] if len(expr.args) > 1 else None
+        if at_zero not in (0, 1):
+            return self._print_Function(expr)
+        text = step.spell(self.target, self._print(expr.args[0]))
+        return text if at_zero == 0 else text.replace(" > 0]", f" {self.at_least} 0]")
 
     def _print_Function(self, expr, exp=None):
         entry = entry_of(type(expr))

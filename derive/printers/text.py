@@ -16,6 +16,7 @@ _TIMES = re.compile(r"(?<!\*)\*(?!\*)")  # a product's *, not a power's **
 class TextPrinter(Notation, StrPrinter):
     delta_mark = "δ"
     minus = "−"
+    at_least = "≥"
     times = " "
     reduced = REDUCED
 
@@ -59,13 +60,6 @@ class TextPrinter(Notation, StrPrinter):
         sympy's 2*u, -u, u**(1/2)."""
         text = StrPrinter.doprint(self, expr).replace("**", "^")
         return _TIMES.sub("·", text).replace("-", self.minus)
-
-    def _print_Heaviside(self, expr):
-        """1[u > 0] (or ≥, where it is 1 at 0), as the step of relu is written."""
-        at_zero = expr.args[1] if len(expr.args) > 1 else None
-        if at_zero not in (0, 1):
-            return self._print_Function(expr)
-        return f"1[{self._print(expr.args[0])} {'>' if at_zero == 0 else '≥'} 0]"
 
     def _print_Piecewise(self, expr):
         """{a if u < 1; b otherwise}: each piece with its condition, the first that holds."""
