@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .algebra import Helper
+from .algebra import Helper, Rows, Spelled
 from .batching import Steps, kept_size, over_steps, summed_over_steps
 from .cache import remembered
 from .derivation import derive, derived
@@ -49,6 +49,24 @@ def statement(printer, name, terms, comment, accumulate=False):
     if split is None:
         return Statement(name, joined(printer, terms), comment)
     return Statement(name, split[0], comment, split[1])
+
+
+class Copied(Spelled):
+    """A parameter's gradient of its own, where it would only name another array."""
+
+    text = latex = "{0}"
+    numpy = "np.copy({0})"
+    fresh = True
+
+
+def own_array(terms):
+    """A gradient's terms, copied where they only name an array or a view of one (δA = δt1,
+    δB = δt1ᵀ, a block of rows): the optimizers update each gradient in place, and two that
+    share memory would each be updated twice."""
+    inner = terms[0] if len(terms) == 1 else None
+    while isinstance(inner, (sp.Transpose, Rows)):
+        inner = inner.args[0]
+    return [Copied(terms[0])] if isinstance(inner, sp.MatrixSymbol) else terms
 
 
 @dataclass(frozen=True)
@@ -168,6 +186,9 @@ def render_module(der, names, pool_first=True):
                          fused.comment(k, as_derived[(False, k)])) for k, e in forward_eqs]
     seeded = {k for (delta, k), terms in as_derived.items()
               if delta and any(SEED in t.free_symbols for t in terms)}
+    equations = [(k, own_array(terms) if k in der.params and k not in accumulated else terms)
+                 for k, terms in equations]
+    batched = [(k, own_array(terms)) for k, terms in batched]
     backward = [statement(backward_printer, names.delta(k), terms,
                           fused.comment(k, as_derived[(True, k)], delta=True) +
                           SEEDED * (k in seeded), accumulate=k in accumulated)

@@ -231,7 +231,8 @@ def elementwise(name, f):
 
     >>> phi = elementwise("phi", lambda u: 2*u)
 
-    Unstable forms are recognised (1/(1+e^−u) is σ(u), log(1+e^u) is softplus(u)), so the
+    Unstable forms are recognised (1/(1+e^−u) is σ(u), log(1+e^u) is softplus(u), log σ(u) is
+    −softplus(−u)), so the
     generated code evaluates them stably; kinks (Abs, Max, Min, Heaviside, Piecewise) are
     found, so gradcheck steps around them.
     """

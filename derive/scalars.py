@@ -1,10 +1,11 @@
 """Scalar formulas of user functions: made stable, checked, and their kinks found.
 
 A formula is what a user writes for f(u). Before any code is generated from it, the unstable
-forms people write are recognised (1/(1 + e^−u) is σ(u), log(1 + e^u) is softplus(u), so the
-generated code uses the stable helpers), its constants are checked to be finite real float64
-numbers, and the points where f′ jumps (from Abs, Max, Min, sign, Heaviside, Piecewise and
-kinked named functions) are listed, so gradcheck can keep its steps away from them.
+forms people write are recognised (1/(1 + e^−u) is σ(u), log(1 + e^u) is softplus(u), log σ(u)
+is −softplus(−u), so the generated code uses the stable helpers), its constants are checked
+to be finite real float64 numbers, and the points where f′ jumps (from Abs, Max, Min, sign,
+Heaviside, Piecewise and kinked named functions) are listed, so gradcheck can keep its steps
+away from them.
 """
 
 import sympy as sp
@@ -26,12 +27,15 @@ def _one_plus_exp(expr):
 
 
 def stabilize(body, sigmoid, softplus):
-    """`body` with 1/(1+e^a) written σ(−a), log(1+e^a) softplus(a), e^a·σ(−a) σ(a)."""
+    """`body` with 1/(1+e^a) written σ(−a), log(1+e^a) softplus(a), log σ(a) −softplus(−a)
+    (σ(−1000) is 0 in floats, its log −∞), e^a·σ(−a) σ(a)."""
     body = body.replace(
         lambda e: e.is_Pow and e.exp == -1 and _one_plus_exp(e.base) is not None,
         lambda e: sigmoid(-_one_plus_exp(e.base)))
     body = body.replace(lambda e: isinstance(e, sp.log) and _one_plus_exp(e.args[0]) is not None,
                         lambda e: softplus(_one_plus_exp(e.args[0])))
+    body = body.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sigmoid),
+                        lambda e: -softplus(-e.args[0].args[0]))
 
     def merged(mul):
         factors = list(mul.args)

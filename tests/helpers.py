@@ -23,7 +23,8 @@ def check_grads(graph, reference_loss, dims=DIMS, seed=0, inputs=None, eps=1e-3,
     - its loss equals `reference_loss(params, inputs)` (an independent autograd.numpy forward),
     - its gradients match central differences (derive.gradcheck), unless `differences` is
       False, and
-    - its gradients match autograd's gradient of the reference, entry by entry.
+    - its gradients match autograd's gradient of the reference, entry by entry, and
+    - each gradient is an array of its own (the optimizers update them in place).
     Returns the module, the parameters and inputs checked, and the gradients."""
     der = d.derive(graph)
     drawn = seed
@@ -43,6 +44,7 @@ def check_grads(graph, reference_loss, dims=DIMS, seed=0, inputs=None, eps=1e-3,
     initial = [initial for _, initial in der.states.values()]  # h0, c0 of a recurrent net
     oracle = autograd_gradients(reference_loss, params, inputs, initial)
     assert grads.keys() == params.keys() | set(initial)
+    assert_own_arrays(grads, params, inputs)
     # two analytic gradients differ by roundoff: a few ε_mach of the loss's scale, or, where
     # terms cancel, what autograd itself moves by when the parameters move by an ulp or two
     # (measured only when the first floor is not enough: it costs three more gradients)
@@ -56,6 +58,17 @@ def check_grads(graph, reference_loss, dims=DIMS, seed=0, inputs=None, eps=1e-3,
             worst = np.max(relative_error(grads[name], oracle[name], tiny))
         assert worst < TOLERANCE, f"autograd disagrees on {name}: rel. error {worst:.2e}"
     return module, params, inputs, grads
+
+
+def assert_own_arrays(grads, params, inputs):
+    """No parameter's gradient shares memory with another gradient, a parameter or an input:
+    an optimizer's in-place update of one would change the other."""
+    others = {**{f"δ{k}": v for k, v in grads.items()}, **params,
+              **{k: v for k, v in inputs.items() if isinstance(v, np.ndarray)}}
+    for name in params:
+        for other, array in others.items():
+            assert other == f"δ{name}" or not np.shares_memory(grads[name], array), \
+                f"δ{name} shares its memory with {other}"
 
 
 def loss_ulps_off(graph, reference_loss, dims, seed=0):

@@ -148,3 +148,15 @@ def test_a_compound_size_that_does_not_match_says_where_each_size_was_read():
     assert str(refused.value).startswith("parameter 'W' has shape (16, 7), but its shape is "
                                          "('4*H', 'D + H') and D + H = 6 (")
     assert "D = 2 from input 'x'" in str(refused.value)
+
+
+def test_params_and_inputs_that_are_not_dicts_of_arrays_are_named():
+    module = d.compile_numpy(d.derive(d.models.mlp()))
+    params = module.init_params({"D": 2, "H": 3, "K": 2})
+    inputs = {"x": np.ones((2, 4)), "label": np.zeros((2, 4))}
+    with pytest.raises(ValueError, match="inputs must be a dict of arrays by name, got NoneType"):
+        module.forward(params, None)
+    with pytest.raises(ValueError, match="params must be a dict of arrays by name, got list"):
+        module.forward(list(params.values()), inputs)
+    with pytest.raises(ValueError, match="input 'x' is not an array: its rows differ in length"):
+        module.forward(params, {**inputs, "x": [[1.0, 2.0], [3.0]]})

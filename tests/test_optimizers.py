@@ -268,3 +268,43 @@ def test_predict_of_a_recurrent_net_is_every_steps_output():
     assert outputs.shape == (5, 2, 3)
     loss, _ = module.forward(params, inputs)
     assert np.isclose(loss, 0.5 * np.sum((outputs - inputs["label"]) ** 2), rtol=1e-12)
+
+
+def test_parameters_that_get_one_delta_are_each_updated_once():
+    """z = A + Bᵀ + x: δA = δz and δB = δzᵀ, one array and a view of it. Each gradient is an
+    array of its own, or the in-place updates would move A and B twice (found by review)."""
+    g = d.Graph("shared")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("D", "N"))
+    A, B = g.param("A", ("D", "N")), g.param("B", ("N", "D"))
+    g.loss(d.squared_error(A + B.T + x, label))
+    module = d.compile_numpy(d.derive(g))
+    rng = np.random.default_rng(0)
+    inputs = {"x": rng.normal(size=(3, 4)), "label": rng.normal(size=(3, 4))}
+    start = module.init_params({"D": 3, "N": 4}, scheme="normal")
+    delta = start["A"] + start["B"].T + inputs["x"] - inputs["label"]  # δz
+    for step in ("sgd clipped", "momentum", "adam"):
+        params = {k: v.copy() for k, v in start.items()}
+        state = module.optimizer_state(params)
+        if step == "sgd clipped":
+            module.sgd_step(params, inputs, 0.1, clip=1e9)
+            moved = 0.1 * delta
+        elif step == "momentum":
+            module.momentum_step(params, inputs, state, 0.1)
+            moved = 0.1 * delta
+        else:
+            module.adam_step(params, inputs, state, 0.1)
+            moved = 0.1 * delta / (np.abs(delta) + 1e-8)  # Adam's first: lr m̂/(√v̂ + ε)
+        np.testing.assert_allclose(start["A"] - params["A"], moved, rtol=1e-6, err_msg=step)
+        np.testing.assert_allclose(start["B"] - params["B"], moved.T, rtol=1e-6, err_msg=step)
+
+
+def test_nesterov_is_true_or_false_and_needs_a_momentum():
+    module = d.compile_numpy(d.derive(d.models.mlp()))
+    params = module.init_params({"D": 2, "H": 3, "K": 2})
+    inputs = {"x": np.ones((2, 4)), "label": np.zeros((2, 4))}
+    state = module.optimizer_state(params)
+    with pytest.raises(ValueError, match="nesterov must be True or False, got 'no'"):
+        module.momentum_step(params, inputs, state, 0.1, nesterov="no")
+    with pytest.raises(ValueError, match="Nesterov's lookahead needs a momentum above 0"):
+        module.momentum_step(params, inputs, state, 0.1, momentum=0.0, nesterov=True)
+    assert state["step"] == 0  # refused before anything moved

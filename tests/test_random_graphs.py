@@ -101,6 +101,8 @@ class Program:
                 self.param(("H", "H"))  # product, unless a weight is shared elsewhere
             gate = P @ a + self.param(("H", "H")) @ b
             return gate + self.param(("H", 1)) if o % 2 else gate
+        if name == "+" and o % 3 == 2:  # parameters the shape of the activations: each one's
+            return a + self.param(("H", "N")) + self.param(("N", "H")).T  # δ is the sum's
         if name in ("+", "*"):
             return OPERATORS[name](a, b if o % 2 else number, *((1,) if name == "+" else ()))
         if name == "/":

@@ -159,6 +159,7 @@ def stable_sigmoid(v):
     ("mish", lambda u: u * sp.tanh(sp.log(1 + sp.exp(u))),
      lambda v: v * anp.tanh(anp.logaddexp(0.0, v))),
     ("logistic", lambda u: sp.exp(u) / (1 + sp.exp(u)), stable_sigmoid),
+    ("log_sigmoid", lambda u: sp.log(1 / (1 + sp.exp(-u))), lambda v: -anp.logaddexp(0.0, -v)),
 ])
 def test_unstable_forms_stay_finite_far_out(name, formula, twin):
     f = d.elementwise(name, formula)
