@@ -308,3 +308,19 @@ def test_nesterov_is_true_or_false_and_needs_a_momentum():
     with pytest.raises(ValueError, match="Nesterov's lookahead needs a momentum above 0"):
         module.momentum_step(params, inputs, state, 0.1, momentum=0.0, nesterov=True)
     assert state["step"] == 0  # refused before anything moved
+
+
+def test_a_state_not_made_for_these_parameters_is_refused_before_anything_moves():
+    module = d.compile_numpy(d.derive(d.models.mlp()))
+    params = module.init_params({"D": 2, "H": 3, "K": 2})
+    inputs = {"x": np.ones((2, 4)), "label": np.zeros((2, 4))}
+    before = {k: v.copy() for k, v in params.items()}
+    narrow = module.optimizer_state(module.init_params({"D": 2, "H": 3, "K": 2}, dtype="float32"))
+    for step in (module.momentum_step, module.adam_step):
+        with pytest.raises(ValueError, match="state must be what optimizer_state"):
+            step(params, inputs, {}, 0.1)
+        with pytest.raises(ValueError, match=r"state's buffer for 'W1' is float32 \(3, 2\), "
+                                             r"but the gradient is float64 \(3, 2\)"):
+            step(params, inputs, narrow, 0.1)
+        assert all(np.array_equal(params[k], before[k]) for k in params)
+        assert narrow["step"] == 0
