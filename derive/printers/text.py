@@ -2,10 +2,9 @@
 
 import re
 
+from sympy import true as sympy_true
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
-
-from sympy import true as sympy_true
 
 from .notation import REDUCED, T, Notation, time_index
 
