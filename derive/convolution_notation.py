@@ -167,10 +167,16 @@ class KernelGradient(Spelled):
 
 
 class PerPosition(Spelled):
-    """A channel's bias, repeated at every position of the channel (printed as the bias)."""
+    """A channel's bias, repeated at every position of the channel (printed as the bias).
+    Added to an array of the whole shape, numpy adds it onto each channel's rows by
+    broadcasting (`onto`), with no column of repeats."""
 
     text = latex = "{0}"
     numpy = "np.repeat({0}, {1}, axis=0)"
+    onto = Helper("add_per_channel", "u + b, b a bias of each channel: added onto the "
+                  "channel's rows (its positions, every column) by broadcasting, with no "
+                  "column of repeats.",
+                  ("(u.reshape(b.shape[0], -1) + b).reshape(u.shape)",), args="u, b")
 
     @property
     def shape(self):

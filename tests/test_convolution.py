@@ -303,6 +303,17 @@ def test_a_convolution_adds_its_bias_as_it_makes_its_array():
                           mod.convolve(p1, K2, g) + np.repeat(b2, 4, axis=0))
 
 
+def test_a_bias_added_after_pooling_goes_onto_each_channels_rows():
+    """maxpool(z1) = maxpool(z1 − b1) + b1: b1 broadcast onto each channel's rows, the same
+    numbers as a column of its copies at every position, without making that column."""
+    source = d.to_numpy(d.models.lenet())
+    assert "    pooled_z1 = add_per_channel(pooled_z1_unbiased, b1)\n" in source
+    assert "np.repeat" not in source
+    mod, rng = d.compile_numpy(d.models.lenet()), np.random.default_rng(0)
+    u, b = rng.normal(size=(4 * 16, 5)), rng.normal(size=(4, 1))
+    assert np.array_equal(mod.add_per_channel(u, b), u + np.repeat(b, 16, axis=0))
+
+
 @pytest.mark.parametrize("elsewhere", ["h", "z"])
 def test_a_pooling_whose_input_is_read_elsewhere_is_computed_as_written(elsewhere):
     g = d.Graph("read_elsewhere")

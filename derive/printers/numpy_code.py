@@ -7,7 +7,7 @@ sign, Heaviside and Piecewise of user formulas become numpy's own elementwise fu
 from sympy import Function, MatrixSymbol, Rational, Symbol, fraction
 from sympy.printing.numpy import NumPyPrinter
 
-from ..algebra import SUM_COLS, SUM_PRODUCTS, SUM_ROWS, SUM_SQUARES, Helper
+from ..algebra import SUM_COLS, SUM_PRODUCTS, SUM_ROWS, SUM_SQUARES, Helper, unstretched
 from ..naming import Delta
 from .notation import (ATOM, Notation, outer_ones, broadcast_last, full_shaped,
                        split_coefficient, split_coefficient_list)
@@ -84,7 +84,20 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
 
     def _print_MatAdd(self, expr):
         self._loosen(expr)
-        return super()._print_MatAdd(expr)
+        return self._added_onto(expr) or super()._print_MatAdd(expr)
+
+    def _added_onto(self, expr):
+        """a + b as one helper call where b's notation adds itself onto an array of the
+        whole shape (`onto`: a bias of each channel, by broadcasting); else None."""
+        if len(expr.args) != 2:
+            return None
+        for term, rest in (expr.args, expr.args[::-1]):
+            added = unstretched(term)
+            helper = getattr(added, "onto", None)
+            if helper is not None and full_shaped(rest):
+                self.helpers.add(helper)
+                return f"{helper.name}({self._print(rest)}, {self._print(added.args[0])})"
+        return None
 
     def _print_HadamardProduct(self, expr):
         self._loosen(expr)
@@ -230,7 +243,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             self.helpers.add(SUM_COLS)
             delta, positions = column.args[0], expr.args[1]
             row = self._scalar(positions * delta.shape[1])  # a channel's entries
-            return f"{SUM_COLS.name}(np.reshape({self._print(delta)}, (-1, {row})))"
+            return f"{SUM_COLS.name}({self._operand(delta)}.reshape(-1, {row}))"
         return self._print_Spelled(expr)
 
     def _reduce(self, expr, rows, cols):
