@@ -160,3 +160,20 @@ def test_params_and_inputs_that_are_not_dicts_of_arrays_are_named():
         module.forward(list(params.values()), inputs)
     with pytest.raises(ValueError, match="input 'x' is not an array: its rows differ in length"):
         module.forward(params, {**inputs, "x": [[1.0, 2.0], [3.0]]})
+
+
+@pytest.mark.parametrize("x, held", [
+    (np.full((2, 4), "1.5"), "strings"), (np.ones((2, 4), dtype=complex), "complex numbers"),
+    (np.ones((2, 4), dtype=object), "object"), ([["a"] * 4] * 2, "strings")])
+def test_inputs_that_are_not_real_numbers_are_named(x, held):
+    """Strings, complex numbers (whose imaginary part numpy would drop with a warning) and
+    Python objects are refused by name, also after real arrays of the same shape."""
+    module = d.compile_numpy(d.derive(d.models.mlp()))
+    params = module.init_params({"D": 2, "H": 3, "K": 2})
+    label = np.zeros((2, 4))
+    for first in (False, True):
+        if first:
+            module.forward(params, {"x": np.ones((2, 4)), "label": label})
+        with pytest.raises(ValueError, match=f"input 'x' holds {held}: inputs are arrays of "
+                                             "real numbers"):
+            module.forward(params, {"x": x, "label": label})
