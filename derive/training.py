@@ -85,7 +85,11 @@ def fit(model, data, epochs=10, batch_size=32, optimizer="adam", lr=None, seed=0
             bar = shown(batches(rng.permutation(len(training)), batch_size), epoch)
             total = 0.0  # of the epoch's losses per example so far, each before its step
             for steps, index in enumerate(bar, 1):
-                loss = step(inputs(splits[""], index), len(index))
+                batch = inputs(splits[""], index)
+                try:
+                    loss = step(batch, len(index))
+                except FloatingPointError:  # a loss of NaN or inf: the step moved nothing
+                    loss = module.forward(params, batch)[0]
                 _check_finite(loss, epoch, lr)
                 total += loss / len(index) if _summed(module) else loss
                 bar.set_postfix_str(f"loss {total / steps:.4f}", refresh=False)

@@ -324,3 +324,23 @@ def test_a_state_not_made_for_these_parameters_is_refused_before_anything_moves(
             step(params, inputs, narrow, 0.1)
         assert all(np.array_equal(params[k], before[k]) for k in params)
         assert narrow["step"] == 0
+
+
+@pytest.mark.parametrize("name, bad", [("x", np.nan), ("label", np.inf)])
+def test_a_step_from_a_loss_that_is_not_finite_moves_nothing(name, bad):
+    """A NaN or inf in the inputs that makes the loss NaN or inf would write NaN into every
+    parameter: each optimizer refuses, leaving parameters and state as they were."""
+    module = d.compile_numpy(d.derive(d.models.mlp()))
+    params = module.init_params({"D": 2, "H": 3, "K": 2})
+    inputs = {"x": np.ones((2, 4)), "label": np.zeros((2, 4))}
+    inputs[name][1, 2] = bad
+    before, state = copy(params), module.optimizer_state(params)
+    for step in (lambda: module.sgd_step(params, inputs, 0.1),
+                 lambda: module.sgd_step(params, inputs, 0.1, clip=1.0),
+                 lambda: module.momentum_step(params, inputs, state, 0.1),
+                 lambda: module.adam_step(params, inputs, state)):
+        with pytest.raises(FloatingPointError, match="the loss is (nan|inf), so no parameter "
+                                                     "was moved"):
+            step()
+        assert all(np.array_equal(params[k], before[k]) for k in params)
+        assert state["step"] == 0 and not any(m.any() for m in state["m"].values())
