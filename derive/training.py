@@ -299,11 +299,21 @@ class _Quiet(list):
         pass
 
 
+class _Lines(_Quiet):
+    """Batches without a bar, where standard error is not a terminal: the epoch's figures
+    only (so tqdm is not needed there)."""
+
+    def write(self, text, file=None):
+        print(text, file=file)
+
+
 def _progress(shown, epochs):
     """bar(batches, epoch): the batches of an epoch, shown as a bar on a terminal's standard
     error (tqdm) with the running loss; its `write` prints the epoch's figures."""
     if not shown:
         return lambda batches, epoch: _Quiet(batches)
+    if not getattr(sys.stderr, "isatty", lambda: False)():
+        return lambda batches, epoch: _Lines(batches)
     tqdm = optional("tqdm", "the progress bar", TrainingError).tqdm
     return lambda batches, epoch: tqdm(batches, desc=f"epoch {epoch}/{epochs}", unit="batch",
                                        file=sys.stderr, leave=False, disable=None)

@@ -1,6 +1,7 @@
 """Training a generated module on data (`d.train`, `derive train`) and predicting with it."""
 
 import re
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -175,10 +176,22 @@ def test_a_run_that_diverges_stops_and_says_so():
 
 
 def test_a_missing_extra_says_how_to_install_it(monkeypatch):
+    """The bar needs tqdm on a terminal; elsewhere no bar is drawn, and the epochs' figures
+    are printed without it."""
     monkeypatch.setitem(__import__("sys").modules, "tqdm", None)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     with pytest.raises(TrainingError, match=re.escape('the progress bar needs tqdm: pip install '
                                                       '"derive[train]"')):
         d.train(module(d.models.digits_mlp), {"x": DIGITS_X, "t": DIGITS_T}, epochs=1)
+
+
+def test_off_a_terminal_the_epochs_are_printed_without_tqdm(monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "tqdm", None)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    d.train(module(d.models.digits_mlp), {"x": DIGITS_X, "t": DIGITS_T}, epochs=2)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert all(" loss " in line and "accuracy" in line for line in lines)
 
 
 # --- data that do not fit ------------------------------------------------------------------------
