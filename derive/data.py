@@ -196,18 +196,19 @@ def _targets(name, array, spec, dims):
     if array.ndim != len(spec) - 1 or rows == 1:
         return array
     classes = rows if isinstance(rows, int) else dims.get(rows)
-    whole = array == np.round(array)
-    if not whole.all():
-        example = np.argwhere(~whole)[0][0]
-        raise DataError(f"array {quoted(name)}: label {array[~whole][0]} of example {example} "
-                        "is not a whole number; class labels are 0, 1, 2, …")
+
+    def refuse(wrong, why):
+        if wrong.any():
+            example = np.argwhere(wrong)[0][0]
+            raise DataError(f"array {quoted(name)}: label {array[wrong][0]:g} of example "
+                            f"{example} {why}")
+
+    refuse(array != np.round(array), "is not a whole number; class labels are 0, 1, 2, …")
+    refuse(array < 0, "is negative; class labels are 0, 1, 2, …")
     if classes is None:
         classes = int(array.max()) + 1
-    wrong = (array < 0) | (array >= classes)
-    if wrong.any():
-        example = np.argwhere(wrong)[0][0]
-        raise DataError(f"array {quoted(name)}: label {array[wrong][0]:g} of example {example} "
-                        f"is out of range: the model has {classes} classes, 0 to {classes - 1}")
+    refuse(array >= classes, f"is out of range: the model has {classes} classes, 0 to "
+                             f"{classes - 1}")
     return np.eye(classes)[array.astype(int)]
 
 

@@ -208,7 +208,7 @@ def nan_at(row, column, value):
 
 BAD_DATA = [
     ("a negative label", labelled([0, 1, -1, 2]),
-     "array 't': label -1 of example 2 is out of range: the model has 10 classes, 0 to 9"),
+     "array 't': label -1 of example 2 is negative; class labels are 0, 1, 2, …"),
     ("a label ≥ K", labelled([0, 10, 1]),
      "array 't': label 10 of example 1 is out of range: the model has 10 classes, 0 to 9"),
     ("a label that is not whole", labelled([0.0, 1.0, 2.5]),
@@ -229,6 +229,14 @@ BAD_DATA = [
 def test_data_that_do_not_fit_are_named(case, data, message):
     with pytest.raises(DataError, match=re.escape(message)):
         d.train(module(d.models.digits_mlp), data, epochs=1, **QUIET)
+
+
+def test_a_negative_label_is_named_where_the_labels_give_the_number_of_classes():
+    """K comes from the largest label here; −1 is called negative, not "out of range: the
+    model has 1 classes"."""
+    data = {"x": DIGITS_X[:4], "t": np.array([0, -1, 0, 0])}
+    with pytest.raises(DataError, match="label -1 of example 1 is negative; class labels are "):
+        d.train(module(d.models.softmax_classifier), data, epochs=1, dims={"H": 4}, **QUIET)
 
 
 def write_csv(name, header, rows):
