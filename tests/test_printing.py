@@ -108,3 +108,12 @@ def test_a_loss_added_to_others_passes_its_delta_on_without_a_factor_of_1():
     x, label = g.input("x", ("D", "N")), g.input("label", ("K", "N"))
     g.loss(3 * d.squared_error((g.param("W", ("K", "D")) @ x).named("out"), label))
     assert "δout = 3 (out − label) " in str(d.derive(g))
+
+
+def test_a_matrix_of_ones_is_a_bold_one_in_text_as_in_latex():
+    """E = mean(W x): δt1 = 1/(K·N) 𝟏, a matrix of ones, not the number 1/(K·N) 1."""
+    g = d.Graph("mean")
+    g.loss(d.mean((g.param("W", ("K", "D")) @ g.input("x", ("D", "N"))).named("t1")))
+    der = d.derive(g)
+    assert "δt1 = 1/(K·N) 𝟏 " in str(der)
+    assert r"\mathbf{1}" in der.to_latex()

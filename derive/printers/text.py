@@ -42,7 +42,8 @@ class TextPrinter(Notation, StrPrinter):
         return super()._print_Pow(expr, rational)
 
     def _print_OneMatrix(self, expr):
-        return "1"
+        """A matrix of ones as the bold 𝟏 of the LaTeX (1/N 𝟏, not 1/N 1); a 1×1 one as 1."""
+        return "1" if expr.shape == (1, 1) else "𝟏"
 
     def _stack(self, items):
         return "[" + "; ".join(items) + "]"
