@@ -40,9 +40,15 @@ def dimension(name):
     expression of dimensions such as 4*H or D + H (built from `dims`, never parsed)."""
     if isinstance(name, sp.Expr) and not name.is_Symbol:
         stray = [s for s in name.free_symbols if not (s.is_integer and s.is_positive)]
-        if stray or not (name.is_integer and name.is_positive) or not name.is_polynomial():
+        if stray or not name.is_integer or not name.is_polynomial():
             raise GraphError(f"dimension {name} must be a positive whole combination of "
                              "dimensions, like 4*H or D + H")
+        if not name.is_positive:
+            raise GraphError(f"dimension {name} can be 0 or less for some sizes of its "
+                             "dimensions (a difference, like H - 1), so no array is declared "
+                             "with it: shapes take sums and multiples of dimensions; where a "
+                             "layer shrinks a size (a convolution without padding), give the "
+                             "sizes as numbers")
         return name
     if isinstance(name, sp.Symbol):
         name = name.name

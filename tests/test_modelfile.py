@@ -358,7 +358,7 @@ broken.bp:3:9: the shape of 'y' needs two dimensions, y[rows, columns], not 1
     input y[D]
             ^"""),
     "dimension that may be 0": ("input y[D, N-1]", """\
-broken.bp:3:12: dimension N - 1 must be a positive whole combination of dimensions, like 4*H or D + H
+broken.bp:3:12: dimension N - 1 can be 0 or less for some sizes of its dimensions (a difference, like H - 1), so no array is declared with it: shapes take sums and multiples of dimensions; where a layer shrinks a size (a convolution without padding), give the sizes as numbers
     input y[D, N-1]
                ^"""),
     "no shape": ("input y", """\
