@@ -104,11 +104,14 @@ class Function:
             return self.derivative
         return sp.Lambda(U, slope_of(self.definition(U)))
 
-    def spell(self, target, arg, factor=None):
+    def spell(self, target, arg, factor=None, atom=None):
         """f(arg) as `target` ("text", "latex", "numpy") spells it; `factor` is the argument
-        bracketed as a factor of a product ({factor} in a spelling like "tanh(2 {factor})")."""
+        bracketed as a factor of a product ({factor} in a spelling like "tanh(2 {factor})"),
+        `atom` bracketed unless it is a name or a number ({atom} as a base or a divisor:
+        "1 / {atom}", since 1 / V @ x is (1/V) @ x)."""
         name = self.name.replace("_", r"\_") if target == "latex" else self.name
-        return getattr(self, target).format(arg, name=name, factor=factor or arg)
+        return getattr(self, target).format(arg, name=name, factor=factor or arg,
+                                            atom=atom or arg)
 
     def __repr__(self):
         return f"Function({self.name})"
@@ -179,7 +182,7 @@ abs = function("abs", sp.Abs, derivative=lambda u: sp.sign(u), kinks=(U,),
 reciprocal = function(  # a / b is a ⊙ (1/b): rule 3 and this, rule 4
     "reciprocal", lambda u: 1 / u,
     through_output=lambda y, shape: -sp.HadamardPower(y, 2),
-    numpy="(1 / {factor})", text="1/{factor}", latex=r"\frac{{1}}{{{0}}}",
+    numpy="(1 / {atom})", text="1/{atom}", latex=r"\frac{{1}}{{{0}}}",
     reference=lambda xp, u: 1 / u)
 
 
@@ -188,8 +191,8 @@ def power(node, p):
     p = sp.nsimplify(p, rational=True)
     text = str(p).translate(_SUPERSCRIPTS) if p.is_Integer and p > 0 else f"^({p})"
     f = Function("power", lambda u: u**p, derivative=lambda u: p * u ** (p - 1),
-                 text=f"{{factor}}{text}", latex=f"{{factor}}^{{{{{latex_number(p)}}}}}",
-                 numpy=f"({{factor}}**({NumPyPrinter().doprint(p)}))",
+                 text=f"{{atom}}{text}", latex=f"{{atom}}^{{{{{latex_number(p)}}}}}",
+                 numpy=f"({{atom}}**({NumPyPrinter().doprint(p)}))",
                  reference=lambda xp, u: u ** float(p))
     return f(node)
 

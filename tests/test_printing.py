@@ -117,3 +117,15 @@ def test_a_matrix_of_ones_is_a_bold_one_in_text_as_in_latex():
     der = d.derive(g)
     assert "δt1 = 1/(K·N) 𝟏 " in str(der)
     assert r"\mathbf{1}" in der.to_latex()
+
+
+def test_the_reciprocal_of_a_product_keeps_its_brackets():
+    """1/(V x), where nothing else reads V x: 1/(V x) in the equations and 1 / (V @ x) in the
+    code, which Python would otherwise read as (1/V) @ x (found by a hunt: a wrong loss)."""
+    g = d.Graph("reciprocal")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("K", "N"))
+    g.loss(d.squared_error((1 / (g.param("V", ("K", "D")) @ x)).named("y"), label))
+    der = d.derive(g)
+    assert "y = 1/(V x)" in str(der)
+    assert "    y = (1 / (V @ x))\n" in d.to_numpy(der)
+    assert r"\frac{1}{V \, x}" in der.to_latex()

@@ -31,7 +31,12 @@ COUNT = int(os.environ.get("DERIVE_FUZZ", "40"))
 DIMS = {"D": 3, "H": 4, "N": 3}
 H, N = d.dims("H N")
 NUMBERS = (0.5, -2, 1.5, 0.25)
-OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate", "pooled conv"]
+OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate", "pooled conv",
+                                                                 "of a product"]
+# "of a product": the operations that read their first operand whatever their other numbers
+# say (not split, whose halves of H rows may be refused after the product's weight is made)
+INNER = [name for name, entry in sorted(d.registry.CALLABLE.items())
+         if entry.signature.nodes == 1 and name != "split"] + ["+", "*", "/", "**"]
 
 step = st.tuples(st.sampled_from(OPERATIONS), *(st.integers(0, 99) for _ in range(4)))
 # (steps, target, extras): extras add to a program what its steps do not (see Program); the
@@ -51,6 +56,7 @@ class Program:
         g = self.graph = d.Graph("random")
         make = g.sequence if recurrent else g.input
         x, self.label = make("x", ("D", "N")), make("label", ("H", "N"))
+        self.make, self.u = make, None  # u: an input of its own for "of a product"
         self.weight = g.param("W", ("H", "D"))
         self.pool, self.penalties, self.fresh = [self.weight @ x], [], 0
         self.square = []
@@ -96,6 +102,13 @@ class Program:
                 return self.square[n % len(self.square)] @ a
             self.square.append(self.param(("H", "H")))
             return self.square[-1] @ a
+        if name == "of a product":  # an operation on P a or P u, which no other node reads;
+            if o % 2:                 # P u (u an input: no δ, no product with W to fuse) is
+                inner = self.param(("H", "H")) @ a  # written inline, 1 / (P @ u)
+            else:
+                self.u = self.u or self.make("u", ("D", "N"))
+                inner = self.param(("H", "D")) @ self.u
+            return self.apply(INNER[n % len(INNER)], [inner, b], n // len(INNER), o // 2)
         if name == "gate":  # P a + Q b (+ c): gates on the same operands fuse into one
             P = self.square[n % len(self.square)] if self.square and n % 3 == 0 else \
                 self.param(("H", "H"))  # product, unless a weight is shared elsewhere
@@ -317,10 +330,19 @@ def test_random_recurrent_programs(program):
 def test_every_operation_is_drawn():
     assert {"sigmoid", "concat", "split", "squared_error", "softmax_cross_entropy", "layer_norm",
             "conv2d", "conv1d", "max_pool2d", "avg_pool2d",
-            "@", "+", "*", "/", "[]", "T", "**", "gate", "pooled conv"} <= set(OPERATIONS)
+            "@", "+", "*", "/", "[]", "T", "**", "gate", "pooled conv", "of a product"} <= set(OPERATIONS)
 
 
 # Shapes that broke before, kept as fixed programs.
+@pytest.mark.parametrize("name", [n for n in INNER if n not in ("log", "sqrt")])
+def test_each_operation_of_a_product_no_other_node_reads(name):
+    """Found by a hunt: 1/(V x), the product read by nothing else, was written 1 / V @ x,
+    which Python reads as (1/V) @ x (a wrong loss, no error). Each operation, on P u (inline)
+    and on P a. (log and sqrt are undefined at the drawn point: P u has negative entries.)"""
+    for o in (0, 1):  # (a = 1: the product's inner nodes are kept out of the pool)
+        check(([("of a product", 1, 0, INNER.index(name), o)], 0), recurrent=False)
+
+
 def test_the_target_depends_on_parameters():
     check(([("tanh", 0, 0, 0, 0), ("@", 1, 1, 0, 0)], 1), recurrent=False)
 

@@ -268,7 +268,7 @@ class Notation:
         arg = expr.function.variables[0]
         if body.is_Function and body.args == (arg,) and entry_of(body.func) is not None:
             return self._call(entry_of(body.func), self._print(expr.expr),
-                              self._factor(expr.expr))
+                              self._factor(expr.expr), self._atom(expr.expr))
         text = self._scalar(body.xreplace({arg: Verbatim(self._operand(expr.expr))}))
         alone = body.is_Atom or body.is_Function or (body.is_Pow and body.base == arg
                                                      and body.exp.is_Integer and body.exp > 0)
@@ -288,13 +288,21 @@ class Notation:
             return super()._print_Function(expr, exp) if exp is not None else \
                 super()._print_Function(expr)
         text = self._call(entry, ", ".join(self._print(a) for a in expr.args),
-                          ", ".join(self._factor(a) for a in expr.args))
+                          ", ".join(self._factor(a) for a in expr.args),
+                          ", ".join(self._atom(a) for a in expr.args))
         return text if exp is None else self._power(text, exp)
 
     def _factor(self, expr):
         """`expr` as a factor of a scalar multiple: sums and negations bracketed."""
         text = self._print(expr)
         return f"({text})" if self.binding(expr) <= SCALED else text
+
+    def _atom(self, expr):
+        """`expr` as a base or a divisor: bracketed unless it is a name or a number (a
+        product too, V x, which 1/V x or V x² would misread)."""
+        if isinstance(expr, sp.MatrixExpr):
+            return self._operand(expr)
+        return self._print(expr) if expr.is_Atom else f"({self._print(expr)})"
 
     def _print_Spelled(self, expr):
         spelling = getattr(type(expr), self.target)
@@ -352,8 +360,8 @@ class Notation:
     def _zeros(self, rows, cols):
         return "0"
 
-    def _call(self, entry, arg, factor=None):
-        return entry.spell(self.target, arg, factor)
+    def _call(self, entry, arg, factor=None, atom=None):
+        return entry.spell(self.target, arg, factor, atom)
 
     def _scaled(self, coeff, body):
         if coeff.could_extract_minus_sign():

@@ -307,7 +307,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
     def _power(self, text, exp):
         return f"{text}**{exp}"
 
-    def _call(self, entry, arg, factor=None):
+    def _call(self, entry, arg, factor=None, atom=None):
         """A function of the registry: its numpy form, or a call of its helper."""
         if entry.user:
             self.helpers.add(entry)
@@ -315,7 +315,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         if isinstance(entry.numpy, Helper):
             self.helpers.add(entry.numpy)
             return f"{entry.numpy.name}({arg})"
-        return entry.spell("numpy", arg, factor)
+        return entry.spell("numpy", arg, factor, atom)
 
     # Piecewise-smooth functions of user formulas, elementwise as numpy has them.
     def _nested(self, function, args):
