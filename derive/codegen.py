@@ -360,8 +360,8 @@ def _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended, prin
         printer.dimensions |= hoisted_printer.dimensions
         printer.typed |= hoisted_printer.typed
 
-    def gathered(read, kind):
-        return [Gathered(every_step.value(n), names.value(n), kind(n))
+    def gathered(read, kind):  # an input by its key (t), an array of the cache by its name (t_)
+        return [Gathered(every_step.value(n), n if kind(n) == "input" else names.value(n), kind(n))
                 for n in sorted(read & hoist.values)]
 
     def read_by_step(keys, delta=False):

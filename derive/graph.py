@@ -229,6 +229,10 @@ class Graph:
         if initial in self.by_name or initial in self.initial_values:
             raise GraphError(f"state {name!r}: its initial value {initial!r} is already a name "
                              f"in graph {self.name!r}")
+        if f"{name}_prev" in self.by_name:
+            raise GraphError(f"state {name!r}: its value at the previous step, {name}[t-1], is "
+                             f"named {name + '_prev'!r}, which is already a name in graph "
+                             f"{self.name!r}")
         node = self._leaf("state", f"{name}_prev", shape)
         node.attrs.update(carrier=name, initial=initial)
         self.initial_values[initial] = node

@@ -47,10 +47,11 @@ def test_a_template_name_as_a_users_name(name, role):
     check_grads(graph, reference, dims=dims)
 
 
-def recurrent(static="s", state="h"):
-    """h_t = tanh(W x_t + U h_{t−1} + s) with a static input s, named by the caller."""
+def recurrent(static="s", state="h", sequence="x"):
+    """h_t = tanh(W x_t + U h_{t−1} + s) with a sequence x and a static input s, named by the
+    caller (W x_t is computed for every step before the loop, reading x by its key)."""
     g = d.Graph("names")
-    x, s = g.sequence("x", ("D", "N")), g.input(static, ("H", "N"))
+    x, s = g.sequence(sequence, ("D", "N")), g.input(static, ("H", "N"))
     h_prev = g.state(state, ("H", "N"))
     W, U = g.param("W", ("H", "D")), g.param("U", ("H", "H"))
     h = d.tanh(W @ x + U @ h_prev + s).named(state)
@@ -58,16 +59,16 @@ def recurrent(static="s", state="h"):
 
     def reference(p, i):
         h, total = i[f"{state}0"], 0.0
-        for step in range(i["x"].shape[0]):
-            h = anp.tanh(p["W"] @ i["x"][step] + p["U"] @ h + i[static])
+        for step in range(i[sequence].shape[0]):
+            h = anp.tanh(p["W"] @ i[sequence][step] + p["U"] @ h + i[static])
             total = total + squared_error(h, i["label"][step])
         return total
     return g, reference
 
 
 @pytest.mark.parametrize("name", [n for n in TEMPLATE_NAMES if n != "T"])
-def test_a_template_name_as_a_static_input_or_state_of_a_recurrent_net(name):
-    for kwargs in ({"static": name}, {"state": name}):
+def test_a_template_name_as_a_static_input_state_or_sequence_of_a_recurrent_net(name):
+    for kwargs in ({"static": name}, {"state": name}, {"sequence": name}):
         graph, reference = recurrent(**kwargs)
         check_grads(graph, reference, dims={"D": 2, "H": 3, "N": 2, "T": 3})
 
@@ -90,3 +91,11 @@ def test_names_are_keys_as_given_and_identifiers_step_aside():
     assert 'params_ = np.asarray(inputs["params"], dtype=dtype)' in source
     assert 'np_ = params["np"]' in source
     assert "# t = phi(t1)" in source and "# t1 = np params" in source
+
+
+def test_a_sequence_named_like_a_states_previous_value_is_named_at_the_state():
+    g = d.Graph("clash")
+    g.sequence("h_prev", ("D", "N"))
+    with pytest.raises(d.GraphError, match=r"state 'h': its value at the previous step, "
+                                           r"h\[t-1\], is named 'h_prev', which is already"):
+        g.state("h", ("H", "N"))
