@@ -39,7 +39,8 @@ class GradcheckReport:
     errors: dict        # parameter -> largest relative error over its entries
     tolerance: float
     eps: float
-    seed: int           # the seed whose values were checked (after any redraws)
+    seed: int           # the seed given
+    draw: int = 0       # which of its draws was checked: those before put a kink within a step
 
     @property
     def ok(self):
@@ -50,8 +51,9 @@ class GradcheckReport:
         rows = [f"{'param':<{width}}  max rel. error  ok"]
         rows += [f"{name:<{width}}  {err:14.3e}  {'yes' if err < self.tolerance else 'NO'}"
                  for name, err in self.errors.items()]
+        drawn = f", draw {self.draw}: the draws before it crossed kinks" if self.draw else ""
         rows.append(f"{'all ok' if self.ok else 'FAILED'} (tolerance {self.tolerance:g}, "
-                    f"eps {self.eps:g}, seed {self.seed})")
+                    f"eps {self.eps:g}, seed {self.seed}{drawn})")
         return "\n".join(rows)
 
 
@@ -94,9 +96,11 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
               max_entries=None, progress=None):
     """Compare `backward` with central differences for every entry of every parameter.
 
-    Parameters come from the module's `init_params(dims, seed, scheme="normal")` (no zero biases
-    or unit gains, which could hide a wrong term), inputs from N(0, 1) unless
-    given; a draw whose check would cross a kink is replaced by the next seed's.
+    Parameters come from the module's `init_params(dims, seed + draw, scheme="normal")` (no
+    zero biases or unit gains, which could hide a wrong term), inputs from N(0, 1) drawn by
+    [seed, draw] unless given. Where a step of eps would cross a kink, steps of eps/10 and
+    eps/100 are tried (no finer than 1e-6, where roundoff stays well below the tolerance);
+    where they would too, the next draw is taken.
     `max_entries` checks only that many entries of each parameter, drawn by `seed`;
     `progress(done, total)` is called after each entry checked.
     """
@@ -106,6 +110,7 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
         max_entries = _count("max_entries", max_entries)
     module = compile_numpy(der)
     kinks, written = _kinks(der, dims), as_written(der, module)
+    steps = [step for step in (eps, eps / 10, eps / 100) if step >= min(eps, 1e-6)]
     for attempt in range(redraws + 1):
         rng = np.random.default_rng([seed, attempt])
         params = module.init_params(dims, seed=seed + attempt, scheme="normal")
@@ -117,23 +122,27 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
         wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
         chosen = {name: _chosen_entries(value.shape, max_entries, [seed, k])
                   for k, (name, value) in enumerate(wrt.items())}
-        tick = _ticker(progress, sum(entries[0].size for entries in chosen.values()))
-        try:
-            numeric = {name: _differences((module, written), params, data, wrt[name], eps,
-                                          kinks, sides, chosen[name], tick)
-                       for name in wrt}
-            break
-        except KinkCrossed:
+        for eps in steps:  # the step the report gives is the one that was taken
+            tick = _ticker(progress, sum(entries[0].size for entries in chosen.values()))
+            try:
+                numeric = {name: _differences((module, written), params, data, wrt[name], eps,
+                                              kinks, sides, chosen[name], tick)
+                           for name in wrt}
+                break
+            except KinkCrossed:
+                continue
+        else:
             continue
+        break
     else:
-        raise KinkedEverywhere(f"gradcheck: every one of {redraws + 1} draws put a kink within a step "
-                         f"of {eps}; pass inputs away from the kinks")
+        raise KinkedEverywhere(f"gradcheck: every one of {redraws + 1} draws put a kink within a "
+                               f"step of {steps[-1]:g}; pass inputs away from the kinks")
     grads = module.backward(params, cache)
     tiny = resolution(loss, eps / 4) / tolerance  # the smallest step resolves least
     errors = {name: float(np.max(relative_error(grads[name][chosen[name]],
                                                 numeric[name][chosen[name]], tiny), initial=0.0))
               for name in numeric}
-    return GradcheckReport(errors, tolerance, eps, seed + attempt)
+    return GradcheckReport(errors, tolerance, eps, seed, attempt)
 
 
 def as_written(der, module):

@@ -131,9 +131,9 @@ def test_a_user_max_has_the_slope_of_relu_at_the_kink():
 
 
 def test_gradcheck_steps_around_the_kinks_of_a_user_function():
-    """|sin(1000 u)| has a kink every 0.003: every draw puts one within a step, and gradcheck
-    says so rather than report differences taken across it."""
-    der = d.derive(through(d.elementwise("comb", lambda u: sp.Abs(sp.sin(1000 * u)))))
+    """|sin(10⁶ u)| has a kink every 3·10⁻⁶: every draw puts one within a step, even the
+    finest (10⁻⁵), and gradcheck says so rather than report differences taken across it."""
+    der = d.derive(through(d.elementwise("comb", lambda u: sp.Abs(sp.sin(10**6 * u)))))
     with pytest.raises(d.DeriveError, match="put a kink within a step"):
         d.gradcheck(der, {"D": 3, "K": 2, "N": 50})
 
