@@ -152,7 +152,7 @@ class KernelGradient(Spelled):
     """Σ_patches δz ⋆ x: δz times every patch's transpose, summed over the positions."""
 
     text = "Σ_patches {0} ⋆ {1}"
-    latex = r"\textstyle\sum_{{\mathrm{{patches}}}} {0} \star {1}"
+    latex = r"\mathop{{\textstyle\sum}}\nolimits_{{\mathrm{{patches}}}} {0} \star {1}"
     numpy = "kernel_gradient({0}, {1}, {2})"
     infix = True
     helper = Helper("kernel_gradient", "Σ over patches of δz patchᵀ: one GEMM.",
@@ -188,7 +188,7 @@ class OverPositions(Spelled):
     """Σ_positions: the per-position column summed within each channel."""
 
     text = "Σ_positions {0}"
-    latex = r"\textstyle\sum_{{\mathrm{{positions}}}} {0}"
+    latex = r"\mathop{{\textstyle\sum}}\nolimits_{{\mathrm{{positions}}}} {0}"
     numpy = "np.reshape({0}, (-1, {1})).sum(axis=1, keepdims=True)"
     infix = reduces = True
 

@@ -1,6 +1,6 @@
 """LaTeX for a derivation: the same rows as the text equations, in an `align` environment."""
 
-from .display import displayed_time, joined, reason, rows, sides, timing
+from .display import T, displayed_time, joined, reason, rows, sides, timing
 from .printers.latex import LatexPrinter
 from .registry import Rule
 from .rendering import render
@@ -37,7 +37,9 @@ def to_latex(der, standalone=False, tags=True, environment="align"):
             compact = der.compact[row.lhs]
             lines.append((lhs, joined(printer, compact.terms),  # the tag short: a long line
                           r"\text{compact form}" if tags else None))
-    shapes = [(printer.name(n), latex_shape(printer, shape)) for n, shape in der.shapes.items()]
+    printer.time = T if der.recurrent else None  # as the equations name them: x_t, h_{t−1}
+    shapes = [(printer.doprint(der.symbol(n)), latex_shape(printer, shape))
+              for n, shape in der.shapes.items()]
     return render("equations.tex.j2", graph=der.graph.name, rows=lines, shapes=shapes,
                   standalone=standalone, environment=environment)
 
@@ -55,5 +57,7 @@ def latex_why(der, term, printer):
 
 
 def latex_shape(printer, shape):
-    return r" \times ".join(printer.doprint(d) for d in shape)
+    """rows × columns, a sum of dimensions bracketed: 4 H × (D + H)."""
+    return r" \times ".join(rf"\left({printer.doprint(d)}\right)" if getattr(d, "is_Add", False)
+                             else printer.doprint(d) for d in shape)
 

@@ -13,7 +13,8 @@ from sympy.printing.latex import greek_letters_set
 from .notation import REDUCED, Notation, time_index
 
 _NAME = re.compile(r"([A-Za-z]+?)(\d*)\Z")
-GREEK = {**{g: "\\" + g for g in greek_letters_set if g != "omicron"},
+# δ marks the derivatives and σ is the sigmoid: names delta and sigma stay words
+GREEK = {**{g: "\\" + g for g in greek_letters_set if g not in ("omicron", "delta", "sigma")},
          **{g: "\\" + g for g in ("Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma",
                                   "Upsilon", "Phi", "Psi", "Omega")}}
 
@@ -30,6 +31,8 @@ def _word(text):
 def pretty_name(name):
     """W1 → W_{1}, h_prev → h_{\\mathrm{prev}}, alpha → \\alpha, label → \\mathrm{label}."""
     base, _, sub = name.lstrip("_").partition("_")
+    if not base[:1].isalpha():  # _ or _1: no letter to head it (1 would read as a number)
+        return verbatim_name(name), []
     match = _NAME.match(base)
     if match and match.group(2) and match.group(1):
         base, sub = match.group(1), match.group(2) + ("," + sub if sub else "")
@@ -109,8 +112,9 @@ class LatexPrinter(Notation, SympyLatexPrinter):
 
     def _reduce_text(self, text, rows, cols):
         if rows and cols:
-            return rf"\textstyle\sum {text}"
-        return rf"\textstyle\sum_{{\mathrm{{{'rows' if rows else 'cols'}}}}} {text}"
+            return rf"\mathop{{\textstyle\sum}} {text}"  # the text style ends with the Σ
+        axis = "rows" if rows else "cols"
+        return rf"\mathop{{\textstyle\sum}}\nolimits_{{\mathrm{{{axis}}}}} {text}"
 
     def _scalar(self, expr):
         return SympyLatexPrinter.doprint(self, expr)
