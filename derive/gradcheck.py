@@ -92,6 +92,10 @@ class KinkedEverywhere(DeriveError):
     """Every draw put a kink within a step: differences cannot judge these gradients."""
 
 
+class UndefinedEverywhere(DeriveError):
+    """The loss was NaN or infinite at every draw: the values lie outside the model's domain."""
+
+
 def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=20,
               max_entries=None, progress=None):
     """Compare `backward` with central differences for every entry of every parameter.
@@ -111,12 +115,17 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     module = compile_numpy(der)
     kinks, written = _kinks(der, dims), as_written(der, module)
     steps = [step for step in (eps, eps / 10, eps / 100) if step >= min(eps, 1e-6)]
+    undefined = 0
     for attempt in range(redraws + 1):
         rng = np.random.default_rng([seed, attempt])
         params = module.init_params(dims, seed=seed + attempt, scheme="normal")
         data = random_inputs(der, dims, rng) if inputs is None else \
             {name: np.array(value, dtype=np.float64) for name, value in inputs.items()}
-        loss, cache = module.forward(params, data)
+        with np.errstate(all="ignore"):
+            loss, cache = module.forward(params, data)
+        if not np.isfinite(loss):  # outside the model's domain: log of a negative number
+            undefined += 1
+            continue
         sides = _sides(kinks, written.forward(params, data)[1])
         # the initial states of a recurrent net have gradients too
         wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
@@ -135,6 +144,11 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
             continue
         break
     else:
+        if undefined == redraws + 1:
+            raise UndefinedEverywhere(
+                f"gradcheck: the loss is not finite at any of {redraws + 1} draws (entries "
+                "~ N(0, 1)): an operation is undefined there, like log or sqrt of a negative "
+                "number; d.gradcheck(der, dims, inputs=…) checks it at inputs in its domain")
         raise KinkedEverywhere(f"gradcheck: every one of {redraws + 1} draws put a kink within a "
                                f"step of {steps[-1]:g}; pass inputs away from the kinks")
     grads = module.backward(params, cache)

@@ -205,15 +205,20 @@ def worked(der, inputs, params, lr=None, digits=4):
         raise ValuesError(f"digits must be an integer from 0 to 15, got {digits!r}")
     given = checked(der, inputs, params, lr)
     module = compile_numpy(der)
-    reference = _reference(as_written(der, module), given)
-    found = module.dimensions(*given.floats())
-    sizes = {name: found[name] for name in needed_dims(der)}
-    steps, given = _computed(der, module, given, sizes)
+    with np.errstate(all="ignore"):  # a loss that is not finite is refused below, by name
+        reference = _reference(as_written(der, module), given)
+        found = module.dimensions(*given.floats())
+        sizes = {name: found[name] for name in needed_dims(der)}
+        steps, given = _computed(der, module, given, sizes)
     gradients = {p: sum(s.deltas[p] for s in steps.values()) for p in der.params}
     first = steps[min(steps) if der.recurrent else None]
     gradients.update({initial: first.deltas[state] for state, (_, initial)
                       in der.states.items()})
     loss = sum(s.values[der.loss][0, 0] for s in steps.values())
+    if not np.isfinite(float(loss)):
+        raise ValuesError(f"the loss is {float(loss)} at these values: an operation is "
+                          "undefined there (log or sqrt of a negative number, a division by "
+                          "0); give values in the model's domain")
     updated = None if lr is None else {p: given.params[p] - given.lr * gradients[p]
                                        for p in der.params}
     return Worked(der, sizes, steps, gradients, loss, given.lr, updated, given.exact, digits,

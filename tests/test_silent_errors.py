@@ -138,6 +138,18 @@ def test_gradcheck_steps_around_the_kinks_of_a_user_function():
         d.gradcheck(der, {"D": 3, "K": 2, "N": 50})
 
 
+def test_a_loss_undefined_at_every_draw_is_named_not_failed():
+    """log(W x) is NaN wherever W x has a negative entry: gradcheck says the draws lie outside
+    the model's domain, and a worked example says its values do, rather than report a
+    failed check, "a bug in derive" (found by a hunt)."""
+    der = d.derive(through(d.log))
+    with pytest.raises(d.DeriveError, match="the loss is not finite at any of 21 draws"):
+        d.gradcheck(der, {"D": 3, "K": 2, "N": 5})
+    values = {"x": [[1], [2], [3]], "t": [[0], [0]]}
+    with pytest.raises(d.ValuesError, match="the loss is nan at these values: an operation"):
+        der.worked(values, {"W": [[-1, 0, 0], [1, 1, 1]]})
+
+
 @pytest.mark.parametrize("formula, message", [
     (lambda u: sp.Float(1e308) * sp.Float(1e308) * u, "is too large for float64"),
     (lambda u: sp.log(-1) * u, "is not real"),
