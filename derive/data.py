@@ -68,7 +68,7 @@ def examples(data, module, dims=None, targets=True):
     dims = dict(dims or {})
     if targets and role.target:
         arrays[role.target] = _targets(role.target, arrays[role.target],
-                                       module.SHAPES[role.target], dims)
+                                       module.SHAPES[role.target], dims, _classifies(module))
     arrays = {name: _shaped(a, module.SHAPES[name]) for name, a in arrays.items()}
     dims = _sizes(module, arrays, dims)
     return {name: np.moveaxis(a, 0, -1) for name, a in arrays.items()}, dims
@@ -189,12 +189,20 @@ def _same_count(arrays):
         raise DataError(f"the arrays hold different numbers of examples (N): {held}")
 
 
-def _targets(name, array, spec, dims):
-    """One-hot targets from integer class labels (an array one axis short of the target's,
-    when the target has more than one row); any other array as it is."""
+def _classifies(module):
+    """Whether the loss takes a distribution over classes, so that a label stands for one."""
+    return module.LOSS["name"] == "softmax_cross_entropy"
+
+
+def _targets(name, array, spec, dims, labels):
+    """A value per example (an array one axis short of the target's, when the target has
+    more than one row): for a classifier (`labels`), integer class labels, one-hot encoded;
+    else a target of one row. Any other array as it is."""
     rows = spec[-2]
     if array.ndim != len(spec) - 1 or rows == 1:
         return array
+    if not labels:
+        return array[..., None]
     classes = rows if isinstance(rows, int) else dims.get(rows)
 
     def refuse(wrong, why):

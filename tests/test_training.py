@@ -262,6 +262,22 @@ def test_a_csv_file_of_features_and_labels(tmp_path, monkeypatch):
         d.train(mod, write_csv("b.csv", header, rows), **QUIET)
 
 
+@pytest.mark.parametrize("values", [[104.5, 119.5, 98.25, 130.0], [104, 119, 98, 130]])
+def test_a_regression_target_of_one_value_per_example_is_one_row(tmp_path, monkeypatch,
+                                                                   values):
+    """deep-mlp ends in a linear layer with squared error: a label column is the value to fit,
+    a target of one row (K = 1), whole numbers too; only a classifier's labels are classes,
+    one-hot encoded (found by a hunt: 104.5 was refused as 'not a whole number', and whole
+    numbers made 131 one-hot outputs)."""
+    monkeypatch.chdir(tmp_path)
+    rows = [[x0, x1, v] for (x0, x1), v in zip(DIGITS_X[:40, :2].round(3), values * 10)]
+    params, history = d.train(module(d.models.deep_mlp), write_csv("r.csv", ["a", "b", "label"],
+                                                                  rows),
+                              epochs=2, dims={"H": 8}, **QUIET)
+    assert params["W5"].shape == (1, 8) and np.isfinite(history["loss"]).all()
+    assert "accuracy" not in history
+
+
 def test_an_npz_file_lacking_an_input(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     np.savez("data.npz", x=DIGITS_X, labels=DIGITS_T)
