@@ -4,6 +4,7 @@ Every identifier the module binds comes from the namer (`namer`); every statemen
 equation, printed from its expression tree, under the equation as a comment (`display`).
 """
 
+import json
 import linecache
 import types
 from dataclasses import dataclass, replace
@@ -17,6 +18,7 @@ from .cache import remembered
 from .derivation import derive, derived
 from .display import code_comments, joined
 from .errors import ShapeError
+from .examples import examples
 from .functions import U, elementwise, relu, sigmoid, softplus
 from .fusion import Comments, Plan, groups
 from .graph import Graph
@@ -241,6 +243,7 @@ def render_module(der, names, pool_first=True):
         params=arrays(der.params), inputs=[*der.inputs, *(s.initial for s in states)],
         init=[(name, *start) for name, start in starts(der).items()],
         prediction=prediction,
+        examples={key: _text_literal(value) for key, value in examples(der).items()},
         loss=names.value(der.loss),
         helpers=called_helpers(der, names, forward_printer.helpers | backward_printer.helpers
                                | prediction.printer.helpers | {helper for helper, _ in checks}),
@@ -265,6 +268,12 @@ def render_module(der, names, pool_first=True):
         step_cache=arrays([*(n for n in cache if der.per_step(n) and n in loop_reads), *runs]),
         appended=arrays([*appended, *runs]),
         **outside)
+
+
+def _text_literal(text):
+    """A string (or None) as a Python literal, escaped (JSON's escapes are Python's)."""
+    return "None" if text is None else json.dumps(text, ensure_ascii=False)
+
 
 @dataclass(frozen=True)
 class Prediction:

@@ -68,7 +68,7 @@ def fit(model, data, epochs=10, batch_size=32, optimizer="adam", lr=None, seed=0
         dims=None, progress=True):
     """`train`'s run as a `Result`: the parameters, the history and the features' scaling,
     which `predict` needs to see new data as the model saw its training data."""
-    module = as_module(model)
+    module = by_examples(model)
     lr = _learning_rate(optimizer, lr)
     _check_counts(epochs, batch_size, val)
     with _reported(), np.errstate(all="ignore"):  # a diverging run is stopped, not warned of
@@ -113,6 +113,19 @@ def as_module(model):
         raise TrainingError(f"train takes a derivation (derive(graph)) or its module "
                             f"(compile_numpy(derivation)), not {type(model).__name__}")
     return model
+
+
+def by_examples(model):
+    """`as_module(model)`, if its columns are examples of their own, which training and
+    prediction split into batches; else a TrainingError naming the value that relates them."""
+    module = as_module(model)
+    if module.EXAMPLES["dim"] is None:
+        meet = module.EXAMPLES["meet"]
+        why = f": {meet} relates them" if meet else ": its inputs' columns differ"
+        raise TrainingError(f"the model's columns are not examples of their own{why} (as "
+                            "attention relates its tokens), so they cannot be split into "
+                            "batches; train and predict take one example per column")
+    return module
 
 
 def _learning_rate(optimizer, lr):
@@ -272,7 +285,7 @@ def predict(model, params, data, scaling=None, dims=None):
     """What `model` predicts for each example of `data` (as `train` takes it, targets not
     needed), first axis the examples: the class for a classifier, else the outputs. `scaling`
     is the features' statistics of the training run (`fit`)."""
-    module = as_module(model)
+    module = by_examples(model)
     with _reported():
         arrays, dims = examples(data, module, _given(module, dims), targets=False)
         dims = {**_sizes_of(module, params), **dims}   # H, for the initial states

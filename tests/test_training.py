@@ -351,3 +351,19 @@ def test_the_digits_mlp_learns_the_digits_within_seconds(tmp_path):
     loss, accuracy = run.stdout.splitlines()[-2:]
     assert re.fullmatch(r"test loss \d+\.\d{4}", loss)
     assert float(accuracy.removeprefix("test accuracy ")) >= 0.95
+
+
+def test_a_model_whose_columns_meet_is_not_trained_on_batches_of_them():
+    """Attention's tokens are its columns, and its T×T scores relate them; a mean over the
+    columns added back to each relates them too: batches of columns would be other models
+    (found by a hunt: attention trained on shuffled tokens, exit 0)."""
+    tokens = {"X": DIGITS_X[:12, :6], "label": DIGITS_X[12:24, :6]}
+    with pytest.raises(TrainingError, match="the model's columns are not examples of their "
+                                            "own: Kᵀ relates them"):
+        d.train(d.derive(d.models.attention()), tokens, dims={"d_k": 2}, **QUIET)
+    g = d.Graph("centred")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("D", "N"))
+    h = (g.param("W", ("D", "D")) @ x).named("h")
+    g.loss(d.squared_error(h - d.mean(h, axis=1).named("m"), label))
+    assert d.compile_numpy(d.derive(g)).EXAMPLES == {"dim": None, "meet": "m"}
+    assert d.compile_numpy(d.derive(d.models.lstm())).EXAMPLES == {"dim": "N", "meet": None}

@@ -1,0 +1,31 @@
+"""Which dimension holds the examples. Training splits and batches the columns of a model's
+inputs, which is right only where each column is an example of its own: no value relates
+one column to another, as attention's T×T scores relate its tokens, or as a mean over the
+columns does when it is added back to every column."""
+
+import sympy as sp
+
+
+def examples(der):
+    """{"dim": the dimension the columns of the inputs run along, "meet": None} where every
+    column is an example of its own; else {"dim": None, "meet": the first value that
+    relates columns} (None if the inputs' columns differ)."""
+    columns = {der.shapes[n][1] for n in der.inputs} - {1}
+    if len(columns) != 1 or not isinstance(next(iter(columns)), sp.Symbol):
+        return {"dim": None, "meet": None}
+    dim = columns.pop()
+    nodes = der.graph.nodes
+    readers = {node: [] for node in nodes}
+    for node in nodes:
+        for operand in node.inputs:
+            readers[operand].append(node)
+
+    def across(node, axis=1):  # the dimension among its columns (or rows)
+        return dim in sp.sympify(node.shape[axis]).free_symbols
+
+    for node in nodes:
+        summed = not across(node) and any(map(across, node.inputs))  # Σ_cols, then read by
+        if across(node, 0) or (summed and any(map(across, readers[node]))):  # every column
+            place = der.places.get(node)
+            return {"dim": None, "meet": place if isinstance(place, str) else str(node)}
+    return {"dim": str(dim), "meet": None}
