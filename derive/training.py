@@ -11,6 +11,7 @@ the training examples only, and scaled by one standard deviation of each input's
 """
 
 import io
+import json
 import numbers
 import os
 import sys
@@ -31,6 +32,7 @@ from .output import MARK, claim, quoted, write
 
 CLASSIFIERS = ("softmax_cross_entropy", "binary_cross_entropy")
 MEASURED_AT_ONCE = 1000   # examples a forward pass takes when the figures are measured
+MODEL_KEY = "__model__"     # what the parameters fit: a model's shapes and loss (`fitted`)
 MARK_KEY = "__derive__"   # the entry that marks an .npz as derive's (names are identifiers)
 
 
@@ -44,6 +46,7 @@ class Result:
     history: dict   # figure -> one value per epoch ("loss", "val_loss", "accuracy", …)
     scaling: dict   # "x.mean", "x.std" of each feature input, over the training examples
     held_out: np.ndarray  # the indices of the held-out examples, in the order of the data
+    model: str = ""  # what the parameters fit (`fitted`), saved with them
 
 
 def train(model, data, epochs=10, batch_size=32, optimizer="adam", lr=None, seed=0, val=0.2,
@@ -99,7 +102,7 @@ def fit(model, data, epochs=10, batch_size=32, optimizer="adam", lr=None, seed=0
             _check_finite(history["loss"][-1], epoch, lr)
             bar.write(f"epoch {epoch}/{epochs}: " + ", ".join(
                 f"{key} {values[-1]:.4f}" for key, values in history.items()), file=sys.stderr)
-    return Result(params, history, scaling, held_out)
+    return Result(params, history, scaling, held_out, fitted(module))
 
 
 def as_module(model):
@@ -287,8 +290,9 @@ def predict(model, params, data, scaling=None, dims=None):
     is the features' statistics of the training run (`fit`)."""
     module = by_examples(model)
     with _reported():
-        arrays, dims = examples(data, module, _given(module, dims), targets=False)
-        dims = {**_sizes_of(module, params), **dims}   # H, for the initial states
+        trained = _sizes_of(module, params)  # H too, for the initial states
+        arrays, dims = examples(data, module, {**_given(module, dims), **trained}, targets=False)
+        dims = {**trained, **dims}
         arrays, inputs = standardised(arrays, scaling or {}), _batcher(module, dims)
         out = [decided(module, module.predict(params, inputs(arrays, index)))
                for index in batches(np.arange(_count(arrays)), MEASURED_AT_ONCE)]
@@ -349,11 +353,19 @@ def _marked_npz(path):
         return False
 
 
+def fitted(module):
+    """What a module's parameters fit: the shapes of its arrays and its loss, as text."""
+    return json.dumps({"shapes": {name: list(map(str, shape))
+                                  for name, shape in module.SHAPES.items()},
+                       "loss": module.LOSS}, sort_keys=True)
+
+
 def save(path, result, force=False):
     """Write the parameters and the scaling of `result` to the .npz `path`, marked with a
-    `__derive__` entry, whole or not at all (never over a file derive did not write unless
-    `force`)."""
-    arrays = {**result.params, **result.scaling, MARK_KEY: np.array(MARK)}
+    `__derive__` entry and with what they fit (`__model__`), whole or not at all (never over a
+    file derive did not write unless `force`)."""
+    arrays = {**result.params, **result.scaling, MARK_KEY: np.array(MARK),
+              MODEL_KEY: np.array(result.model)}
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:  # as np.savez, which a param `file` would upset
         for name, value in arrays.items():
@@ -366,6 +378,12 @@ def load(path, model):
     """The parameters of `model` and the features' scaling saved in the .npz `path`."""
     stored = read_npz(path, "parameters file")
     module = as_module(model)
+    if MODEL_KEY in stored and str(stored[MODEL_KEY]) != fitted(module):
+        theirs = json.loads(str(stored[MODEL_KEY]))["loss"]
+        raise DataError(f"{quoted(path)} holds the parameters of another model: its inputs, "
+                        f"parameters or loss differ from this one's (its loss "
+                        f"{theirs['name']} of {theirs['output']}; here {module.LOSS['name']} "
+                        f"of {module.LOSS['output']})")
     missing = [name for name in module.PARAMS if name not in stored]
     if missing:
         raise DataError(f"{quoted(path)} has no parameter {quoted(missing[0])}: the model's "

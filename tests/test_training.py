@@ -300,7 +300,8 @@ def test_train_saves_plots_and_predict_reproduces_the_predictions(tmp_path):
                                        f"test accuracy {result.history['val_accuracy'][-1]:.3f}"]
     assert "epoch 2/2: loss " in run.stderr
     with np.load(tmp_path / "p.npz", allow_pickle=False) as saved:
-        assert set(saved.files) == {"W1", "b1", "W2", "b2", "x.mean", "x.std", "__derive__"}
+        assert set(saved.files) == {"W1", "b1", "W2", "b2", "x.mean", "x.std", "__derive__",
+                                    "__model__"}
         for name, value in {**result.params, **result.scaling}.items():
             np.testing.assert_array_equal(saved[name], value)
     with open(tmp_path / "curves.png", "rb") as picture:
@@ -317,6 +318,25 @@ def test_train_saves_plots_and_predict_reproduces_the_predictions(tmp_path):
     lines = (tmp_path / "classes.csv").read_text().splitlines()
     assert lines[:2] == [f"# {MARK}: predictions of digits-mlp", "class"]
     assert lines[2:] == run.stdout.splitlines()
+
+
+def test_parameters_are_refused_by_another_model_and_by_data_of_other_sizes(tmp_path):
+    """mlp and softmax-classifier share W1, b1, W2, b2: the file says which model they fit
+    (found by a hunt: mlp predicted with a classifier's parameters); 4 features where 3 were
+    trained is named, not numpy's broadcast error."""
+    data = {"x": DIGITS_X[:, :3], "t": DIGITS_T % 2}
+    result = training.fit(d.derive(d.models.softmax_classifier()), data, epochs=1,
+                          dims={"H": 4}, **QUIET)
+    training.save(tmp_path / "p.npz", result)
+    with pytest.raises(DataError, match=r"'.*p.npz' holds the parameters of another model: "
+                                        r".* \(its loss softmax_cross_entropy of z2; here "
+                                        r"squared_error of out\)"):
+        training.load(tmp_path / "p.npz", d.derive(d.models.mlp()))
+    params, scaling = training.load(tmp_path / "p.npz", d.derive(d.models.softmax_classifier()))
+    with pytest.raises(DataError, match=re.escape("array 'x' has shape (40, 4): the model takes "
+                                                  "x as N×D (one example per row), and D = 3")):
+        training.predict(d.derive(d.models.softmax_classifier()), params,
+                         {"x": DIGITS_X[:, :4]}, scaling)
 
 
 def test_train_never_replaces_an_npz_derive_did_not_write(tmp_path):
