@@ -215,6 +215,9 @@ def _targets(name, array, spec, dims, labels):
     refuse(array < 0, "is negative; class labels are 0, 1, 2, …")
     if classes is None:
         classes = int(array.max()) + 1
+        if classes == 1:
+            raise DataError(f"array {quoted(name)}: every label is 0, so the model would have "
+                            "1 class; a classifier needs labels of 2 classes or more")
     refuse(array >= classes, f"is out of range: the model has {classes} classes, 0 to "
                              f"{classes - 1}")
     return np.eye(classes)[array.astype(int)]

@@ -231,6 +231,13 @@ def test_data_that_do_not_fit_are_named(case, data, message):
         d.train(module(d.models.digits_mlp), data, epochs=1, **QUIET)
 
 
+def test_labels_of_one_class_are_refused_where_the_labels_give_the_number_of_classes():
+    """Found by a hunt: it trained a 1-row softmax, identically 1, to 'accuracy 1.000'."""
+    with pytest.raises(DataError, match="every label is 0, so the model would have 1 class"):
+        d.train(module(d.models.softmax_classifier), {"x": DIGITS_X[:4], "t": np.zeros(4)},
+                epochs=1, dims={"H": 4}, **QUIET)
+
+
 def test_a_negative_label_is_named_where_the_labels_give_the_number_of_classes():
     """K comes from the largest label here; −1 is called negative, not "out of range: the
     model has 1 classes"."""
