@@ -7,11 +7,13 @@ cache starts at once.
 """
 
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 from pathlib import Path
 
@@ -321,9 +323,15 @@ def predict_command(args):
 
 
 def list_models(args):
+    """Each built-in model and the first sentence of its docstring, wrapped under it."""
     from . import models
+    width = max(map(len, models.BUILTIN)) + 2
     for name, build in models.BUILTIN.items():
-        print(f"{name:20} {build.__doc__.splitlines()[0]}")
+        first = re.split(r"(?<=\.)\s", " ".join(build.__doc__.split()), maxsplit=1)[0]
+        lines = textwrap.wrap(first, 96 - width) or [""]
+        print(f"{name:{width}}{lines[0]}")
+        for line in lines[1:]:
+            print(" " * width + line)
 
 
 def decimal(text):

@@ -65,9 +65,12 @@ def test_the_command_runs_as_a_process():
     assert check.returncode == 0 and "all ok" in check.stdout, check.stdout + check.stderr
 
 
-def test_models_lists_every_builtin_model():
-    listed = [line.split()[0] for line in derive_command("models").stdout.splitlines()]
-    assert listed == list(d.models.BUILTIN)
+def test_models_lists_every_builtin_model_with_its_first_sentence():
+    lines = derive_command("models").stdout.splitlines()
+    assert [line.split()[0] for line in lines if not line.startswith(" ")] == list(d.models.BUILTIN)
+    assert all(len(line) <= 96 for line in lines)
+    text = " ".join(line.strip() for line in lines)
+    assert "i, f, o, g = z's four row blocks. layer-norm-mlp" in text  # whole, not cut off
 
 
 def test_unknown_model_and_bad_dimension_are_clear_errors():
