@@ -99,8 +99,8 @@ def _rationals(array):
     def exact(x):
         if isinstance(x, sp.Rational):
             return x
-        if isinstance(x, int) and not isinstance(x, bool):
-            return sp.Integer(x)
+        if isinstance(x, int) or (type(x) is float and x == 0.0):  # a bool of a step, the
+            return sp.Integer(int(x))  # 0.0 of relu's max(u, 0.0): as exact as the rest
         raise Inexact(x)
 
     out = np.empty(array.shape, dtype=object)

@@ -168,6 +168,22 @@ def test_integers_through_products_and_a_squared_error_stay_exact():
     assert example.gradients["W"].tolist() == (residual @ np.array(x).T).tolist()
 
 
+def test_relu_and_its_step_keep_the_numbers_exact():
+    """relu(z) = max(z, 0.0) gives the float 0.0 and its slope 1[z > 0] gives booleans, each
+    as exact as the rest: the example stays in fractions (found by a hunt: it fell back to
+    4-decimal floats)."""
+    g = d.Graph("relu")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("K", "N"))
+    h = d.relu(g.param("W", ("H", "D")) @ x).named("h")
+    g.loss(d.squared_error(g.param("V", ("K", "H")) @ h, label))
+    W = [[1, 2], [sp.Rational(1, 2), -1], [0, 1]]
+    example = d.derive(g).worked({"x": [[1, 2], [-1, 3]], "label": [[1, 0]]},
+                                 {"W": W, "V": [[1, -2, 3]]})
+    assert example.exact and example.agrees
+    z = np.array(W, dtype=object) @ np.array([[1, 2], [-1, 3]], dtype=object)
+    assert example.steps[None].values["h"].tolist() == [[max(v, 0) for v in row] for row in z]
+
+
 def test_a_delta_the_module_computes_in_another_form_is_worked_as_written():
     """δz = softmax(z) − t + … : the module takes softmax(z) as the exp of the log_softmax the
     loss computed and defines no softmax; the example calls it all the same."""
