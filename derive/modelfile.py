@@ -95,8 +95,11 @@ class _Compiler:
         if self.loss_line is None:  # reported after the last line with code
             last = max((ln for ln in self.lines if ln.code.strip()),
                        key=lambda ln: ln.number, default=self.lines[0])
-            raise last.error(len(last.code) + 1, "the model has no loss; end it with a line "
-                                                 "like 'loss = squared_error(out, label)'")
+            scalar = next((n.name for n in reversed(self.graph.nodes)
+                           if n.name and n.op is not None and n.shape == (1, 1)), None)
+            hint = f": the loss is the equation named loss, so call {scalar!r} loss" if \
+                scalar else "; end it with a line like 'loss = squared_error(out, label)'"
+            raise last.error(len(last.code) + 1, f"the model has no loss{hint}")
         self._check_states()
         self._check_everything_reaches_the_loss()
         self._check_there_is_a_sequence()

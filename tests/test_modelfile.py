@@ -399,6 +399,10 @@ broken.bp:3:8: squared_error((W @ x), x): operands must have the same shape: (W 
 broken.bp:3:23: the model has no loss; end it with a line like 'loss = squared_error(out, label)'
     y = sigmoid(W @ x + b)  # the output
                           ^"""),
+    "loss by another name": ("cost = squared_error(W @ x + b, t)", """\
+broken.bp:3:35: the model has no loss: the loss is the equation named loss, so call 'cost' loss
+    cost = squared_error(W @ x + b, t)
+                                      ^"""),
     "matrix loss": ("loss = W @ x + b", """\
 broken.bp:3:8: loss ((W @ x) + b) must be a scalar (1×1), but its shape is K×N
     loss = W @ x + b
