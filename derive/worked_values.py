@@ -161,7 +161,10 @@ def _number(what, x, at):
                       "3, 1/3, 0.25, 1e-3)")
         if "/" in x and int(x.split("/")[1]) == 0:
             raise bad("a fraction over 0")
-        return Fraction(x.strip())
+        value = Fraction(x.strip())
+        if abs(value) > Fraction(np.finfo(np.float64).max):  # as the JSON number 1e400 is
+            raise bad("beyond float64's range, in which the example is checked")
+        return value
     if isinstance(x, (float, np.floating, sp.Float)):
         if not np.isfinite(float(x)):
             raise bad("not a finite number")

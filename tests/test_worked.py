@@ -277,6 +277,7 @@ MLP_PARAMS = {"W1": [[1, 2], [3, 4]], "b1": [[0], [0]], "W2": [[1, -1]], "b2": [
     ({**MLP_INPUTS, "x": [[1], ["a"]]}, MLP_PARAMS, r"input 'x': the entry \[1\]\[0\] is"),
     ({**MLP_INPUTS, "x": [[1], [True]]}, MLP_PARAMS, "not a number"),
     ({**MLP_INPUTS, "x": [[1], [float("nan")]]}, MLP_PARAMS, "not a finite number"),
+    ({**MLP_INPUTS, "x": [[1], ["-1e999"]]}, MLP_PARAMS, "beyond float64's range"),
     ({**MLP_INPUTS, "x": [[1, 2], [3]]}, MLP_PARAMS, "input 'x' is ragged"),
     ({**MLP_INPUTS, "x": "1/2"}, MLP_PARAMS, "input 'x' has shape"),
     ([], MLP_PARAMS, "inputs are a dict"),
