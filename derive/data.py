@@ -146,6 +146,9 @@ def _read_csv(path, role, targets):
         raise DataError(f"{quoted(path)} has no label column: name it {quoted(role.target)} "
                         f"or 'label' (its columns: {', '.join(header)})")
     keep = [i for i, name in enumerate(header) if name != label]
+    if not keep:
+        raise DataError(f"{quoted(path)} has no feature columns, only its label column "
+                        f"{quoted(label)}")
     labels = table[:, header.index(label)] if label else None
     return _one_input(role, table[:, keep], labels, quoted(path))
 

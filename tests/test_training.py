@@ -263,6 +263,9 @@ def test_a_csv_file_of_features_and_labels(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=re.escape("'n.csv' has no label column: name it 't' or "
                                                   "'label'")):
         d.train(mod, write_csv("n.csv", header[:-1], [r[:-1] for r in rows]), **QUIET)
+    with pytest.raises(DataError, match=re.escape("'l.csv' has no feature columns, only its "
+                                                  "label column 'label'")):
+        d.train(mod, write_csv("l.csv", ["label"], [[1], [0]]), **QUIET)
     rows[2][5] = "abc"
     with pytest.raises(DataError, match=re.escape("'b.csv': row 4, column 'p5': 'abc' is not a "
                                                   "finite number")):
