@@ -10,6 +10,7 @@ hides one that is.
 import ast
 import codecs
 import errno
+import keyword
 import os
 import re
 import stat
@@ -141,6 +142,10 @@ def _refusal(char):
 
 # --- positions in a line ---------------------------------------------------------------------
 
+# keywords a formula may hold as operators (x if c else y, a and b), not as names
+_OPERATORS = {"and", "or", "not", "if", "else", "in", "is", "None", "True", "False"}
+
+
 class Line:
     """One line of a model file: parses the expressions in it and makes the errors that point
     into it. Columns count characters from 1; ast positions (UTF-8 bytes) are converted."""
@@ -159,7 +164,15 @@ class Line:
         try:
             tree = ast.parse(text, mode="eval").body
         except SyntaxError as exc:
+            reserved = next((m for m in re.finditer(r"[A-Za-z_]\w*", text)
+                             if keyword.iskeyword(m.group()) and m.group() not in _OPERATORS),
+                            None)
+            if reserved:
+                raise self.error(start + reserved.start() + 1, f"'{reserved.group()}' is a "
+                                 "Python keyword, which cannot be a name") from None
             message = re.sub(r" \(detected at line \d+\)", "", exc.msg)
+            if "line continuation" in message:
+                message = "a line does not continue with \\; write each equation on one line"
             offset = exc.offset or len(text) + 1
             raise self.error(start + min(offset, len(text) + 1),
                              f"syntax error: {message}") from None

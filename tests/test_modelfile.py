@@ -399,6 +399,14 @@ broken.bp:3:8: squared_error((W @ x), x): operands must have the same shape: (W 
 broken.bp:3:23: the model has no loss; end it with a line like 'loss = squared_error(out, label)'
     y = sigmoid(W @ x + b)  # the output
                           ^"""),
+    "a keyword as a name": ("y = lambda @ x", """\
+broken.bp:3:5: 'lambda' is a Python keyword, which cannot be a name
+    y = lambda @ x
+        ^"""),
+    "a line continued": ("y = W @ x \\", """\
+broken.bp:3:11: syntax error: a line does not continue with \\; write each equation on one line
+    y = W @ x \\
+              ^"""),
     "loss by another name": ("cost = squared_error(W @ x + b, t)", """\
 broken.bp:3:35: the model has no loss: the loss is the equation named loss, so call 'cost' loss
     cost = squared_error(W @ x + b, t)
