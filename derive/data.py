@@ -28,6 +28,9 @@ class DataError(DeriveError):
     """The data do not fit the model: a missing array, a bad label, a NaN, a wrong size."""
 
 
+COLUMNS = "__columns__"  # (read) a CSV file's feature columns by name, beside its arrays
+
+
 def optional(name, purpose, error):
     """The optional module `name` (an extra of derive), or `error` saying how to install it."""
     try:
@@ -51,13 +54,20 @@ def roles(module):
     return Roles(features, target, initial)
 
 
-def examples(data, module, dims=None, targets=True):
+def examples(data, module, dims=None, targets=True, columns=None):
     """The arrays the model reads from `data` (a source or a dict of arrays in the user's
-    layout), in derive's layout, and the sizes of the dimensions: `dims` and those read off
-    the arrays. With `targets`, the loss's target is required (and one-hot encoded)."""
+    layout), in derive's layout; the sizes of the dimensions, `dims` and those read off the
+    arrays; and the names of a CSV file's feature columns (input → names). With `targets`,
+    the loss's target is required (and one-hot encoded). `columns` (input → names, as
+    training read them) puts a CSV file's columns in that order, by name."""
     role = roles(module)
     where = quoted(data) if isinstance(data, str) else "the data"
     arrays = read(data, role, targets)
+    named = arrays.pop(COLUMNS, {})
+    for name, expected in (columns or {}).items():
+        if name in named:
+            arrays[name] = _by_name(where, arrays[name], named[name], expected)
+            named[name] = expected
     needed = [*role.features, *([role.target] if targets and role.target else [])]
     missing = [name for name in needed if name not in arrays]
     if missing:
@@ -71,7 +81,17 @@ def examples(data, module, dims=None, targets=True):
                                        module.SHAPES[role.target], dims, _classifies(module))
     arrays = {name: _shaped(a, module.SHAPES[name]) for name, a in arrays.items()}
     dims = _sizes(module, arrays, dims)
-    return {name: np.moveaxis(a, 0, -1) for name, a in arrays.items()}, dims
+    return {name: np.moveaxis(a, 0, -1) for name, a in arrays.items()}, dims, named
+
+
+def _by_name(where, table, names, expected):
+    """The columns of `table` (named `names`) in the order of `expected`: training's."""
+    if sorted(names) != sorted(expected):
+        missing = [n for n in expected if n not in names] or ["none"]
+        extra = [n for n in names if n not in expected] or ["none"]
+        raise DataError(f"{where} has other feature columns than training had: missing "
+                        f"{', '.join(missing)}; not trained on {', '.join(extra)}")
+    return table[:, [names.index(n) for n in expected]]
 
 
 def read(data, role, targets=True):
@@ -150,7 +170,8 @@ def _read_csv(path, role, targets):
         raise DataError(f"{quoted(path)} has no feature columns, only its label column "
                         f"{quoted(label)}")
     labels = table[:, header.index(label)] if label else None
-    return _one_input(role, table[:, keep], labels, quoted(path))
+    arrays = _one_input(role, table[:, keep], labels, quoted(path))
+    return {**arrays, COLUMNS: {role.features[0]: [header[i] for i in keep]}}
 
 
 def _csv_row(path, line, header, row):

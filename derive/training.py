@@ -44,7 +44,8 @@ class TrainingError(DeriveError):
 class Result:
     params: dict    # the module's parameters after the last epoch
     history: dict   # figure -> one value per epoch ("loss", "val_loss", "accuracy", …)
-    scaling: dict   # "x.mean", "x.std" of each feature input, over the training examples
+    scaling: dict   # "x.mean", "x.std" of each feature input, over the training examples;
+    #                 "x.columns", a CSV file's feature columns by name, as training read them
     held_out: np.ndarray  # the indices of the held-out examples, in the order of the data
     model: str = ""  # what the parameters fit (`fitted`), saved with them
 
@@ -75,11 +76,12 @@ def fit(model, data, epochs=10, batch_size=32, optimizer="adam", lr=None, seed=0
     lr = _learning_rate(optimizer, lr)
     _check_counts(epochs, batch_size, val)
     with _reported(), np.errstate(all="ignore"):  # a diverging run is stopped, not warned of
-        arrays, dims = examples(data, module, _given(module, dims))
+        arrays, dims, columns = examples(data, module, _given(module, dims))
         rng = np.random.default_rng(seed)
         training, held_out = _split(rng, _count(arrays), val)
         scaling = statistics(take(arrays, training), roles(module).features)
         arrays = standardised(arrays, scaling)
+        scaling.update({f"{name}.columns": np.array(names) for name, names in columns.items()})
         splits = {"": take(arrays, training), **({"val_": take(arrays, held_out)} if val else {})}
         params = _initial(module, dims, seed)
         step, inputs = _stepper(module, optimizer, lr, params), _batcher(module, dims)
@@ -291,7 +293,10 @@ def predict(model, params, data, scaling=None, dims=None):
     module = by_examples(model)
     with _reported():
         trained = _sizes_of(module, params)  # H too, for the initial states
-        arrays, dims = examples(data, module, {**_given(module, dims), **trained}, targets=False)
+        expected = {key.removesuffix(".columns"): list(value)
+                    for key, value in (scaling or {}).items() if key.endswith(".columns")}
+        arrays, dims, _ = examples(data, module, {**_given(module, dims), **trained},
+                                   targets=False, columns=expected)
         dims = {**trained, **dims}
         arrays, inputs = standardised(arrays, scaling or {}), _batcher(module, dims)
         out = [decided(module, module.predict(params, inputs(arrays, index)))
@@ -388,7 +393,8 @@ def load(path, model):
     if missing:
         raise DataError(f"{quoted(path)} has no parameter {quoted(missing[0])}: the model's "
                         f"parameters are {', '.join(module.PARAMS)}")
-    scaling = {key: stored[key] for key in stored if key.endswith((".mean", ".std"))}
+    scaling = {key: stored[key] for key in stored
+               if key.endswith((".mean", ".std", ".columns"))}
     return {name: stored[name] for name in module.PARAMS}, scaling
 
 

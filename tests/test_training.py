@@ -288,6 +288,26 @@ def test_a_regression_target_of_one_value_per_example_is_one_row(tmp_path, monke
     assert "accuracy" not in history
 
 
+def test_predict_reads_a_csv_files_columns_by_name_as_training_did(tmp_path, monkeypatch):
+    """Found by a hunt: the same rows with the columns (and header) reordered gave other
+    predictions, the columns read by position."""
+    monkeypatch.chdir(tmp_path)
+    header = [f"p{i}" for i in range(64)] + ["label"]
+    rows = [[*x, t] for x, t in zip(DIGITS_X.round(3), DIGITS_T)]
+    result = training.fit(module(d.models.digits_mlp), write_csv("d.csv", header, rows),
+                          epochs=1, **QUIET)
+    assert list(result.scaling["x.columns"]) == header[:-1]
+    order = [64, *range(63, -1, -1)]  # the label first, the features backwards
+    write_csv("r.csv", [header[i] for i in order], [[r[i] for i in order] for r in rows])
+    predicted = {name: training.predict(module(d.models.digits_mlp), result.params, name,
+                                        result.scaling) for name in ("d.csv", "r.csv")}
+    np.testing.assert_array_equal(predicted["d.csv"], predicted["r.csv"])
+    write_csv("o.csv", ["q0", *header[1:-1]], [r[:-1] for r in rows])
+    with pytest.raises(DataError, match="'o.csv' has other feature columns than training had: "
+                                        "missing p0; not trained on q0"):
+        training.predict(module(d.models.digits_mlp), result.params, "o.csv", result.scaling)
+
+
 def test_an_npz_file_lacking_an_input(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     np.savez("data.npz", x=DIGITS_X, labels=DIGITS_T)
