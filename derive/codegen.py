@@ -240,6 +240,7 @@ def render_module(der, names, pool_first=True):
         forward_equations=[s.comment for s in plain],
         backward_equations=[comments[(True, n)] for n, _ in backward_eqs],
         shapes=_shapes(der), compound=_compound(der), solved=_solved(der),
+        two_rows=_two_rows(der),
         params=arrays(der.params), inputs=[*der.inputs, *(s.initial for s in states)],
         init=[(name, *start) for name, start in starts(der).items()],
         prediction=prediction,
@@ -432,6 +433,18 @@ def _compound(der):
     found = {d for shape in der.shapes.values() for d in shape if not (d.is_Symbol or d.is_Integer)}
     return [(str(d), numpy_code(d.xreplace({s: Verbatim(f'dims["{s}"]') for s in d.free_symbols})))
             for d in sorted(found, key=str)]
+
+
+def _two_rows(der):
+    """Sizes that an operation needs to be 2 or more (a softmax's rows) and that are
+    dimensions, so numbers check them: (the size, code computing it from `dims`, why)."""
+    found = {}
+    for node in der.graph.nodes:
+        size, why = node.attrs.get("two_rows", (1, None))
+        if why and not sp.sympify(size).is_Integer:
+            code = numpy_code(size.xreplace({s: Verbatim(f'dims["{s}"]') for s in size.free_symbols}))
+            found.setdefault(str(size), (code, _text_literal(why)))
+    return [(size, code, why) for size, (code, why) in sorted(found.items())]
 
 
 def _solved(der):

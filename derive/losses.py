@@ -11,7 +11,7 @@ from .algebra import ONES, Helper, ones, scale_by, sum_all
 from .functions import apply, sigmoid, softplus
 from .registry import Rule, Signature, register
 from .rules import scalar_loss
-from .softmax import LogSoftmax, Softmax, log_softmax_numbers
+from .softmax import LogSoftmax, Softmax, log_softmax_numbers, softmax_columns
 
 REDUCTIONS = ("sum", "mean")
 _REDUCE = {"reduce": REDUCTIONS}
@@ -63,7 +63,13 @@ def _given_distributions(node):
     return node.inputs[1].kind == "input"
 
 
-@register("softmax_cross_entropy", Rule.LOSS, scalar_loss,
+def _classes(node, z, t):
+    """A loss over z's rows as classes, two or more (the softmax of one row is 1: E = 0)."""
+    softmax_columns(node, z)
+    return scalar_loss(node, z, t)
+
+
+@register("softmax_cross_entropy", Rule.LOSS, _classes,
           lambda node, z, t: _mean(
               node, -sum_all(sp.hadamard_product(t, LogSoftmax(z))), z.shape[1]),
           signature=Signature(2, options=_REDUCE, names=("z", "t")), samples={1: one_hot},

@@ -22,11 +22,13 @@ def _layer_norm(x, eps):
     if not eps > 0:
         raise OptionError(f"layer_norm({x}, eps={eps!r}): eps must be positive, it keeps "
                           "√(σ² + ε) away from 0")
+    why = (f"{x} has 1 row, so x − μ is identically 0 (layer norm normalises each column over "
+           "its rows)")
     if x.shape[0] == 1:
-        raise ShapeError(f"layer_norm({x}): {x} has 1 row, so x − μ is identically 0 (layer "
-                         "norm normalises each column over its rows)")
+        raise ShapeError(f"layer_norm({x}): {why}")
     graph, first = x.graph, len(x.graph.nodes)
     centred = _named(x - mean(x, axis=0), x, "c")
+    centred.attrs["two_rows"] = (x.shape[0], why)  # a size that is a dimension: in numbers
     scale = _named(1 / sqrt(mean(centred ** 2, axis=0) + eps), x, "s")
     normalised = centred * scale
     graph.compact_forms.append(CompactForm(

@@ -55,14 +55,18 @@ def log_softmax_numbers(xp, z):
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=0, keepdims=True))
 
 
-def _columns(node, shape):
+def softmax_columns(node, shape):
+    """A softmax's shape, its operand's: two rows or more (checked in numbers when the rows
+    are a dimension)."""
+    why = (f"{node.inputs[0]} has 1 row, so its softmax is identically 1 (softmax normalises "
+           "each column over its rows)")
     if shape[0] == 1:
-        raise ShapeError(f"{node.describe()}: {node.inputs[0]} has 1 row, so its softmax is "
-                         "identically 1 (softmax normalises each column over its rows)")
+        raise ShapeError(f"{node.describe()}: {why}")
+    node.attrs["two_rows"] = (shape[0], why)  # a size that is a dimension: checked in numbers
     return shape
 
 
-@register("softmax", Rule.FUNCTION_APPLICATION, _columns, lambda node, z: Softmax(z),
+@register("softmax", Rule.FUNCTION_APPLICATION, softmax_columns, lambda node, z: Softmax(z),
           signature=Signature(1),
           reference=lambda xp, at, node, z: xp.exp(log_softmax_numbers(xp, z)))
 def softmax(node, delta, y, z):
@@ -71,7 +75,7 @@ def softmax(node, delta, y, z):
     return (sp.hadamard_product(y, delta - ones(rows, rows) * sp.hadamard_product(delta, y)),)
 
 
-@register("log_softmax", Rule.FUNCTION_APPLICATION, _columns, lambda node, z: LogSoftmax(z),
+@register("log_softmax", Rule.FUNCTION_APPLICATION, softmax_columns, lambda node, z: LogSoftmax(z),
           signature=Signature(1),
           reference=lambda xp, at, node, z: log_softmax_numbers(xp, z))
 def log_softmax(node, delta, y, z):

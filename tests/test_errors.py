@@ -177,3 +177,22 @@ def test_inputs_that_are_not_real_numbers_are_named(x, held):
         with pytest.raises(ValueError, match=f"input 'x' holds {held}: inputs are arrays of "
                                              "real numbers"):
             module.forward(params, {"x": x, "label": label})
+
+
+def test_a_softmax_or_layer_norm_of_one_row_is_refused_where_its_rows_are_a_dimension():
+    """A 1-row softmax is identically 1 and a 1-row x − μ identically 0: refused when derived
+    with 1 row, and where the rows are a dimension, by the check's sizes and by the module's
+    (found by a hunt: K = 1 checked 'all ok', every gradient 0)."""
+    g = d.Graph("one_class")
+    x = g.input("x", ("D", "N"))
+    with pytest.raises(d.ShapeError, match="has 1 row, so its softmax is identically 1"):
+        d.softmax_cross_entropy(g.param("W", (1, "D")) @ x, g.input("t", (1, "N")))
+    der = d.derive(d.models.softmax_classifier())
+    with pytest.raises(d.DeriveError, match="K = 1, but z2 has 1 row, so its softmax is "):
+        d.gradcheck(der, {"D": 3, "H": 4, "K": 1, "N": 5})
+    module = d.compile_numpy(der)
+    params = module.init_params({"D": 3, "H": 4, "K": 1})
+    with pytest.raises(ValueError, match="K = 1: z2 has 1 row, so its softmax is identically 1"):
+        module.forward(params, {"x": np.zeros((3, 5)), "t": np.ones((1, 5))})
+    with pytest.raises(d.DeriveError, match="H = 1, but z has 1 row, so x − μ is identically 0"):
+        d.gradcheck(d.derive(d.models.layer_norm_mlp()), {"D": 3, "H": 1, "K": 2, "N": 5})
