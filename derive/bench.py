@@ -367,8 +367,9 @@ def bench_lenet(rounds, number=None, torch_threads=None, sizes=LENET_SIZES):
     if torch is not None and torch_threads:
         torch.set_num_threads(torch_threads)
     try:
+        count = None if torch is None else torch.get_num_threads()
         threads = "" if torch is None else \
-            f" PyTorch {torch.__version__}, {torch.get_num_threads()} threads."
+            f" PyTorch {torch.__version__}, {count} thread{'s' * (count != 1)}."
         print(_heading("lenet", rounds, f" float64.{threads}"))
         print(f"| N | {HEADER} | PyTorch (ms) | generated / PyTorch |")
         print("|---:|---:|---:|---:|---:|---:|---:|")

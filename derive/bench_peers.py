@@ -323,7 +323,8 @@ class Peer:
         """The library's version, and for torch its thread count, for the heading."""
         text = f"{self.key} {version(self.key)}"
         if self.key == "torch":
-            text += f" on {lib.get_num_threads()} threads"
+            count = lib.get_num_threads()
+            text += f" on {count} thread{'s' * (count != 1)}"
         return text
 
 
