@@ -428,11 +428,15 @@ def _shapes(der):
     return [(name, _literal(shape)) for name, shape in shapes]
 
 
+def _from_dims(size):
+    """Code computing a size of dimensions (4*H, D + H) from the module's `dims`."""
+    return numpy_code(size.xreplace({s: Verbatim(f'dims["{s}"]') for s in size.free_symbols}))
+
+
 def _compound(der):
     """Shape entries like 4*H or D + H, each with code computing it from `dims`."""
     found = {d for shape in der.shapes.values() for d in shape if not (d.is_Symbol or d.is_Integer)}
-    return [(str(d), numpy_code(d.xreplace({s: Verbatim(f'dims["{s}"]') for s in d.free_symbols})))
-            for d in sorted(found, key=str)]
+    return [(str(d), _from_dims(d)) for d in sorted(found, key=str)]
 
 
 def _two_rows(der):
@@ -441,9 +445,8 @@ def _two_rows(der):
     found = {}
     for node in der.graph.nodes:
         size, why = node.attrs.get("two_rows", (1, None))
-        if why and not sp.sympify(size).is_Integer:
-            code = numpy_code(size.xreplace({s: Verbatim(f'dims["{s}"]') for s in size.free_symbols}))
-            found.setdefault(str(size), (code, _text_literal(why)))
+        if why and not size.is_Integer:
+            found.setdefault(str(size), (_from_dims(size), _text_literal(why)))
     return [(size, code, why) for size, (code, why) in sorted(found.items())]
 
 

@@ -21,7 +21,7 @@ def examples(der):
             readers[operand].append(node)
 
     def across(node, axis=1):  # the dimension among its columns (or rows)
-        return dim in sp.sympify(node.shape[axis]).free_symbols
+        return dim in node.shape[axis].free_symbols
 
     for node in nodes:
         summed = not across(node) and any(map(across, node.inputs))  # Σ_cols, then read by

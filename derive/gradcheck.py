@@ -276,8 +276,8 @@ def checked_sizes(der, dims):
     symbols = {d: sizes[str(d)] for d in der.dims}
     for node in der.graph.nodes:  # rows like L − 2 (a kernel of 3 along L) must stay ≥ 1
         size, why = node.attrs.get("two_rows", (1, None))  # a softmax's, ≥ 2
-        if why and sp.sympify(size).subs(symbols) < 2:
-            raise DeriveError(f"{size} = {sp.sympify(size).subs(symbols)}, but {why}")
+        if why and size.subs(symbols) < 2:
+            raise DeriveError(f"{size} = {size.subs(symbols)}, but {why}")
         for entry in node.shape:
             if entry.free_symbols and entry.subs(symbols) < 1:
                 raise DeriveError(f"{node.describe()} would have {entry} = "
