@@ -131,18 +131,14 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
         wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
         chosen = {name: _chosen_entries(value.shape, max_entries, [seed, k])
                   for k, (name, value) in enumerate(wrt.items())}
-        for eps in steps:  # the step the report gives is the one that was taken
+        def differences(step):
             tick = _ticker(progress, sum(entries[0].size for entries in chosen.values()))
-            try:
-                numeric = {name: _differences((module, written), params, data, wrt[name], eps,
-                                              kinks, sides, chosen[name], tick)
-                           for name in wrt}
-                break
-            except KinkCrossed:
-                continue
-        else:
-            continue
-        break
+            return {name: _differences((module, written), params, data, wrt[name], step, kinks,
+                                       sides, chosen[name], tick) for name in wrt}
+        taken = _first_uncrossed(differences, steps)
+        if taken is not None:
+            numeric, eps = taken  # the step the report gives is the one that was taken
+            break
     else:
         if undefined == redraws + 1:
             raise UndefinedEverywhere(
@@ -157,6 +153,16 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
                                                 numeric[name][chosen[name]], tiny), initial=0.0))
               for name in numeric}
     return GradcheckReport(errors, tolerance, eps, seed, attempt)
+
+
+def _first_uncrossed(differences, steps):
+    """(differences(step), step) for the first of `steps` that crosses no kink, or None."""
+    for step in steps:
+        try:
+            return differences(step), step
+        except KinkCrossed:
+            continue
+    return None
 
 
 def as_written(der, module):
