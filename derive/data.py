@@ -150,7 +150,7 @@ def _read_csv(path, role, targets):
     """The features and labels of a CSV file with a header row; a bad entry names its row and
     column."""
     try:
-        with open(path, newline="", encoding="utf-8") as file:
+        with open(path, newline="", encoding="utf-8-sig") as file:  # a BOM is not a name
             rows = csv.reader(file)
             header = [name.strip() for name in next(rows, [])]
             table = [_csv_row(path, rows.line_num, header, row) for row in rows if row]
@@ -160,11 +160,16 @@ def _read_csv(path, role, targets):
         raise DataError(f"{quoted(path)} is not a readable CSV file: {exc}") from None
     if not table:
         raise DataError(f"{quoted(path)} holds no examples: a header row, then one row each")
+    repeated = next((name for k, name in enumerate(header) if name in header[:k]), None)
+    if repeated is not None:  # columns are matched by name: two of one name are ambiguous
+        raise DataError(f"{quoted(path)} names two columns {quoted(repeated)}: give each "
+                        "column a name of its own")
     table = np.array(table)
     label = next((n for n in (role.target, "label") if n and n in header), None)
     if targets and role.target and label is None:
-        raise DataError(f"{quoted(path)} has no label column: name it {quoted(role.target)} "
-                        f"or 'label' (its columns: {', '.join(header)})")
+        called = " or ".join(map(quoted, dict.fromkeys((role.target, "label"))))
+        raise DataError(f"{quoted(path)} has no label column: name it {called} "
+                        f"(its columns: {', '.join(header)})")
     keep = [i for i, name in enumerate(header) if name != label]
     if not keep:
         raise DataError(f"{quoted(path)} has no feature columns, only its label column "
@@ -267,8 +272,8 @@ def _sizes(module, arrays, dims):
                 continue
             expected = dim if isinstance(dim, int) else dims.setdefault(dim, size)
             if size != expected:
-                raise DataError(f"array {quoted(name)} has shape {array.shape}: {taken}, "
-                                f"and {dim} = {expected}")
+                known = "" if isinstance(dim, int) else f", and {dim} = {expected}"
+                raise DataError(f"array {quoted(name)} has shape {array.shape}: {taken}{known}")
     return dims
 
 

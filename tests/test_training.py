@@ -266,6 +266,14 @@ def test_a_csv_file_of_features_and_labels(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=re.escape("'l.csv' has no feature columns, only its "
                                                   "label column 'label'")):
         d.train(mod, write_csv("l.csv", ["label"], [[1], [0]]), **QUIET)
+    twice = ["p0", *header]  # two columns 'p0': predict, matching by name, read one twice
+    with pytest.raises(DataError, match=re.escape("'twice.csv' names two columns 'p0'")):
+        d.train(mod, write_csv("twice.csv", twice, [[r[0], *r] for r in rows]), **QUIET)
+    wide = [*header[:-1], "extra", "label"]  # 65 features for 64: no "and 64 = 64" after it
+    with pytest.raises(DataError, match=r"the model takes x as N×64 \(one example per row\)$"):
+        d.train(mod, write_csv("wide.csv", wide, [[*r[:-1], 0, r[-1]] for r in rows]), **QUIET)
+    Path("bom.csv").write_text("\ufeff" + Path("d.csv").read_text(), encoding="utf-8")
+    d.train(mod, "bom.csv", epochs=1, **QUIET)  # a byte-order mark, as spreadsheets save
     rows[2][5] = "abc"
     with pytest.raises(DataError, match=re.escape("'b.csv': row 4, column 'p5': 'abc' is not a "
                                                   "finite number")):
