@@ -88,11 +88,12 @@ class Helper:
 # faster than np.sum along an axis at every size (and several times faster across rows).
 ONES = Helper("ones_column", "A column of n ones in `dtype`, made once for each (n, dtype) and "
               "remembered (the last 64): a sum multiplies by it every step.",
-              ("if (n, dtype) not in known:",
+              ("ones = known.get((n, dtype))  # one lookup: another thread may clear them",
+               "if ones is None:",
                "    if len(known) >= 64:",
                "        known.clear()",
-               "    known[n, dtype] = np.ones((n, 1), dtype=dtype)",
-               "known[n, dtype]"), args="n, dtype, known={}")
+               "    ones = known[n, dtype] = np.ones((n, 1), dtype=dtype)",
+               "ones"), args="n, dtype, known={}")
 SUM_ROWS = Helper("sum_rows", "Σ_rows u, each column's sum: 1ᵀ u, one BLAS call (steps first: "
                   "each step's).", ("ones_column(u.shape[-2], u.dtype).T @ u",), needs=(ONES,))
 SUM_COLS = Helper("sum_cols", "Σ_cols u, each row's sum: u 1, one BLAS call (steps first: each "

@@ -41,12 +41,14 @@ _PATCHES = Helper(
     "The last ones gathered for each layer's sizes are kept with their x: `reuse` (the "
     "kernel gradient, reading the very x the forward pass read) takes them, not gathering "
     "twice.",
-    ("if reuse and last.get(g, (None,))[0] is x:",
-     "    return last[g][1]",
+    ("kept = last.get(g)  # read once: another thread may gather for these sizes meanwhile",
+     "if reuse and kept is not None and kept[0] is x:",
+     "    return kept[1]",
      "C, H, W, kh, kw, sh, sw, ph, pw = g",
      "padded = np.concatenate((x, np.zeros((1, x.shape[1]), dtype=x.dtype)))",
-     "last[g] = x, padded.take(patch_rows(g), axis=0).reshape(C * kh * kw, -1)",
-     "last[g][1]"), args="x, g, reuse=False, last={}",
+     "columns = padded.take(patch_rows(g), axis=0).reshape(C * kh * kw, -1)",
+     "last[g] = x, columns",
+     "columns"), args="x, g, reuse=False, last={}",
     needs=(_PATCH_ROWS,))
 
 _PUSH_ROWS = Helper(
