@@ -240,7 +240,7 @@ def render_module(der, names, pool_first=True):
         forward_equations=[s.comment for s in plain],
         backward_equations=[comments[(True, n)] for n, _ in backward_eqs],
         shapes=_shapes(der), compound=_compound(der), solved=_solved(der),
-        two_rows=_two_rows(der),
+        at_least=_at_least(der),
         params=arrays(der.params), inputs=[*der.inputs, *(s.initial for s in states)],
         init=[(name, *start) for name, start in starts(der).items()],
         prediction=prediction,
@@ -268,6 +268,10 @@ def render_module(der, names, pool_first=True):
         sequence_cache=arrays(n for n in cache if n in der.sequences),
         step_cache=arrays([*(n for n in cache if der.per_step(n) and n in loop_reads), *runs]),
         appended=arrays([*appended, *runs]),
+        # whether a step does anything in the loop: with no state, every equation may be
+        # computed for every step at once, and then there is no loop to write
+        forward_loop=bool(forward or states or appended or runs or outside["collected"]
+                          or not outside["after"]),
         **outside)
 
 
@@ -439,15 +443,11 @@ def _compound(der):
     return [(str(d), _from_dims(d)) for d in sorted(found, key=str)]
 
 
-def _two_rows(der):
-    """Sizes that an operation needs to be 2 or more (a softmax's rows) and that are
-    dimensions, so numbers check them: (the size, code computing it from `dims`, why)."""
-    found = {}
-    for node in der.graph.nodes:
-        size, why = node.attrs.get("two_rows", (1, None))
-        if why and not size.is_Integer:
-            found.setdefault(str(size), (_from_dims(size), _text_literal(why)))
-    return [(size, code, why) for size, (code, why) in sorted(found.items())]
+def _at_least(der):
+    """The sizes numbers must keep large enough (`Graph.least_sizes`), each (the size, code
+    computing it from `dims`, the least, why), for the module to check."""
+    return [(str(size), _from_dims(size), least, _text_literal(why))
+            for size, least, why in sorted(der.graph.least_sizes(), key=str)]
 
 
 def _solved(der):

@@ -166,7 +166,7 @@ def derive(graph):
 
     names = provisional_names(order, loss)
     symbols = {n: sp.MatrixSymbol(names[n], *n.shape) for n in order}
-    terms = walk(order, loss, trainable, symbols, names)
+    terms = walk(order, loss, trainable, symbols, names, set(recurrences.values()))
     for state, carrier in recurrences.items():  # rule 1 through time: h_t also feeds step t+1
         if state in trainable and carrier in terms:  # (a carrier that no parameter or state
             # feeds, h_t = tanh(x_t), needs no δ: none flows back through it)

@@ -86,8 +86,11 @@ def _extremum(name, cls, pick, wins):
             slope = lambda u: sp.Heaviside(wins(u, c), 1)
         else:
             slope = lambda u: step.scalar(wins(u, c))
+        # u second has slope 1 at the end of its flat side (max(c, u) at u = c), so a tie
+        # it makes between u = c and u < c takes δ at the first of them, which pooling
+        # first would send to the larger u: not pooled first
         f = Function(name, lambda u: pick(c, u) if second else pick(u, c), derivative=slope,
-                     kinks=(U - c,), nondecreasing=True,
+                     kinks=(U - c,), nondecreasing=not second,
                      reference=lambda xp, u: getattr(xp, name)(u, float(c)), **spelled)
         return f(node)
     return add(Builder(name, build, Signature(2, constants=True)), callable_name=name)

@@ -79,7 +79,8 @@ class Function:
     user: bool = False
     signature: Signature = field(default_factory=Signature)
     weights_start: str = "glorot"          # how a weight matrix feeding f starts: "he" for relu
-    nondecreasing: bool = False            # u ≤ v ⇒ f(u) ≤ f(v): max pooling commutes with f
+    nondecreasing: bool = False            # u ≤ v ⇒ f(u) ≤ f(v), and f′ = 0 wherever f is
+    # flat, ends included: max pooling commutes with f, and so does the δ it sends back
 
     def __post_init__(self):
         if self.scalar is None:

@@ -280,15 +280,11 @@ def checked_sizes(der, dims):
     sizes = {name: _count(f"the size of dimension {name!r}", given[name])
              for name in needed_dims(der)}
     symbols = {d: sizes[str(d)] for d in der.dims}
-    for node in der.graph.nodes:  # rows like L − 2 (a kernel of 3 along L) must stay ≥ 1
-        size, why = node.attrs.get("two_rows", (1, None))  # a softmax's, ≥ 2
-        if why and size.subs(symbols) < 2:
-            raise DeriveError(f"{size} = {size.subs(symbols)}, but {why}")
-        for entry in node.shape:
-            if entry.free_symbols and entry.subs(symbols) < 1:
-                raise DeriveError(f"{node.describe()} would have {entry} = "
-                                  f"{entry.subs(symbols)} rows or columns at "
-                                  f"{', '.join(f'{k}={v}' for k, v in sizes.items())}")
+    for size, least, why in der.graph.least_sizes():
+        if size.subs(symbols) < least:  # the sizes it is made of, unless it is one
+            at = "" if size.is_Symbol else \
+                " at " + ", ".join(f"{k} = {v}" for k, v in sizes.items())
+            raise DeriveError(f"{size} = {size.subs(symbols)}{at}: {why}")
     return sizes
 
 

@@ -271,6 +271,22 @@ class Graph:
     def inputs(self):
         return [n for n in self.nodes if n.kind == "input"]
 
+    def least_sizes(self):
+        """The sizes its numbers must keep large enough, each (size, least, why): a count of
+        rows or columns that shrinks with a dimension (L − 2, a kernel of 3 along L) at least
+        1, and a softmax's or layer norm's rows, when they are a dimension, at least 2."""
+        found = {}
+        for node in self.nodes:
+            size, why = node.attrs.get("two_rows", (sp.Integer(1), None))
+            if why and not size.is_Integer:
+                found.setdefault((size, 2), why)
+            for entry in node.shape:
+                ones = {s: 1 for s in entry.free_symbols}
+                if ones and entry.subs(ones) < 1:  # below 1 where its dimensions are 1
+                    found.setdefault((entry, 1), f"{node.describe()} would have no rows or "
+                                                 "columns")
+        return [(size, least, why) for (size, least), why in found.items()]
+
     def dag(self):
         """The forward graph as a networkx DiGraph over Node objects."""
         dag = nx.DiGraph()

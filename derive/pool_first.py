@@ -2,13 +2,14 @@
 
 Max pooling commutes with adding a per-channel bias (the same b_c at every position of a
 channel shifts every entry of a window alike) and with any nondecreasing f (the largest
-input gives the largest output), so a convolution's bias and activation can wait until
-after its pooling and work on the k_h·k_w times smaller pooled image. Rounding keeps both
-properties (fl(a + b) and relu never decrease in a), so with relu the pooled values are the
-same to the bit (with σ or tanh, within their rounding). Back, rule 4 runs at the pooled
-maxima, δmaxpool(z) = δp ⊙ f′(maxpool(z)), the bias gradient sums that smaller δ (Σ over a
-channel's positions of δz is the sum of what its windows' maxima received), and unpool_max
-sends it to the maximum of each window of z − b.
+input gives the largest output) whose slope is 0 wherever it is flat (a tie f makes of
+unequal inputs then takes no δ, whichever of them unpooling picks), so a convolution's bias
+and activation can wait until after its pooling and work on the k_h·k_w times smaller pooled
+image. Rounding keeps both properties (fl(a + b) and relu never decrease in a), so with relu
+the pooled values are the same to the bit (with σ or tanh, within their rounding). Back,
+rule 4 runs at the pooled maxima, δmaxpool(z) = δp ⊙ f′(maxpool(z)), the bias gradient sums
+that smaller δ (Σ over a channel's positions of δz is the sum of what its windows' maxima
+received), and unpool_max sends it to the maximum of each window of z − b.
 
 It is a pass over the module's equations, like fusion: it finds each max pooling p of
 h = f(z), or of z itself, where z = A + b is a sum with a per-channel bias and z and h are read

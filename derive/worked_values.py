@@ -23,7 +23,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import DeriveError
-from .gradcheck import needed_dims, number_count, random_inputs
+from .gradcheck import checked_sizes, needed_dims, number_count, random_inputs
 from .output import quoted
 
 MAX_VALUES_BYTES = 10_000_000
@@ -263,7 +263,8 @@ def worked_sizes(der, given):
         if name not in needed:
             raise ValuesError(f"--dim {quoted(name)}: {der.graph.name} has no such dimension; "
                               f"its sizes are {' '.join(needed)}")
-    return {name: given.get(name, WORKED_DIMS.get(name, OTHER_SIZE)) for name in needed}
+    return checked_sizes(der, {name: given.get(name, WORKED_DIMS.get(name, OTHER_SIZE))
+                               for name in needed})
 
 
 def random_values(der, module, sizes, seed):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import derive as d
+from derive.cli import main
 from derive.modelfile import load
 from helpers import as_written, check_grads, softmax_cross_entropy, squared_error
 
@@ -257,14 +258,26 @@ def test_a_model_file_may_say_bias_none(tmp_path):
     assert str(d.derive(load(path))).startswith("z = K ⋆ x\n")
 
 
-def test_a_check_at_sizes_where_a_layer_has_no_output_names_the_layer():
+def test_a_check_at_sizes_where_a_layer_has_no_output_names_the_layer(tmp_path, capsys):
     g = d.Graph("span")
     L, = d.dims("L")
     z = d.conv1d(g.input("x", (L, "N")), g.param("K", (2, 3)), signal=(1, L), kernel=3)
     g.loss(d.squared_error(d.sum(z, axis=0), g.input("t", (1, "N"))))
     der = d.derive(g)
-    with pytest.raises(d.DeriveError, match=re.escape("conv1d(x, K) would have 2*L - 4 = 0 rows")):
+    named = re.escape("2*L - 4 = 0 at L = 2, N = 2: conv1d(x, K) would have no rows or columns")
+    with pytest.raises(d.DeriveError, match=named):
         d.gradcheck(der, {"L": 2, "N": 2})
+    model = tmp_path / "span.bp"  # a worked example's sizes
+    model.write_text("input x[L, N], t[1, N]\nparam K[2, 3]\n"
+                     "z = conv1d(x, K, signal=(1, L), kernel=3)\n"
+                     "loss = squared_error(sum(z, axis=0), t)\n")
+    assert main(["explain", str(model), "--numbers", "--dim", "L=2", "--dim", "N=2"]) == 2
+    assert re.search(named, capsys.readouterr().err)
+    module = d.compile_numpy(der)  # and the module, which reads L off x
+    with pytest.raises(ValueError, match=named):
+        module.forward({"K": np.ones((2, 3))}, {"x": np.ones((2, 2)), "t": np.ones((1, 2))})
+    with pytest.raises(ValueError, match=re.escape("2*L - 4 = -2 at L = 1, N = 2")):
+        module.forward({"K": np.ones((2, 3))}, {"x": np.ones((1, 2)), "t": np.ones((1, 2))})
     assert d.gradcheck(der, {"L": 5, "N": 2}).ok
 
 
@@ -288,6 +301,31 @@ def test_lenet_pools_before_its_bias_and_relu():
     assert loss == loss_as_written
     for name in params:
         np.testing.assert_allclose(grads[name], grads_as_written[name], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("f, pooled_first", [
+    (lambda z: d.maximum(z, 0), True), (lambda z: d.minimum(z, 0), True),
+    (lambda z: d.maximum(0, z), False), (lambda z: d.minimum(0, z), False)],
+    ids=["max(z, 0)", "min(z, 0)", "max(0, z)", "min(0, z)"])
+def test_pooling_first_only_where_the_ties_f_makes_take_no_delta(f, pooled_first):
+    """Found by a hunt: max(0, z) is 0 for z = −1 and for z = 0, a tie whose δ goes to the
+    first (z = −1, slope 0), but pooling first sends it to the larger z = 0, where the slope
+    of max(0, z) (z wins ties) is 1: δb was 1 against the equations' 0. max(z, 0) has slope
+    0 at its tie as well, so it still pools first; max(0, z) and min(0, z) no longer do."""
+    g = d.Graph("ties")
+    x, label = g.input("x", (2, "N")), g.input("label", (1, "N"))
+    z = d.conv2d(x, g.param("K", (1, 1)), image=(1, 1, 2), kernel=1, bias=g.param("b", (1, 1)))
+    p = d.max_pool2d(f(z).named("h"), image=(1, 1, 2), size=(1, 2)).named("p")
+    g.loss(d.squared_error(g.param("V", (1, 1)) @ p, label))
+    assert ("max pooling first" in d.to_numpy(g)) == pooled_first
+    params = {"K": np.ones((1, 1)), "b": np.zeros((1, 1)), "V": np.ones((1, 1))}
+    for pixels in ([-1.0, 0.0], [1.0, 0.0], [0.0, 0.0], [-2.0, 3.0]):  # ties at 0, and none
+        inputs = {"x": np.array(pixels)[:, None], "label": -np.ones((1, 1))}
+        loss, grads = d.compile_numpy(g).gradients(params, inputs)
+        loss_as_written, grads_as_written = as_written(g).gradients(params, inputs)
+        assert loss == loss_as_written
+        for name in params:
+            np.testing.assert_array_equal(grads[name], grads_as_written[name])
 
 
 def test_a_convolution_adds_its_bias_as_it_makes_its_array():

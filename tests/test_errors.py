@@ -150,6 +150,18 @@ def test_a_compound_size_that_does_not_match_says_where_each_size_was_read():
     assert "D = 2 from input 'x'" in str(refused.value)
 
 
+def test_a_size_given_as_a_number_is_not_restated_as_an_equation():
+    """lenet's W3 is 10 × 32 by the model itself: no "and 32 = 32" after its shape."""
+    module = d.compile_numpy(d.models.lenet())
+    params = module.init_params({"N": 2})
+    params["W3"] = np.zeros((10, 16))
+    inputs = {"x": np.zeros((64, 2)), "t": np.eye(10)[:, :2]}
+    with pytest.raises(ValueError) as refused:
+        module.forward(params, inputs)
+    assert str(refused.value) == ("parameter 'W3' has shape (10, 16), but its shape is "
+                                  "(10, 32)")
+
+
 def test_params_and_inputs_that_are_not_dicts_of_arrays_are_named():
     module = d.compile_numpy(d.derive(d.models.mlp()))
     params = module.init_params({"D": 2, "H": 3, "K": 2})
@@ -188,11 +200,11 @@ def test_a_softmax_or_layer_norm_of_one_row_is_refused_where_its_rows_are_a_dime
     with pytest.raises(d.ShapeError, match="has 1 row, so its softmax is identically 1"):
         d.softmax_cross_entropy(g.param("W", (1, "D")) @ x, g.input("t", (1, "N")))
     der = d.derive(d.models.softmax_classifier())
-    with pytest.raises(d.DeriveError, match="K = 1, but z2 has 1 row, so its softmax is "):
+    with pytest.raises(d.DeriveError, match="K = 1: z2 has 1 row, so its softmax is "):
         d.gradcheck(der, {"D": 3, "H": 4, "K": 1, "N": 5})
     module = d.compile_numpy(der)
     params = module.init_params({"D": 3, "H": 4, "K": 1})
     with pytest.raises(ValueError, match="K = 1: z2 has 1 row, so its softmax is identically 1"):
         module.forward(params, {"x": np.zeros((3, 5)), "t": np.ones((1, 5))})
-    with pytest.raises(d.DeriveError, match="H = 1, but z has 1 row, so x − μ is identically 0"):
+    with pytest.raises(d.DeriveError, match="H = 1: z has 1 row, so x − μ is identically 0"):
         d.gradcheck(d.derive(d.models.layer_norm_mlp()), {"D": 3, "H": 1, "K": 2, "N": 5})

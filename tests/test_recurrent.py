@@ -177,6 +177,18 @@ def test_a_state_whose_next_value_no_parameter_feeds():
     check_grads(g, twin(g), dims={**DIMS, "T": 3})
 
 
+def test_a_sequence_with_no_state_is_one_layer_at_every_step():
+    """y_t = W x_t + b, nothing carried: every equation is computed for all steps at once,
+    and the module has no forward loop at all (its empty body did not compile)."""
+    g = d.Graph("stepwise")
+    x, label = g.sequence("x", ("D", "N")), g.sequence("label", ("K", "N"))
+    y = (g.param("W", ("K", "D")) @ x + g.param("b", ("K", 1))).named("y")
+    g.loss(d.squared_error(d.tanh(y), label))
+    forward = d.to_numpy(g).split("def forward")[1].split("def backward")[0]
+    assert "for t in" not in forward
+    check_grads(g, twin(g), dims={**DIMS, "T": 3})
+
+
 def test_a_loss_that_reads_the_state_only_one_step_back():
     """E_t = ½ Σ (Wy h_{t−1} − label_t)²: h_t reaches a loss only at step t+1, through
     h[t−1], so δh_t is the next step's δ alone (this was refused: "W does not affect the

@@ -225,3 +225,34 @@ def test_the_generated_lstm_says_what_the_equations_say():
     per_step = [eq for eq in equations if "_t " in eq.split("=")[0]]
     assert per_step and all(f"    {eq}\n" in docstring for eq in per_step)
     assert "    δh_t = W_yᵀ δy_t + U_fᵀ δz_f_{t+1} + U_gᵀ δz_g_{t+1}" in docstring
+
+
+# --- 9. a node read only times 0 passes on no δ -------------------------------------------
+
+def test_a_node_read_only_times_zero_passes_on_no_delta():
+    """out = z + 0·sqrt(relu(z)) is out = z: δz = δout, not δout + 0 ⊙ 1/(2·0) = NaN where
+    z < 0 (the NaN went into every parameter with the loss finite, past sgd_step's guard).
+    autograd gives the same NaN (0·∞), so central differences and the graph without the
+    term are the oracles."""
+    def graph(dropped):
+        g = d.Graph("zero")
+        x, label = g.input("x", ("D", "N")), g.input("label", ("H", "N"))
+        z = (g.param("W", ("H", "D")) @ x).named("z")
+        out = (z + 0 * d.sqrt(d.relu(z))).named("out") if dropped else z
+        g.loss(d.squared_error(out, label))
+        return g
+    mod, plain = d.compile_numpy(d.derive(graph(True))), d.compile_numpy(d.derive(graph(False)))
+    params = {"W": np.array([[-1.0, -1.0], [1.0, 2.0]])}  # z < 0 in its first row
+    inputs = {"x": np.array([[1.0, 2.0, 0.5], [3.0, 1.0, 1.0]]), "label": np.zeros((2, 3))}
+    loss, grads = mod.gradients(params, inputs)
+    assert loss == plain.gradients(params, inputs)[0]
+    np.testing.assert_array_equal(grads["W"], plain.gradients(params, inputs)[1]["W"])
+    eps, W = 1e-6, params["W"]
+    numerical = np.zeros_like(W)
+    for k in np.ndindex(W.shape):
+        step = np.zeros_like(W)
+        step[k] = eps
+        numerical[k] = (mod.forward({"W": W + step}, inputs)[0]
+                        - mod.forward({"W": W - step}, inputs)[0]) / (2 * eps)
+    np.testing.assert_allclose(grads["W"], numerical, rtol=1e-7)
+    assert "sqrt" not in str(d.derive(graph(True))).split("δout")[1]  # no δ through it
