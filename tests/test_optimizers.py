@@ -344,3 +344,20 @@ def test_a_step_from_a_loss_that_is_not_finite_moves_nothing(name, bad):
             step()
         assert all(np.array_equal(params[k], before[k]) for k in params)
         assert state["step"] == 0 and not any(m.any() for m in state["m"].values())
+
+
+def test_a_read_only_parameter_is_named_before_anything_moves():
+    """W2 read-only: each step updated W1 and b1, then stopped at W2 with numpy's error."""
+    module = d.compile_numpy(d.derive(d.models.mlp()))
+    params = module.init_params({"D": 2, "H": 3, "K": 2})
+    params["W2"].flags.writeable = False
+    inputs = {"x": np.ones((2, 4)), "label": np.zeros((2, 4))}
+    before, state = copy(params), module.optimizer_state(params)
+    for step in (lambda: module.sgd_step(params, inputs, 0.1),
+                 lambda: module.momentum_step(params, inputs, state, 0.1),
+                 lambda: module.adam_step(params, inputs, state)):
+        with pytest.raises(ValueError, match="parameter 'W2' is read-only, so no parameter was "
+                                             "moved"):
+            step()
+        assert all(np.array_equal(params[k], before[k]) for k in params)
+        assert state["step"] == 0 and not any(m.any() for m in state["m"].values())
