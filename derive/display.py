@@ -74,27 +74,41 @@ class Reason:
 
     rule: Rule
     place: object
+    through: tuple = ()  # the rules of the nodes folded into `place`, outside in, after `rule`
+
+    @property
+    def rules(self):
+        return (self.rule, *self.through)
 
     def words(self, place_text):
-        """'rule 5 (weight matrix) at z2', 'the loss's δ', 'the next step's δ'."""
+        """'rule 5 (weight matrix) at z2', 'rule 4 (function application) and rule 2 (adding)
+        at r' (r = tanh(t1 + 1), the sum folded into r), 'the loss's δ', 'the next step's
+        δ'."""
         if self.rule is Rule.LOSS:
             return "the loss's δ"
         if self.rule is Rule.SPLITTING:
             return "the next step's δ"
-        return f"{self.rule} at {place_text}"
+        return f"{' and '.join(map(str, self.rules))} at {place_text}"
 
     @property
     def label(self):
         """Short, for pictures and LaTeX tags: 'rule 5 (weight matrix)', 'the loss',
         'rule 1: from step t+1'."""
-        return FROM_NEXT_STEP if self.rule is Rule.SPLITTING else str(self.rule)
+        return FROM_NEXT_STEP if self.rule is Rule.SPLITTING else \
+            " and ".join(map(str, self.rules))
 
 
 FROM_NEXT_STEP = "rule 1: from step t+1"
 
 
 def reason(der, term):
-    return Reason(term.rule, der.place(term.origin))
+    """The rules a term went through, from the kept node whose δ it carries inwards (each
+    once), and that node: a term made inside nodes folded into it names their rules too,
+    but for adding, which passes δ on as it is (z = W x + b: rule 5 at z)."""
+    rules = list(dict.fromkeys(rule for rule, _ in reversed(term.chain())))
+    if len(rules) > 1 and Rule.ADDING in rules:
+        rules.remove(Rule.ADDING)
+    return Reason(rules[0], der.place(term.origin), tuple(rules[1:]))
 
 
 def why(reasons):

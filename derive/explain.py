@@ -60,5 +60,5 @@ def _reason(der, term, expr, printer, as_latex):
     carried = ", then ".join(str(rule) for rule, _ in chain[1:])
     origin = der.place(term.origin)  # a kept node: a name
     delta = f"${printer.delta_mark}{printer.name(origin)}$" if as_latex else f"δ{origin}"
-    return (f"{shown}: {r.rule} at {place(chain[0][1])}, inside {place(term.origin)} "
+    return (f"{shown}: {chain[0][0]} at {place(chain[0][1])}, inside {place(term.origin)} "
             f"({delta} carried there by {carried})")

@@ -53,7 +53,9 @@ def latex_why(der, term, printer):
     r = reason(der, term)
     if r.rule in (Rule.SPLITTING, Rule.LOSS):
         return rf"\text{{{r.label}}}"
-    return rf"\text{{rule {r.rule.value} at }} {latex_place(der, r.place, printer)}"
+    numbers = " and ".join(str(rule.value) for rule in r.rules)
+    return rf"\text{{rule{'s' * bool(r.through)} {numbers} at }} " \
+        f"{latex_place(der, r.place, printer)}"
 
 
 def latex_shape(printer, shape):

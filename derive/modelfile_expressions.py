@@ -464,7 +464,9 @@ def _is_one_step_back(index):
 
 
 def unknown(what, name, known, otherwise=""):
-    """'unknown name …', with the closest known name, else the hint `otherwise`."""
-    close = difflib.get_close_matches(name, list(known), n=1)
+    """'unknown name …', with the closest known name (the shortest it begins, max → maximum,
+    else the most alike), else the hint `otherwise`."""
+    close = sorted((k for k in known if k.startswith(name)), key=len)[:1] or \
+        difflib.get_close_matches(name, list(known), n=1)
     hint = f"did you mean '{close[0]}'?" if close else otherwise
     return f"unknown {what} '{name}'" + (f"; {hint}" if hint else "")

@@ -299,6 +299,10 @@ broken.bp:3:4: expected an expression
 broken.bp:3:5: unknown function 'sigmod'; did you mean 'sigmoid'?
     y = sigmod(W @ x + b)
         ^"""),
+    "numpy's name for a function": ("y = max(W @ x, b)", """\
+broken.bp:3:5: unknown function 'max'; did you mean 'maximum'?
+    y = max(W @ x, b)
+        ^"""),
     "misspelt node": ("y = sigmoid(W @ x + b1)", """\
 broken.bp:3:21: unknown name 'b1'; did you mean 'b'?
     y = sigmoid(W @ x + b1)

@@ -129,3 +129,19 @@ def test_the_reciprocal_of_a_product_keeps_its_brackets():
     assert "y = 1/(V x)" in str(der)
     assert "    y = (1 / (V @ x))\n" in d.to_numpy(der)
     assert r"\frac{1}{V \, x}" in der.to_latex()
+
+
+def test_a_term_folded_through_a_sum_is_labelled_by_the_rule_that_shaped_it():
+    """r = tanh(t1 + 1), the sum folded into r: δt1 = δr ⊙ (1 − r²) is tanh′, rule 4 (it was
+    labelled rule 2, the sum's, which passes δ on as it is); z = W x + b stays rule 5."""
+    g = d.Graph("g")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("D", "N"))
+    u = (g.param("W", ("D", "D")) @ x).named("u")
+    r = d.tanh(u * u + 1).named("r")
+    g.loss(d.squared_error(g.param("V", ("D", "D")) @ r + g.param("b", ("D", 1)), t))
+    lines = str(d.derive(g)).splitlines()
+    assert "δt1 = δr ⊙ (1 − r²)      # rule 4 (function application) at r" in lines
+    assert any(line.startswith("δV = δt2 rᵀ") and line.endswith("# rule 5 (weight matrix) at t2")
+               for line in lines)
+    tex = d.derive(g).to_latex()
+    assert r"\text{rule 4 at } r" in tex and r"\text{rule 2 at } r" not in tex
