@@ -201,8 +201,8 @@ def _numbers(name, array):
     array = np.asarray(array)
     if array.dtype.kind not in "biuf":
         raise DataError(f"array {quoted(name)} holds {array.dtype}, not numbers")
-    if array.ndim == 0 or len(array) == 0:
-        raise DataError(f"array {quoted(name)} holds no examples (shape {array.shape})")
+    if array.ndim == 0 or array.size == 0:  # no examples, or no steps (T = 0), or no features
+        raise DataError(f"array {quoted(name)} holds no values (shape {array.shape})")
     bad = ~np.isfinite(array)
     if bad.any():
         example = np.argwhere(bad)[0][0]

@@ -132,6 +132,24 @@ def test_clipping_scales_all_gradients_by_their_global_norm():
         np.testing.assert_allclose(params[k] - unclipped[k], g[k], rtol=1e-12)
 
 
+def test_clipping_scales_the_parameters_gradients_not_the_initial_states():
+    """As torch.nn.utils.clip_grad_norm_ given the parameters: ‖g‖ is theirs, and δh0, δc0
+    come back as they were (the docstring says so)."""
+    module = d.compile_numpy(d.derive(d.models.lstm()))
+    dims = {"D": 2, "H": 3, "K": 2, "N": 4}
+    params = module.init_params(dims, seed=1, scheme="normal")
+    rng = np.random.default_rng(2)
+    inputs = {"x": rng.normal(size=(3, 2, 4)), "label": rng.normal(size=(3, 2, 4)),
+              "h0": rng.normal(size=(3, 4)), "c0": rng.normal(size=(3, 4))}
+    _, g = module.gradients(params, inputs)
+    _, clipped = module.gradients(params, inputs, clip=1e-3)
+    norm = np.sqrt(sum(np.vdot(g[k], g[k]) for k in module.PARAMS))
+    for k in g:
+        scale = 1e-3 / (norm + 1e-6) if k in module.PARAMS else 1.0
+        np.testing.assert_allclose(clipped[k], g[k] * scale, rtol=1e-12)
+    assert "initial states' gradients are not scaled" in module.gradients.__doc__
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda m, p, i, s: m.sgd_step(p, i, 0.0), r"lr must be a number in \(0, inf\)"),
     (lambda m, p, i, s: m.momentum_step(p, i, s, 0.1, momentum=1.0), r"momentum .* \[0, 1\)"),
@@ -326,38 +344,28 @@ def test_a_state_not_made_for_these_parameters_is_refused_before_anything_moves(
         assert narrow["step"] == 0
 
 
-@pytest.mark.parametrize("name, bad", [("x", np.nan), ("label", np.inf)])
-def test_a_step_from_a_loss_that_is_not_finite_moves_nothing(name, bad):
-    """A NaN or inf in the inputs that makes the loss NaN or inf would write NaN into every
-    parameter: each optimizer refuses, leaving parameters and state as they were."""
+@pytest.mark.parametrize("spoil, error, message", [
+    (lambda p, i: i["x"].__setitem__((1, 2), np.nan), FloatingPointError,
+     "the loss is nan, so no parameter was moved"),
+    (lambda p, i: i["label"].__setitem__((1, 2), np.inf), FloatingPointError,
+     "the loss is inf, so no parameter was moved"),
+    (lambda p, i: setattr(p["W2"].flags, "writeable", False), ValueError,
+     "parameter 'W2' is read-only, so no parameter was moved")],
+    ids=["NaN input", "inf target", "read-only parameter"])
+def test_a_step_that_cannot_be_taken_moves_nothing(spoil, error, message):
+    """A NaN or inf in the inputs makes the loss NaN or inf, which would write NaN into every
+    parameter; a read-only W2 stopped each step halfway, W1 and b1 moved. Each optimizer
+    refuses first, leaving parameters and state as they were."""
     module = d.compile_numpy(d.derive(d.models.mlp()))
     params = module.init_params({"D": 2, "H": 3, "K": 2})
     inputs = {"x": np.ones((2, 4)), "label": np.zeros((2, 4))}
-    inputs[name][1, 2] = bad
+    spoil(params, inputs)
     before, state = copy(params), module.optimizer_state(params)
     for step in (lambda: module.sgd_step(params, inputs, 0.1),
                  lambda: module.sgd_step(params, inputs, 0.1, clip=1.0),
                  lambda: module.momentum_step(params, inputs, state, 0.1),
                  lambda: module.adam_step(params, inputs, state)):
-        with pytest.raises(FloatingPointError, match="the loss is (nan|inf), so no parameter "
-                                                     "was moved"):
-            step()
-        assert all(np.array_equal(params[k], before[k]) for k in params)
-        assert state["step"] == 0 and not any(m.any() for m in state["m"].values())
-
-
-def test_a_read_only_parameter_is_named_before_anything_moves():
-    """W2 read-only: each step updated W1 and b1, then stopped at W2 with numpy's error."""
-    module = d.compile_numpy(d.derive(d.models.mlp()))
-    params = module.init_params({"D": 2, "H": 3, "K": 2})
-    params["W2"].flags.writeable = False
-    inputs = {"x": np.ones((2, 4)), "label": np.zeros((2, 4))}
-    before, state = copy(params), module.optimizer_state(params)
-    for step in (lambda: module.sgd_step(params, inputs, 0.1),
-                 lambda: module.momentum_step(params, inputs, state, 0.1),
-                 lambda: module.adam_step(params, inputs, state)):
-        with pytest.raises(ValueError, match="parameter 'W2' is read-only, so no parameter was "
-                                             "moved"):
+        with pytest.raises(error, match=message):
             step()
         assert all(np.array_equal(params[k], before[k]) for k in params)
         assert state["step"] == 0 and not any(m.any() for m in state["m"].values())

@@ -130,6 +130,9 @@ def test_a_recurrent_model_takes_sequences_one_example_a_row():
     predicted = training.predict(mod, result.params, {"x": x}, result.scaling)
     np.testing.assert_allclose(predicted, mod.predict(result.params, inputs).transpose(2, 0, 1),
                                rtol=1e-9, atol=1e-15)                      # N×T×K
+    with pytest.raises(DataError, match=re.escape("array 'x' holds no values (shape "
+                                                  "(12, 0, 3))")):  # T = 0: no steps
+        training.fit(mod, {"x": x[:, :0], "label": label[:, :0]}, dims={"H": 4}, **QUIET)
 
 
 def logistic():
