@@ -47,10 +47,11 @@ class Statement:
 
 def statement(printer, name, terms, comment, accumulate=False):
     """One equation as code: its terms summed, or built in place where that saves arrays."""
-    split = printer.in_place(name, terms, accumulate)
-    if split is None:
-        return Statement(name, joined(printer, terms), comment)
-    return Statement(name, split[0], comment, split[1])
+    with printer.statement():
+        split = printer.in_place(name, terms, accumulate)
+        if split is None:
+            return Statement(name, joined(printer, terms), comment)
+        return Statement(name, split[0], comment, split[1])
 
 
 class Copied(Spelled):

@@ -32,7 +32,7 @@ DIMS = {"D": 3, "H": 4, "N": 3}
 H, N = d.dims("H N")
 NUMBERS = (0.5, -2, 1.5, 0.25)
 OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate", "pooled conv",
-                                                                 "of a product"]
+                                                                 "of a product", "of an input"]
 # "of a product": the operations that read their first operand whatever their other numbers
 # say (not split, whose halves of H rows may be refused after the product's weight is made)
 INNER = [name for name, entry in sorted(d.registry.CALLABLE.items())
@@ -47,7 +47,8 @@ programs = st.tuples(st.lists(step, min_size=1, max_size=7), st.integers(0, 99),
 
 class Program:
     """A random graph: a pool of H×N activations that steps combine, every one of them summed
-    into the loss; 1×1 results (losses of their own) are added to it as penalties. A recurrent
+    into the loss; 1×1 results (losses of their own) are added to it as penalties, every other
+    one squared (a 1×1 node whose δ is not 1, left to broadcast and summed). A recurrent
     one's pool holds the state. `extras` % 3 adds a weight's decay (1) or a constant (2) to the
     loss; `extras` // 3 % 2 (recurrent) puts an input that is not a sequence in the pool, and
     `extras` // 6 leaves the state's next value out of it: only the next step reads it."""
@@ -56,7 +57,8 @@ class Program:
         g = self.graph = d.Graph("random")
         make = g.sequence if recurrent else g.input
         x, self.label = make("x", ("D", "N")), make("label", ("H", "N"))
-        self.make, self.u = make, None  # u: an input of its own for "of a product"
+        self.make, self.u, self.v = make, None, None  # inputs of their own for "of a product"
+        # (u) and "of an input" (v)
         self.weight = g.param("W", ("H", "D"))
         self.pool, self.penalties, self.fresh = [self.weight @ x], [], 0
         self.square = []
@@ -66,11 +68,16 @@ class Program:
                 self.pool.append(g.input("m", ("H", "N")))
         for name, a, b, n, o in steps:
             operands = [self.pool[a % len(self.pool)], self.pool[b % len(self.pool)]]
-            made = len(g.nodes)
+            made, kept = len(g.nodes), [len(self.pool), len(self.penalties), len(self.square)]
             try:
                 self.absorb(self.apply(name, operands, n, o))
             except (d.DeriveError, TypeError, ValueError, ZeroDivisionError):
-                continue  # not defined for these operands: the next step
+                for node in g.nodes[made:]:  # not defined for these operands: what the step
+                    g.by_name.pop(node.name, None)  # made before it failed (a weight P of
+                del g.nodes[made:]                  # "of a product") goes, then the next step
+                for made_by_it, count in zip((self.pool, self.penalties, self.square), kept):
+                    del made_by_it[count:]
+                continue
             if n % 2 and a % 3 == 0:  # now and then, a builder's inner nodes (layer norm's
                 self.pool += [m for m in g.nodes[made:]  # x − μ) are used outside it too
                               if m.shape == (H, N) and m not in self.pool and not m.is_leaf]
@@ -82,8 +89,8 @@ class Program:
             total = total + node
         pick = target % (len(self.pool) + 1)  # the target: the label, or an activation
         loss = d.squared_error(total, self.label if pick == len(self.pool) else self.pool[pick])
-        for penalty in self.penalties:
-            loss = loss + penalty
+        for k, penalty in enumerate(self.penalties):  # every other one squared: a 1×1
+            loss = loss + (penalty * penalty if k % 2 else penalty)  # node whose δ is not 1
         if extras % 3 == 1:  # weight decay: a penalty no step changes, in every step's loss
             loss = loss + 0.5 * d.sum(self.weight * self.weight)
         elif extras % 3 == 2:  # a constant in every step's loss
@@ -109,6 +116,10 @@ class Program:
                 self.u = self.u or self.make("u", ("D", "N"))
                 inner = self.param(("H", "D")) @ self.u
             return self.apply(INNER[n % len(INNER)], [inner, b], n // len(INNER), o // 2)
+        if name == "of an input":  # f(g(v)), v an input: no δ, so one folded function of
+            self.v = self.v or self.make("v", ("H", "N"))  # numbers (max(v, c) inside tanh)
+            inner = self.apply(INNER[o % len(INNER)], [self.v, self.v], n // 7, o // 7)
+            return self.apply(INNER[n % len(INNER)], [inner, inner], n // len(INNER), o // 2)
         if name == "gate":  # P a + Q b (+ c): gates on the same operands fuse into one
             P = self.square[n % len(self.square)] if self.square and n % 3 == 0 else \
                 self.param(("H", "H"))  # product, unless a weight is shared elsewhere
@@ -226,7 +237,8 @@ def moderate_at_the_checked_point(graph, dims):
         oracle = {**autograd.grad(twin(graph))(params, inputs),
                   **{k: v for k, v in autograd.grad(twin(graph), 1)(params, inputs).items()
                      if k in {s.attrs["initial"] for s in graph.states}}}
-    largest = max(float(np.max(np.abs(np.asarray(v)))) for k, v in cache.items() if k != "dims")
+    largest = max((float(np.max(np.abs(np.asarray(v)))) for k, v in cache.items() if k != "dims"),
+                  default=0.0)  # a loss like ½ Σ (W x − W x)², 0 whatever W: nothing to keep
     return bool(np.isfinite(loss)) and abs(loss) < 1e8 and largest < 1e4 and \
         all(np.isfinite(g).all() for g in oracle.values())
 
@@ -330,7 +342,8 @@ def test_random_recurrent_programs(program):
 def test_every_operation_is_drawn():
     assert {"sigmoid", "concat", "split", "squared_error", "softmax_cross_entropy", "layer_norm",
             "conv2d", "conv1d", "max_pool2d", "avg_pool2d",
-            "@", "+", "*", "/", "[]", "T", "**", "gate", "pooled conv", "of a product"} <= set(OPERATIONS)
+            "@", "+", "*", "/", "[]", "T", "**", "gate", "pooled conv", "of a product",
+            "of an input"} <= set(OPERATIONS)
 
 
 # Shapes that broke before, kept as fixed programs.

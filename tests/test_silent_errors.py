@@ -256,3 +256,48 @@ def test_a_node_read_only_times_zero_passes_on_no_delta():
                         - mod.forward({"W": W - step}, inputs)[0]) / (2 * eps)
     np.testing.assert_allclose(grads["W"], numerical, rtol=1e-7)
     assert "sqrt" not in str(d.derive(graph(True))).split("δout")[1]  # no δ through it
+
+
+def test_a_delta_left_to_broadcasting_in_one_equation_is_stretched_in_the_next():
+    """s = Σ (v + b) + Σ max(−0.2, exp(U x)), E = s²: δs 1ᵀ broadcast inside δt1's product
+    was then printed 1×1 in δb = Σ_cols δs 1ᵀ, which summed one column: δb was δs, not N δs
+    (the printer kept what broadcasting may stretch from one equation to the next)."""
+    g = d.Graph("g")
+    x, v = g.input("x", (3, "N")), g.input("v", (1, "N"))
+    U, b = g.param("U", (1, 3)), g.param("b", (1, 1))
+    s = d.sum(v + b) + d.sum(d.maximum(-0.2, d.exp(U @ x)))
+    g.loss(s * s)
+
+    def reference(p, i):
+        s = anp.sum(i["v"] + p["b"]) + anp.sum(anp.maximum(-0.2, anp.exp(p["U"] @ i["x"])))
+        return s * s
+    check_grads(g, reference, dims={"N": 3})
+
+
+def test_a_fractional_power_of_a_scalar_is_taken_entrywise():
+    """exp(w x)^1.5 of 1×1 values: sympy writes f′ there as a matrix power, which numpy
+    refused for 1/2 (and took for a matrix product for whole powers)."""
+    g = d.Graph("scalars")
+    x, t, w = g.input("x", (1, 1)), g.input("t", (1, 1)), g.param("w", (1, 1))
+    g.loss(d.squared_error(d.exp(w * x) ** 1.5, t))
+    assert "matrix_power" not in d.to_numpy(g)
+    check_grads(g, lambda p, i: squared_error(anp.exp(p["w"] * i["x"]) ** 1.5, i["t"]), dims={})
+
+
+# --- 10. a function is spelled by derive, whatever its name -------------------------------
+
+@pytest.mark.parametrize("name, build, twin", [
+    ("maximum", lambda x: d.tanh(d.maximum(x, 0.3)), lambda x: anp.tanh(anp.maximum(x, 0.3))),
+    ("minimum", lambda x: d.sigmoid(d.minimum(0.3, x)), lambda x: sigmoid(anp.minimum(0.3, x))),
+    ("sinc", lambda x: d.elementwise("sinc", lambda u: u ** 2 / 2)(x), lambda x: x ** 2 / 2),
+    ("gamma", lambda x: d.elementwise("gamma", lambda u: 3 * u)(d.relu(x)),
+     lambda x: 3 * anp.maximum(x, 0.0))])
+def test_a_function_named_like_a_numpy_printer_method_is_printed_as_itself(name, build, twin):
+    """tanh(max(x, 0.3)) of an input is one folded function, whose max sympy's numpy printer
+    spelled by its own `_print_maximum`, dropping the constant: tanh(x), a wrong loss and
+    gradient; a user function named sinc or gamma became numpy's."""
+    g = d.Graph("g")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("D", "N"))
+    W = g.param("W", ("D", "D"))
+    g.loss(d.squared_error(W @ x + build(x), label))
+    check_grads(g, lambda p, i: squared_error(p["W"] @ i["x"] + twin(i["x"]), i["label"]))

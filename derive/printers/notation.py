@@ -282,6 +282,21 @@ class Notation:
         text = step.spell(self.target, self._print(expr.args[0]))
         return text if at_zero == 0 else text.replace(" > 0]", f" {self.at_least} 0]")
 
+    def _print(self, expr, **kwargs):
+        """A named function by its entry's spelling, never by a printer method that shares
+        its name: numpy's printer has its own `maximum` (which printed max(u, c) as u, the
+        constant dropped), `sinc`, `gamma`, … ."""
+        if isinstance(expr, NamedFunction):
+            return self._print_Function(expr)
+        return super()._print(expr, **kwargs)
+
+    def _print_MatPow(self, expr):
+        """A power of a 1×1 value, which is how sympy writes f′ of one there (f(u) = u^1.5):
+        entrywise, as everywhere else (a matrix power of 1/2 was numpy's TypeError)."""
+        if expr.base.shape == (1, 1):
+            return self._print(sp.HadamardPower(*expr.args))
+        return super()._print_MatPow(expr)
+
     def _print_Function(self, expr, exp=None):
         entry = entry_of(type(expr))
         if entry is None:

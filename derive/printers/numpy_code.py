@@ -4,6 +4,8 @@ Helpers (sigmoid, softmax, a user's phi) are functions the template defines; Max
 sign, Heaviside and Piecewise of user formulas become numpy's own elementwise functions.
 """
 
+from contextlib import contextmanager
+
 from sympy import Function, MatrixSymbol, Rational, Symbol, fraction
 from sympy.printing.numpy import NumPyPrinter
 
@@ -37,11 +39,28 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         super().__init__({"fully_qualified_modules": True})
         self.names = names or IdentityNames()
         self.loose = set()       # expressions numpy's broadcasting will stretch in place
+        self.within = False      # printing one statement's pieces (`statement`)
         self.dimensions = set()  # dimension names printed (the caller binds them)
         self.helpers = set()     # helper entries called
         self.typed = False       # whether it made an array (np.zeros) in the module's `dtype`
         # (hoisted code) whether an expression reads an array of every step, steps first
         self.of_every_step = getattr(self.names, "of_every_step", None)
+
+    @contextmanager
+    def statement(self):
+        """Printing one equation, in pieces: what broadcasting may stretch is known within
+        it only. δs 1ᵀ left to broadcast beside a factor of the whole shape in one equation
+        is no reason to leave it 1×1 in another (Σ_cols of it was δs, not N δs)."""
+        self.loose, self.within = set(), True
+        try:
+            yield self
+        finally:
+            self.within = False
+
+    def doprint(self, expr, assign_to=None):
+        if not self.within:  # an expression printed on its own is an equation of its own
+            self.loose = set()
+        return super().doprint(expr, assign_to)
 
     def _module_format(self, fqn, register=True):
         return "np." + fqn.removeprefix("numpy.") if fqn.startswith("numpy.") else fqn
