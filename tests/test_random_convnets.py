@@ -13,7 +13,8 @@ products, values read twice (by a later layer or by the head), kernels shared be
 layers, values named like the generated code's own arrays, and a head: a dense layer into a
 squared error or a softmax cross-entropy (mean), or a squared error on the last value itself.
 A "pooled conv" draws maxpool(f(z)), z = K ⋆ h + b, whole, which the module computes as
-f(maxpool(z − b) + b) when f never decreases (derive.pool_first): with each f or none, with a
+f(maxpool(z − b) + b) when f never decreases and has slope 0 wherever it is flat
+(derive.pool_first; not max(0, z), whose z takes the tie at 0): with each f or none, with a
 bias or not, after conv2d, conv1d or h + K ⋆ h, with z or f(z) read elsewhere or not.
 
 DERIVE_FUZZ=300 python -m pytest tests/test_random_convnets.py   # 300 nets"""
