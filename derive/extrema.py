@@ -9,7 +9,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
 from .algebra import Spelled, broadcast, ones, unbroadcast
-from .functions import U, Function, apply, latex_number, step
+from .functions import U, Function, apply, latex_number, step, step_or_tie
 from .graph import Node, number
 from .registry import KINK_ARGUMENTS, Builder, Rule, Signature, add, make, register
 from .rules import broadcast_shape
@@ -82,8 +82,8 @@ def _extremum(name, cls, pick, wins):
         form = {target: getattr(cls, target) for target in shown}  # "max({0}, {1})"
         spelled = {target: form[target].format(*((c_, "{0}") if second else ("{0}", c_)))
                    for target, c_ in shown.items()}
-        if second:  # u wins ties too: 1[wins ≥ 0]
-            slope = lambda u: sp.Heaviside(wins(u, c), 1)
+        if second:  # u wins ties too: 1[wins ≥ 0], a named function (sympy evaluates a
+            slope = lambda u: step_or_tie.scalar(wins(u, c))  # Heaviside of a 1×1 matrix)
         else:
             slope = lambda u: step.scalar(wins(u, c))
         # u second has slope 1 at the end of its flat side (max(c, u) at u = c), so a tie

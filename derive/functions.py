@@ -162,6 +162,10 @@ step = Function(  # relu′: not a node of its own, only ever inside a δ
     numpy=Helper("step", "1[u > 0], the slope of relu (0 at 0).",
                  ("np.greater(u, 0.0).astype(u.dtype)",)),
     text="1[{0} > 0]", latex=r"\mathbf{{1}}[{0} > 0]", kinks=(U,))
+step_or_tie = Function(  # max(c, u)′, u winning ties too: only ever inside a δ, like step
+    "step_or_tie", lambda u: sp.Heaviside(u, 1), derivative=lambda u: sp.Integer(0),
+    numpy="np.heaviside({0}, 1)", text="1[{0} ≥ 0]", latex=r"\mathbf{{1}}[{0} \geq 0]",
+    kinks=(U,), reference=lambda xp, u: xp.heaviside(u, 1.0))
 relu = function("relu", lambda u: sp.Max(u, 0), derivative=step.scalar,
                 numpy=Helper("relu", "max(u, 0).", ("np.maximum(u, 0.0)",)), kinks=(U,),
                 reference=lambda xp, u: xp.maximum(u, 0.0), weights_start="he",

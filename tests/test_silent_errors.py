@@ -284,6 +284,18 @@ def test_a_fractional_power_of_a_scalar_is_taken_entrywise():
     check_grads(g, lambda p, i: squared_error(anp.exp(p["w"] * i["x"]) ** 1.5, i["t"]), dims={})
 
 
+@pytest.mark.parametrize("clamp, twin", [
+    (lambda s: d.maximum(0.3, s), lambda s: anp.maximum(0.3, s)),
+    (lambda s: d.minimum(0.3, s), lambda s: anp.minimum(0.3, s))], ids=["max", "min"])
+def test_a_scalar_clamped_by_a_constant_first_derives(clamp, twin):
+    """max(c, s) of a 1×1 s: its slope 1[s − c ≥ 0] was a plain Heaviside, which sympy
+    evaluated on the 1×1 matrix and refused (TypeError inside d.derive)."""
+    g = d.Graph("scalars")
+    x, t, w = g.input("x", (1, 1)), g.input("t", (1, 1)), g.param("w", (1, 1))
+    g.loss(d.squared_error(clamp(w * x), t))
+    check_grads(g, lambda p, i: squared_error(twin(p["w"] * i["x"]), i["t"]), dims={})
+
+
 # --- 10. a function is spelled by derive, whatever its name -------------------------------
 
 @pytest.mark.parametrize("name, build, twin", [
