@@ -82,13 +82,12 @@ def _extremum(name, cls, pick, wins):
         form = {target: getattr(cls, target) for target in shown}  # "max({0}, {1})"
         spelled = {target: form[target].format(*((c_, "{0}") if second else ("{0}", c_)))
                    for target, c_ in shown.items()}
-        if second:  # u wins ties too: 1[wins ≥ 0], a named function (sympy evaluates a
-            slope = lambda u: step_or_tie.scalar(wins(u, c))  # Heaviside of a 1×1 matrix)
-        else:
-            slope = lambda u: step.scalar(wins(u, c))
-        # u second has slope 1 at the end of its flat side (max(c, u) at u = c), so a tie
-        # it makes between u = c and u < c takes δ at the first of them, which pooling
-        # first would send to the larger u: not pooled first
+        # u second wins ties too, 1[wins ≥ 0] (a named function: sympy would evaluate a plain
+        # Heaviside on a 1×1 matrix). Its slope is then 1 at the end of its flat side
+        # (max(c, u) at u = c), so a tie it makes between u = c and u < c takes δ at the
+        # first of them, which pooling first would send to the larger u: not pooled first
+        slope = (lambda u: step_or_tie.scalar(wins(u, c))) if second else \
+            (lambda u: step.scalar(wins(u, c)))
         f = Function(name, lambda u: pick(c, u) if second else pick(u, c), derivative=slope,
                      kinks=(U - c,), nondecreasing=not second,
                      reference=lambda xp, u: getattr(xp, name)(u, float(c)), **spelled)
