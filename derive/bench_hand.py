@@ -3,7 +3,17 @@ against (`bench`): a baseline is only as honest as it is good. Each updates its 
 place and returns the loss before the step; `bench` first checks each gives the generated
 step's loss and updated parameters."""
 
+from functools import lru_cache
+
 import numpy as np
+
+
+@lru_cache(maxsize=None)
+def ones(n):
+    """A column of n ones, made once: Σ_cols d is d @ ones(N), one BLAS call, 2–10× faster
+    than d.sum(axis=1) at these sizes."""
+    return np.ones((n, 1))
+
 
 def sigmoid_(u):
     """Sigmoid as 1/(1 + e^−u) in place, overwriting `u` (0 where e^−u overflows)."""
@@ -33,9 +43,9 @@ def hand_step(params, x, label, lr):
     d_z2 *= lr                             # fold lr into the small δs, not the big δWs
     d_z1 *= lr
     W2 -= d_z2 @ h.T
-    b2 -= d_z2.sum(axis=1, keepdims=True)
+    b2 -= d_z2 @ ones(x.shape[1])
     W1 -= d_z1 @ x.T
-    b1 -= d_z1.sum(axis=1, keepdims=True)
+    b1 -= d_z1 @ ones(x.shape[1])
     return loss
 
 
@@ -62,7 +72,7 @@ def hand_deep_step(params, x, label, lr):
             np.subtract(1.0, square, out=square)
             d_below *= square              # δz = δh ⊙ (1 − h²)
         W -= d @ below.T
-        b -= d.sum(axis=1, keepdims=True)
+        b -= d @ ones(x.shape[1])
         if layer > 1:
             d = d_below
     return loss
@@ -125,9 +135,9 @@ def hand_lstm_step(p, x, label, h0, c0, lr):
     over_steps = ([0, 2], [0, 2])          # Σ_t over the time and batch axes: one GEMM
     d_W = np.tensordot(d_z, x, axes=over_steps)
     d_U = np.tensordot(d_z, hs[:-1], axes=over_steps)
-    d_b = d_z.sum(axis=(0, 2))[:, None]
+    d_b = np.add.reduce(d_z) @ ones(N)    # Σ_t, then Σ_cols in one BLAS call
     p["W_y"] -= np.tensordot(d_y, hs[1:], axes=over_steps)
-    p["b_y"] -= d_y.sum(axis=(0, 2))[:, None]
+    p["b_y"] -= np.add.reduce(d_y) @ ones(N)
     for k, gate in enumerate(GATES):
         rows = slice(k * H, (k + 1) * H)
         p[f"W_{gate}"] -= d_W[rows]
@@ -174,7 +184,7 @@ def hand_transformer_step(p, inputs, lr):
     W_q, W_k, W_v, W1, b1, W2, b2 = (p[k] for k in ("W_q", "W_k", "W_v", "W1", "b1", "W2", "b2"))
     gamma1, beta1, gamma2, beta2 = p["gamma1"], p["beta1"], p["gamma2"], p["beta2"]
     D, T = X.shape
-    ones_d, ones_t = np.ones(D), np.ones((T, 1))  # ones_d @ x: Σ_rows; x @ ones_t: Σ_cols
+    ones_d, ones_t = ones(D)[:, 0], ones(T)  # ones_d @ x: Σ_rows; x @ ones_t: Σ_cols
     c = 1.0 / np.sqrt(W_q.shape[0])        # 1/√d_k
     Q = W_q @ X
     Q *= c                                  # Z = Kᵀ (cQ): scale the small d_k×T factor
@@ -294,23 +304,23 @@ def hand_lenet_step(p, inputs, lr):
     h2 = np.maximum(z2, 0.0, out=z2).reshape(32, N)
     z3 = W3 @ h2
     z3 += b3
-    z3 -= np.max(z3, axis=0)
+    z3 -= np.maximum.reduce(z3)            # each column's maximum
     e = np.exp(z3)
-    s = e.sum(axis=0)
-    loss = (float(np.log(s).sum()) - float(np.vdot(t, z3))) / N  # columns of t sum to 1
+    s = ones(10).T @ e                      # Σ_rows e, 1 × N
+    loss = (float(np.vdot(np.log(s), ones(N))) - float(np.vdot(t, z3))) / N  # columns of t sum to 1
     c = lr / N
     e *= c / s
     e -= c * t                              # lr·δz3 = lr/N (softmax − t)
     d_h2 = W3.T @ e
     W3 -= e @ h2.T
-    b3 -= e.sum(axis=1, keepdims=True)
+    b3 -= e @ ones(N)
     np.multiply(d_h2, h2 > 0, out=d_h2)     # lr·δz2
     d_z2 = d_h2.reshape(8, -1)
     spread = np.empty((145, N))             # Kᵀ δz2 at every position, and a zero row
     spread[144] = 0.0
     np.matmul(K2.T, d_z2, out=spread[:144].reshape(36, -1))
     K2 -= d_z2 @ cols2.T
-    b2 -= d_z2.sum(axis=1, keepdims=True)
+    b2 -= d_z2 @ ones(4 * N)
     parts = spread.take(_LENET_PUSH2.reshape(-1), axis=0).reshape(_LENET_M2, 64, N)
     d_p1 = parts[0] + parts[1]              # col2im: each pixel's (at most 4) contributions
     for part in parts[2:]:
@@ -326,5 +336,5 @@ def hand_lenet_step(p, inputs, lr):
     np.multiply(d_rows, right, out=d_z1[:, :, :, 1])
     np.subtract(d_rows, d_z1[:, :, :, 1], out=d_z1[:, :, :, 0])
     K1 -= d_z1.reshape(4, -1) @ cols1.T
-    b1 -= d_p1.reshape(4, -1).sum(axis=1, keepdims=True)  # Σ δz1 = Σ δp1 in each channel
+    b1 -= d_p1.reshape(4, -1) @ ones(16 * N)  # Σ δz1 = Σ δp1 in each channel
     return loss
