@@ -26,6 +26,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from .algebra import Rows, Stack
 from .display import joined, text_printer
+from .functions import Entrywise
 from .naming import Delta, delta_symbol
 from .printers.notation import split_coefficient_list
 
@@ -86,7 +87,7 @@ def _terms(der, expr):
     """(operand → weight, bias, f) of Σ_j P_j v_j + b, or of f(that), with P_j and b
     parameters; None for any other equation."""
     function = None
-    if type(expr).__name__ == "ElementwiseApplyFunction":
+    if isinstance(expr, ElementwiseApplyFunction):
         function, expr = expr.function, expr.expr
     weights, bias = {}, None
     for term in expr.args if type(expr).__name__ == "MatAdd" else (expr,):
@@ -165,7 +166,7 @@ def _applied(der):
     such equation."""
     found = {}
     for name, expr in der.forward.items():
-        if type(expr).__name__ == "ElementwiseApplyFunction" and \
+        if isinstance(expr, ElementwiseApplyFunction) and \
                 isinstance(expr.expr, MatrixSymbol) and expr.expr.name in der.forward:
             found.setdefault(expr.expr.name, []).append((expr.function, name))
     return {z: uses[0] for z, uses in found.items() if len(uses) == 1}
@@ -250,7 +251,7 @@ class Plan:
                 stop = group.starts[k] + self.der.shapes[name][0]
                 expr = Rows(self.symbol(group.stacked), group.starts[k], stop)
                 if group.functions[k] is not None:
-                    expr = ElementwiseApplyFunction(group.functions[k], expr)
+                    expr = Entrywise(group.functions[k], expr)
             if name in in_run:
                 key, at = in_run[name]
                 expr = Rows(self.symbol(key), at, at + self.der.shapes[name][0])
@@ -264,7 +265,7 @@ class Plan:
             last = run.first + len(run.activations) - 1
             stop = group.starts[last] + self.der.shapes[group.members[last]][0]
             rows = Rows(self.symbol(group.stacked), group.starts[run.first], stop)
-            out.append((run.key, ElementwiseApplyFunction(run.function, rows)))
+            out.append((run.key, Entrywise(run.function, rows)))
         return out
 
     def _stacked_sum(self, group):
@@ -322,7 +323,7 @@ class Plan:
         ⊙ (1 − [i; f; o]), where every member's δ is that same form of its own δa and a;
         returns those equations, the stack's δ as its blocks with each such run's δ one
         block, and the members whose own δ equations that leaves unread."""
-        blocks, runs, members = list(group.deltas), [], set()
+        runs, members, merged = [], set(), []
         for run in group.runs:
             ks = range(run.first, run.first + len(run.activations))
             form = self._common_form(group, terms, run, ks)
@@ -338,8 +339,11 @@ class Plan:
                       [MatrixSymbol(group.members[k], *self.der.shapes[group.members[k]])
                        for k in ks], [group.deltas[k] for k in ks])
             self.stacks.add(key)
-            blocks[ks.start:ks.stop] = [delta_symbol(key, shape)]
+            merged.append((ks, delta_symbol(key, shape)))
             members |= {group.members[k] for k in ks} - set(run.activations)
+        blocks = list(group.deltas)
+        for ks, block in sorted(merged, key=lambda m: m[0].start, reverse=True):
+            blocks[ks.start:ks.stop] = [block]  # the last first: ks counts the members
         return runs, Stack(*blocks), members
 
     def _common_form(self, group, terms, run, ks):
@@ -418,7 +422,7 @@ class Comments:
         shape = plan.shapes[key]
         if not delta and key in plan.runs:  # [i_t; f_t; o_t] = sigmoid([z_i_t; z_f_t; z_o_t])
             _, run, shown = plan.runs[key]
-            applied = ElementwiseApplyFunction(run.function, shown)
+            applied = Entrywise(run.function, shown)
             return f"{self.text(MatrixSymbol(key, *shape))} = {self.printer.doprint(applied)}"
         if not delta and key not in plan.stacks:
             return f"{self.text(MatrixSymbol(key, *shape))}, stacked once"
