@@ -28,7 +28,7 @@ from .losses import softmax_cross_entropy, squared_error
 from .namer import ModuleNames, registered_helpers, template_names, user_functions
 from .naming import Delta, dims
 from .pool_first import PoolFirst, poolings
-from .printers.notation import Verbatim
+from .printers.notation import Verbatim, full_shaped
 from .printers.numpy_code import NumpyCodePrinter, numpy_code
 from .printers.text import text
 from .rendering import render
@@ -64,12 +64,14 @@ class Copied(Spelled):
 
 def own_array(terms):
     """A gradient's terms, copied where they only name an array or a view of one (δA = δt1,
-    δB = δt1ᵀ, a block of rows): the optimizers update each gradient in place, and two that
-    share memory would each be updated twice."""
+    δB = δt1ᵀ, a block of rows, a δ stretched by np.broadcast_to): the optimizers update
+    each gradient in place, and two that share memory would each be updated twice (a
+    stretched one, read-only, cannot be)."""
     inner = terms[0] if len(terms) == 1 else None
     while isinstance(inner, (sp.Transpose, Rows)):
         inner = inner.args[0]
-    return [Copied(terms[0])] if isinstance(inner, sp.MatrixSymbol) else terms
+    viewed = inner is not None and (isinstance(inner, sp.MatrixSymbol) or not full_shaped(inner))
+    return [Copied(terms[0])] if viewed else terms
 
 
 @dataclass(frozen=True)
