@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import sympy as sp
+from sympy.matrices.expressions import MatrixExpr
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.numpy import NumPyPrinter
 
@@ -57,9 +58,18 @@ class _NumbersPrinter(NumPyPrinter):
         return "np." + fqn.removeprefix("numpy.") if fqn.startswith("numpy.") else fqn
 
 
+class Entrywise(ElementwiseApplyFunction):
+    """f applied to every entry of x, whatever x's shape. sympy's own class calls f on a 1×1
+    x as if it were a number, and f(x) of a kink (Heaviside, Max, Piecewise) then refuses
+    the matrix; this one never calls f on x, here or when sympy rebuilds it."""
+
+    def __new__(cls, function, expr):
+        return MatrixExpr.__new__(cls, function, expr)
+
+
 def apply(function, x):
     """The matrix expression f(x), f applied to every entry of x."""
-    return ElementwiseApplyFunction(sp.Lambda(U, function(U)), x)
+    return Entrywise(sp.Lambda(U, function(U)), x)
 
 
 @dataclass(frozen=True, eq=False)

@@ -26,6 +26,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from .algebra import broadcast, unstretched
 from .convolution_notation import MaxPooled, MaxUnpooled, OverPositions, PerPosition, g_positions
 from .display import text_printer
+from .functions import Entrywise
 from .naming import Delta, delta_symbol
 from .printers.notation import entry_of
 
@@ -181,7 +182,7 @@ class PoolFirst:
             made = [(pooling.unbiased, pooling.rest), (pooling.top, top),
                     (pooling.before, before)]
             if pooling.function is not None:
-                made.append((name, ElementwiseApplyFunction(pooling.function,
+                made.append((name, Entrywise(pooling.function,
                                                             self.symbol(pooling.before))))
             out += made
             for key, value in made:

@@ -120,6 +120,17 @@ def test_user_functions_with_kinks_match_autograd(name, formula, twin):
     check_grads(through(f), lambda p, i: squared_error(twin(p["W"] @ i["x"]), i["t"]))
 
 
+@pytest.mark.parametrize("name, formula, twin", PIECEWISE, ids=[p[0] for p in PIECEWISE])
+def test_user_functions_with_kinks_of_a_scalar_derive(name, formula, twin):
+    """f(w x) of 1×1 values: sympy called f′ on the 1×1 matrix as if it were a number, and
+    its Heaviside, Max or Piecewise refused it (a bare ValueError inside d.derive)."""
+    f = d.elementwise(name, formula)
+    g = d.Graph("scalars")
+    x, t, w = g.input("x", (1, 1)), g.input("t", (1, 1)), g.param("w", (1, 1))
+    g.loss(d.squared_error(f(w @ x), t))
+    check_grads(g, lambda p, i: squared_error(twin(p["w"] @ i["x"]), i["t"]), dims={})
+
+
 def test_a_user_max_has_the_slope_of_relu_at_the_kink():
     """Heaviside(0) is ½ in sympy; derive takes every slope at a kink as relu's: 0."""
     modules = [d.compile_numpy(d.derive(through(f)))

@@ -7,6 +7,7 @@ sign, Heaviside and Piecewise of user formulas become numpy's own elementwise fu
 from contextlib import contextmanager
 
 from sympy import Function, MatrixSymbol, Rational, Symbol, fraction
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.numpy import NumPyPrinter
 
 from ..algebra import SUM_COLS, SUM_PRODUCTS, SUM_ROWS, SUM_SQUARES, Helper, unstretched
@@ -131,7 +132,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             while True:
                 self.loose.add(inner)
                 kind = type(inner).__name__
-                if kind == "ElementwiseApplyFunction":
+                if isinstance(inner, ElementwiseApplyFunction):
                     inner = inner.args[-1]
                 elif kind in ("HadamardPower", "Next"):
                     inner = inner.args[0]
