@@ -403,7 +403,7 @@ class Walker:
             if bound and value == 0:
                 return 0
         with self.line.blame(column):
-            return dimension(value)
+            return dimension(value, bound=bound)
 
     def _size(self, node, declare):
         if isinstance(node, ast.Constant) and type(node.value) is int:

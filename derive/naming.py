@@ -35,14 +35,21 @@ def check_identifier(name, what="node"):
     return name
 
 
-def dimension(name):
+def dimension(name, bound=False):
     """The sympy symbol of a named dimension (a positive integer), a positive integer, or an
-    expression of dimensions such as 4*H or D + H (built from `dims`, never parsed)."""
+    expression of dimensions such as 4*H or D + H (built from `dims`, never parsed). A row
+    `bound` may be any such expression that is never below 0, as H - 1."""
     if isinstance(name, sp.Expr) and not name.is_Symbol:
         stray = [s for s in name.free_symbols if not (s.is_integer and s.is_positive)]
         if stray or not name.is_integer or not name.is_polynomial():
             raise GraphError(f"dimension {name} must be a positive whole combination of "
                              "dimensions, like 4*H or D + H")
+        if bound:
+            if not name.is_nonnegative:
+                raise GraphError(f"row bound {name} can be below 0 for some sizes of its "
+                                 "dimensions: a bound is a whole combination of dimensions "
+                                 "that is 0 or more at every size, like H - 1 or 2*H")
+            return name
         if not name.is_positive:
             raise GraphError(f"dimension {name} can be 0 or less for some sizes of its "
                              "dimensions (a difference, like H - 1), so no array is declared "

@@ -662,6 +662,14 @@ broken.bp:3:5: rows are taken of a node, like z[0:H]
 broken.bp:3:5: slice(x): rows 0:2*D are not inside the D rows of x
     y = x[0:2*D]
         ^"""),
+    "rows that are none at D = 1": ("y = x[1:D]", """\
+broken.bp:3:5: slice(x): rows 1:D of x hold no rows at some sizes (D − 1 can be 0 or less)
+    y = x[1:D]
+        ^"""),
+    "a row bound below 0 at D = 1": ("y = x[D-2:D]", """\
+broken.bp:3:7: row bound D - 2 can be below 0 for some sizes of its dimensions: a bound is a whole combination of dimensions that is 0 or more at every size, like H - 1 or 2*H
+    y = x[D-2:D]
+          ^"""),
     "misspelt dimension in rows": ("y = x[0:DD]", """\
 broken.bp:3:9: unknown dimension 'DD'; did you mean 'D'?
     y = x[0:DD]

@@ -83,6 +83,10 @@ ROWS = [
     ("stack and slice", lambda o, t: d.squared_error(
         d.concat(o.a, o.b)[K:2 * K] * d.concat(o.a, o.b)[0:K] + d.split(d.concat(o.b, o.a), 2)[0], t),
      lambda o, t: squared_error(o.b * o.a + o.b, t)),
+    ("rows from K − 1", lambda o, t: d.squared_error(  # overlapping blocks, a bound 0 at K = 1
+        d.concat(o.a, o.b)[K - 1:2 * K - 1] * d.concat(o.a, o.b)[0:K], t),
+     lambda o, t: squared_error(anp.concatenate([o.a, o.b])[len(o.a) - 1:2 * len(o.a) - 1] * o.a,
+                                t)),
     ("transpose", lambda o, t: d.squared_error(o.b @ (o.a.T @ o.b).T, t),
      lambda o, t: squared_error(o.b @ (o.a.T @ o.b).T, t)),
     ("divide", lambda o, t: d.squared_error(o.a / d.exp(o.b) + 2 / d.exp(o.a) - o.a / 4, t),

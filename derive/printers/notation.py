@@ -11,6 +11,7 @@ from functools import cmp_to_key
 
 import sympy as sp
 from sympy import Integer, MatMul, MatrixSymbol, OneMatrix, Symbol
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from ..algebra import Place, Spelled
 from ..functions import NamedFunction, step
@@ -75,8 +76,10 @@ def full_shaped(expr):
         return not (factors and stretches(factors)) or not outer_ones(factors)[2]
     if name in ("MatAdd", "HadamardProduct"):
         return any(full_shaped(a) for a in expr.args)
-    if name in ("ElementwiseApplyFunction", "HadamardPower", "Next"):
-        return full_shaped(expr.args[-1] if name == "ElementwiseApplyFunction" else expr.args[0])
+    if isinstance(expr, ElementwiseApplyFunction):
+        return full_shaped(expr.args[-1])
+    if name in ("HadamardPower", "Next"):
+        return full_shaped(expr.args[0])
     return True
 
 
@@ -346,19 +349,22 @@ class Notation:
 
     def _placed(self, places):
         """Row blocks of δ put back where they were taken: [δi; δf; 0; δg]; None if they
-        overlap (then the sum is printed term by term)."""
+        overlap, or may at some sizes (s[0:H] and s[1:H+1]: the gap 1 − H), and then the
+        sum is printed term by term."""
         order = sorted(places, key=cmp_to_key(lambda a, b: -1 if (a.start - b.start).is_negative
                                               else 1 if (a.start - b.start).is_positive else 0))
         rows, cols = order[0].shape
         blocks, at = [], sp.Integer(0)
         for place in order:
             gap = place.start - at
-            if gap.is_negative:
+            if not gap.is_nonnegative:
                 return None
             if gap != 0:
                 blocks.append(self._zeros(gap, cols))
             blocks.append(self._print(place.arg))
             at = place.start + place.arg.shape[0]
+        if not (rows - at).is_nonnegative:
+            return None
         if rows - at != 0:
             blocks.append(self._zeros(rows - at, cols))
         return self._stack(blocks)
