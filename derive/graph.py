@@ -106,7 +106,7 @@ class Node:
         return self._operator("+", self, other, -1)
 
     def __rsub__(self, other):
-        return self._operator("+", -self, other, 1)
+        return self._operator("+", self, other, 1, -1)
 
     def __neg__(self):
         return self._operator("*", self, -1)
@@ -155,10 +155,10 @@ _SYMBOL = {"matmul": "@", "hadamard": "⊙"}
 
 
 def dimension_bound(value):
-    """A row index: a whole number ≥ 0 or an expression of dimensions (H, 2*H)."""
+    """A row index: a whole number ≥ 0 or an expression of dimensions (H, 2*H, H - 1)."""
     if isinstance(value, (int, sp.Integer)) and not isinstance(value, bool) and value >= 0:
         return sp.Integer(value)
-    return dimension(value)
+    return dimension(value, bound=True)
 
 
 def number(value, op):

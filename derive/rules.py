@@ -91,10 +91,12 @@ def unstacking(node, delta, y, *xs):
 
 def slice_shape(node, shape):
     start, stop = node.attrs["start"], node.attrs["stop"]
-    if not ((stop - start).is_positive and start.is_nonnegative
-            and (shape[0] - stop).is_nonnegative):
+    if not (start.is_nonnegative and (shape[0] - stop).is_nonnegative):
         raise ShapeError(f"{node.describe()}: rows {start}:{stop} are not inside the "
                          f"{shape[0]} rows of {node.inputs[0]}")
+    if not (stop - start).is_positive:
+        raise ShapeError(f"{node.describe()}: rows {start}:{stop} of {node.inputs[0]} hold "
+                         f"no rows at some sizes ({stop} − {start} can be 0 or less)")
     return (stop - start, shape[1])
 
 
@@ -172,14 +174,15 @@ def function_application(node, delta, y, x):
 
 # --- Python's operators on nodes --------------------------------------------------------
 
-def _plus(node, other, sign):
+def _plus(node, other, sign, first=1):
+    """first·node + sign·other: c − x is one sum, −x + c (rule 2), not c plus a scaled x."""
     if isinstance(other, Node):
-        return make("add", (node, node.operand(other, "+")), signs=(1, sign),
+        return make("add", (node, node.operand(other, "+")), signs=(first, sign),
                      constant=sp.Integer(0))
     constant = sign * number(other, "+")
-    if constant == 0:
+    if constant == 0 and first == 1:
         return node  # x + 0 is x: no node
-    return make("add", (node,), signs=(1,), constant=constant)
+    return make("add", (node,), signs=(first,), constant=constant)
 
 
 def _times(node, other):

@@ -145,3 +145,16 @@ def test_a_term_folded_through_a_sum_is_labelled_by_the_rule_that_shaped_it():
                for line in lines)
     tex = d.derive(g).to_latex()
     assert r"\text{rule 4 at } r" in tex and r"\text{rule 2 at } r" not in tex
+
+
+def test_a_constant_minus_a_node_is_one_sum_labelled_rule_2():
+    """1 − u (a GRU's update gate) was −u, then plus 1: δu = −δt1 said rule 3, a scaling's;
+    subtraction is rule 2, which negates the δ of what is subtracted."""
+    g = d.Graph("g")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("D", "N"))
+    u = d.sigmoid(g.param("W", ("D", "D")) @ x).named("u")
+    keep = (1 - u).named("keep")
+    g.loss(d.squared_error(keep * x, t))
+    assert [n.kind for n in g.nodes if n.inputs == (u,)] == ["add"]
+    assert any(line.startswith("δu = −δkeep") and line.endswith("# rule 2 (adding) at keep")
+               for line in str(d.derive(g)).splitlines())
