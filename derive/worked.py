@@ -17,6 +17,7 @@ first: at a tie that only rounding makes, the two may send δ to different maxim
 
 import functools
 import operator
+import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,6 +66,7 @@ class Runner:
             size = sizes[str(d)]
             self.scope[self.names.dimension(str(d))] = sp.Integer(size) if exact else size
         self.code = {}
+        self._exact_helpers()
 
     def __call__(self, expr):
         if expr not in self.code:
@@ -84,6 +86,16 @@ class Runner:
         if missing:  # derive's own generated code only
             exec(compile(render("_helpers.py.j2", helpers=missing), "<derive worked>", "exec"),
                  self.scope)
+            self._exact_helpers()
+
+    def _exact_helpers(self):
+        """(exact) The module's functions, each giving back its comparisons' True and False
+        as 1 and 0: a sympy number does not multiply by a bool (relu's slope step(z) is one),
+        and the example would go to floats."""
+        if self.exact:
+            for name, value in self.scope.items():
+                if isinstance(value, types.FunctionType) and not hasattr(value, "exact"):
+                    self.scope[name] = _counted(value)
 
     def value(self, name, array):
         self.scope[self.names.value(name)] = array
@@ -92,6 +104,20 @@ class Runner:
     def delta(self, name, array):
         self.scope[self.names.delta(name)] = array
         return array
+
+
+def _counted(function):
+    @functools.wraps(function)
+    def exact(*args, **kwargs):
+        result = function(*args, **kwargs)
+        if isinstance(result, np.ndarray) and result.dtype == object:
+            out = np.empty(result.shape, dtype=object)
+            out.flat[:] = [sp.Integer(int(x)) if isinstance(x, (bool, np.bool_)) else x
+                           for x in result.flat]
+            return out
+        return result
+    exact.exact = True
+    return exact
 
 
 def _rationals(array):
@@ -166,11 +192,19 @@ class Worked:
     exact: bool = False
     digits: int = 4
     difference: float = 0.0  # largest difference from the module's backward, relative
+    pooled_difference: float = None  # from the module as generated, where it pools first
 
     @property
     def agrees(self):
-        """Whether the gradients are the generated module's `backward`, up to roundoff."""
+        """Whether the gradients are the generated module's `backward`, up to roundoff (the
+        module computing every value as the equations write it)."""
         return self.difference < AGREEMENT
+
+    @property
+    def pooled_first_differs(self):
+        """Whether the module as generated, which pools before a function (relu), differs:
+        at a tie that rounding makes in one order of the operations and not the other."""
+        return self.pooled_difference is not None and self.pooled_difference >= AGREEMENT
 
     @property
     def times(self):
@@ -205,8 +239,10 @@ def worked(der, inputs, params, lr=None, digits=4):
         raise ValuesError(f"digits must be an integer from 0 to 15, got {digits!r}")
     given = checked(der, inputs, params, lr)
     module = compile_numpy(der)
+    written = as_written(der, module)
     with np.errstate(all="ignore"):  # a loss that is not finite is refused below, by name
-        reference = _reference(as_written(der, module), given)
+        reference = _reference(written, given)
+        pooled = None if written is module else _reference(module, given)
         found = module.dimensions(*given.floats())
         sizes = {name: found[name] for name in needed_dims(der)}
         steps, given = _computed(der, module, given, sizes)
@@ -222,7 +258,8 @@ def worked(der, inputs, params, lr=None, digits=4):
     updated = None if lr is None else {p: given.params[p] - given.lr * gradients[p]
                                        for p in der.params}
     return Worked(der, sizes, steps, gradients, loss, given.lr, updated, given.exact, digits,
-                  _difference(gradients, reference))
+                  _difference(gradients, reference),
+                  None if pooled is None else _difference(gradients, pooled))
 
 
 def _computed(der, module, given, sizes):

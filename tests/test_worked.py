@@ -19,6 +19,7 @@ import sympy as sp
 
 import derive as d
 from derive.cli import main
+from derive.worked_display import check_words
 from derive.worked_values import ValuesError, random_values, worked_sizes
 from test_latex import pdflatex
 from test_oracle import fan_out
@@ -171,14 +172,15 @@ def test_integers_through_products_and_a_squared_error_stay_exact():
 def test_relu_and_its_step_keep_the_numbers_exact():
     """relu(z) = max(z, 0.0) gives the float 0.0 and its slope 1[z > 0] gives booleans, each
     as exact as the rest: the example stays in fractions (found by a hunt: it fell back to
-    4-decimal floats)."""
+    4-decimal floats; then again where δh was a fraction, which sympy would not multiply by
+    a boolean)."""
     g = d.Graph("relu")
     x, label = g.input("x", ("D", "N")), g.input("label", ("K", "N"))
     h = d.relu(g.param("W", ("H", "D")) @ x).named("h")
     g.loss(d.squared_error(g.param("V", ("K", "H")) @ h, label))
     W = [[1, 2], [sp.Rational(1, 2), -1], [0, 1]]
     example = d.derive(g).worked({"x": [[1, 2], [-1, 3]], "label": [[1, 0]]},
-                                 {"W": W, "V": [[1, -2, 3]]})
+                                 {"W": W, "V": [[1, -2, sp.Rational(3, 2)]]})
     assert example.exact and example.agrees
     z = np.array(W, dtype=object) @ np.array([[1, 2], [-1, 3]], dtype=object)
     assert example.steps[None].values["h"].tolist() == [[max(v, 0) for v in row] for row in z]
@@ -413,3 +415,23 @@ def regenerate_figure():
 
 if __name__ == "__main__":
     regenerate_figure()
+
+
+def test_the_check_says_where_pooling_first_meets_a_tie_rounding_made():
+    """relu then a max pool of z = K ⋆ x + b: the module pools before the bias and relu.
+    With z = (100, 100 + 2⁻⁵⁰ rounded to 100) the equations see a tie (δ to the first) and
+    the module, comparing 0 with 2⁻⁵⁰ before the bias, none (δ to the second): the check
+    says which module the example agrees with, and by how much the other differs."""
+    g = d.Graph("round_tie")
+    x, t = g.input("x", (4, 1)), g.input("label", (1, 1))
+    K, b = g.param("K", (1, 2)), g.param("b", (1, 1))
+    z = d.conv1d(x, K, signal=(1, 4), kernel=2, stride=2, bias=b)
+    g.loss(d.squared_error(d.max_pool2d(d.relu(z), image=(1, 1, 2), size=(1, 2)), t))
+    der = d.derive(g)
+    inputs = {"x": np.array([[0.0], [0.0], [7 + 2.0**-50], [7.0]]), "label": np.array([[0.0]])}
+    tied = der.worked(inputs, {"K": np.array([[1.0, -1.0]]), "b": np.array([[100.0]])})
+    assert tied.agrees and tied.pooled_first_differs
+    assert "As generated, the module takes each window's maximum before" in check_words(tied)
+    apart = der.worked(inputs, {"K": np.array([[1.0, -2.0]]), "b": np.array([[0.5]])})
+    assert apart.agrees and not apart.pooled_first_differs
+    assert check_words(apart).startswith("Check: the generated module's backward gives these")
