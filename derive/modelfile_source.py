@@ -181,7 +181,19 @@ class Line:
             if hasattr(node, "col_offset"):
                 node.col_offset += shift
                 node.end_col_offset += shift
+        for node in ast.walk(tree):
+            self._as_written(node)
         return tree
+
+    def _as_written(self, node):
+        """Refuses a name that Python reads as another (fullwidth Ｗ as W: identifiers are
+        NFKC-normalised), which would silently be that other name."""
+        name = node.id if isinstance(node, ast.Name) else \
+            node.arg if isinstance(node, ast.keyword) and node.arg else None
+        if name is not None and not self.source(node).startswith(name):
+            written = re.match(r"\S+?(?=[\s=]|$)", self.source(node)).group()
+            raise self.error(node, f"name '{written}' is not ASCII (Python would read it as "
+                                   f"'{name}'): names are ASCII letters, digits and underscores")
 
     def _char(self, offset):
         return len(self.text.encode()[:offset].decode(errors="ignore"))

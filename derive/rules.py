@@ -210,6 +210,10 @@ def _power(x, p):
         raise GraphError(f"{x} ** {p}: a node can be raised to a number only (a power of a node "
                          "by a node, or of a number by a node, is not one of derive's operations)")
     exponent = number(p, "**")
+    if isinstance(exponent, sp.Expr) and exponent.free_symbols:
+        raise GraphError(f"{x} ** ({p}): an exponent is a number; a power by a dimension (which "
+                         "the example count or a layer's size would change) is not one of "
+                         "derive's operations")
     if exponent == 0:
         raise GraphError(f"{x} ** 0 is 1 whatever {x} is: write the constant instead")
     return x if exponent == 1 else power(x, exponent)

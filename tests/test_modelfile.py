@@ -662,6 +662,14 @@ broken.bp:3:5: rows are taken of a node, like z[0:H]
 broken.bp:3:5: slice(x): rows 0:2*D are not inside the D rows of x
     y = x[0:2*D]
         ^"""),
+    "a fullwidth name": ("y = ｘ * 2", """\
+broken.bp:3:5: name 'ｘ' is not ASCII (Python would read it as 'x'): names are ASCII letters, digits and underscores
+    y = ｘ * 2
+        ^"""),
+    "a power by a dimension": ("y = x ** (D + 1)", """\
+broken.bp:3:7: x ** (D + 1): an exponent is a number; a power by a dimension (which the example count or a layer's size would change) is not one of derive's operations
+    y = x ** (D + 1)
+          ^"""),
     "rows that are none at D = 1": ("y = x[1:D]", """\
 broken.bp:3:5: slice(x): rows 1:D of x hold no rows at some sizes (D − 1 can be 0 or less)
     y = x[1:D]
