@@ -293,6 +293,7 @@ def train_command(args):
     force = path is not None and training.may_save(path, args.force)  # refused now, not after
     if plot is not None:
         claim(plot, args.force)
+        training.plotter()  # a missing extra is said before the run, not after it
     result = training.fit(derived(args.model), args.data, epochs=args.epochs,
                  batch_size=args.batch, optimizer=args.optimizer, lr=args.lr, seed=args.seed,
                  val=args.val, dims=_given_dims(args.dim, "training"))

@@ -1,7 +1,8 @@
 """Which dimension holds the examples. Training splits and batches the columns of a model's
 inputs, which is right only where each column is an example of its own: no value relates
 one column to another, as attention's T×T scores relate its tokens, or as a mean over the
-columns does when it is added back to every column."""
+columns does when it is added back to every column, or as a constant written with the
+number of columns does (x / N: each prediction would depend on the size of its batch)."""
 
 import sympy as sp
 
@@ -23,9 +24,12 @@ def examples(der):
     def across(node, axis=1):  # the dimension among its columns (or rows)
         return dim in node.shape[axis].free_symbols
 
+    def counts(node):  # a constant written with the number of columns
+        return any(isinstance(v, sp.Basic) and dim in v.free_symbols for v in node.attrs.values())
+
     for node in nodes:
         summed = not across(node) and any(map(across, node.inputs))  # Σ_cols, then read by
-        if across(node, 0) or (summed and any(map(across, readers[node]))):  # every column
+        if across(node, 0) or (summed and any(map(across, readers[node]))) or counts(node):
             place = der.places.get(node)
             return {"dim": None, "meet": place if isinstance(place, str) else str(node)}
     return {"dim": str(dim), "meet": None}

@@ -384,24 +384,57 @@ def load(path, model):
     stored = read_npz(path, "parameters file")
     module = as_module(model)
     if MODEL_KEY in stored and str(stored[MODEL_KEY]) != fitted(module):
-        theirs = json.loads(str(stored[MODEL_KEY]))["loss"]
-        raise DataError(f"{quoted(path)} holds the parameters of another model: its inputs, "
-                        f"parameters or loss differ from this one's (its loss "
-                        f"{theirs['name']} of {theirs['output']}; here {module.LOSS['name']} "
-                        f"of {module.LOSS['output']})")
+        raise DataError(f"{quoted(path)} holds the parameters of another model, or is damaged: "
+                        "its inputs, parameters or loss differ from this one's ("
+                        f"{_their_loss(stored[MODEL_KEY])}here {module.LOSS['name']} of "
+                        f"{module.LOSS['output']})")
     missing = [name for name in module.PARAMS if name not in stored]
     if missing:
         raise DataError(f"{quoted(path)} has no parameter {quoted(missing[0])}: the model's "
                         f"parameters are {', '.join(module.PARAMS)}")
     scaling = {key: stored[key] for key in stored
                if key.endswith((".mean", ".std", ".columns"))}
+    for name, array in [*((p, stored[p]) for p in module.PARAMS), *scaling.items()]:
+        _check_stored(path, name, array)
     return {name: stored[name] for name in module.PARAMS}, scaling
+
+
+def _their_loss(text):
+    """'its loss softmax_cross_entropy of z2; ' as a parameters file records it, or nothing."""
+    try:
+        theirs = json.loads(str(text))["loss"]
+        return f"its loss {theirs['name']} of {theirs['output']}; "
+    except (ValueError, TypeError, KeyError):
+        return ""
+
+
+def _check_stored(path, name, array):
+    """A parameter or a scaling entry as `save` writes them, or a DataError naming it: finite
+    real numbers (a deviation above 0; a feature's columns, names), in one row at most for a
+    scaling entry."""
+    columns = name.endswith(".columns")
+    kind = array.dtype.kind in ("U",) if columns else array.dtype.kind in "fiu"
+    scaled = name.endswith((".mean", ".std", ".columns"))
+    if not kind or (scaled and array.ndim != 1) or (not scaled and array.ndim != 2):
+        raise DataError(f"{quoted(path)}: {quoted(name)} is not what derive saves there "
+                        f"({array.dtype} of shape {array.shape}): the file is damaged or was "
+                        "not written by derive train")
+    if not columns and not (np.all(np.isfinite(array)) and
+                            (not name.endswith(".std") or np.all(array > 0))):
+        raise DataError(f"{quoted(path)}: {quoted(name)} holds values that are not finite"
+                        f"{' or not above 0' * name.endswith('.std')}: the file is damaged")
+
+
+def plotter():
+    """matplotlib's Figure, or a TrainingError saying how to install it: asked before a run
+    whose curves are to be drawn, not after it."""
+    return optional("matplotlib.figure", "--plot", TrainingError).Figure
 
 
 def curves(history):
     """A PNG of the loss (and, for a classifier, the accuracy) after each epoch, on the
     training and the held-out examples, drawn by matplotlib's Agg renderer."""
-    figure = optional("matplotlib.figure", "--plot", TrainingError).Figure
+    figure = plotter()
     panels = [key for key in ("loss", "accuracy") if key in history]
     drawing = figure(figsize=(5 * len(panels), 3.6), layout="constrained")
     epochs = range(1, len(history["loss"]) + 1)

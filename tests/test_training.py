@@ -11,7 +11,8 @@ import pytest
 
 import derive as d
 from derive import training
-from derive.data import DataError
+from derive.cli import main
+from derive.data import DataError, statistics
 from derive.modelfile import load
 from derive.output import MARK, is_derives
 from derive.training import TrainingError
@@ -369,7 +370,8 @@ def test_parameters_are_refused_by_another_model_and_by_data_of_other_sizes(tmp_
     result = training.fit(d.derive(d.models.softmax_classifier()), data, epochs=1,
                           dims={"H": 4}, **QUIET)
     training.save(tmp_path / "p.npz", result)
-    with pytest.raises(DataError, match=r"'.*p.npz' holds the parameters of another model: "
+    with pytest.raises(DataError, match=r"'.*p.npz' holds the parameters of another model, "
+                                        r"or is damaged: "
                                         r".* \(its loss softmax_cross_entropy of z2; here "
                                         r"squared_error of out\)"):
         training.load(tmp_path / "p.npz", d.derive(d.models.mlp()))
@@ -378,6 +380,26 @@ def test_parameters_are_refused_by_another_model_and_by_data_of_other_sizes(tmp_
                                                   "x as N×D (one example per row), and D = 3")):
         training.predict(d.derive(d.models.softmax_classifier()), params,
                          {"x": DIGITS_X[:, :4]}, scaling)
+
+
+@pytest.mark.parametrize("entry, value, says", [
+    ("__model__", np.array("{not json"), "holds the parameters of another model, or is damaged"),
+    ("x.mean", np.array("abc"), "'x.mean' is not what derive saves there"),
+    ("x.columns", np.arange(3), "'x.columns' is not what derive saves there"),
+    ("x.std", np.zeros(3), "'x.std' holds values that are not finite or not above 0"),
+    ("W1", np.full((4, 3), np.nan), "'W1' holds values that are not finite"),
+    ("x.mean", np.zeros(5), "the scaling of 'x' is for 5 features (its deviation for 3)")])
+def test_a_damaged_parameters_file_is_named_not_a_traceback(tmp_path, entry, value, says):
+    """Found by a hunt: each of these crashed predict (JSONDecodeError, IndexError, numpy's
+    broadcast error) or predicted zeros."""
+    data = {"x": DIGITS_X[:, :3], "t": DIGITS_T % 2}
+    model = d.derive(d.models.softmax_classifier())
+    training.save(tmp_path / "p.npz", training.fit(model, data, epochs=1, dims={"H": 4}, **QUIET))
+    stored = dict(np.load(tmp_path / "p.npz"))
+    np.savez(tmp_path / "p.npz", **{**stored, entry: value})
+    with pytest.raises(DataError, match=re.escape(says)):
+        params, scaling = training.load(tmp_path / "p.npz", model)
+        training.predict(model, params, {"x": data["x"]}, scaling)
 
 
 def test_train_never_replaces_an_npz_derive_did_not_write(tmp_path):
@@ -428,3 +450,34 @@ def test_a_model_whose_columns_meet_is_not_trained_on_batches_of_them():
     g.loss(d.squared_error(h - d.mean(h, axis=1).named("m"), label))
     assert d.compile_numpy(d.derive(g)).EXAMPLES == {"dim": None, "meet": "m"}
     assert d.compile_numpy(d.derive(d.models.lstm())).EXAMPLES == {"dim": "N", "meet": None}
+
+
+def test_a_model_with_a_constant_of_the_number_of_examples_is_not_batched():
+    """y = W x / N: each prediction depends on how many examples share its batch (found by a
+    hunt: one example alone came out 60 times what it was among 60)."""
+    g = d.Graph("per_batch")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("K", "N"))
+    N, = d.dims("N")
+    g.loss(d.squared_error((g.param("W", ("K", "D")) @ x / N).named("y"), label))
+    assert d.compile_numpy(d.derive(g)).EXAMPLES == {"dim": None, "meet": "y"}
+
+
+def test_features_near_the_top_of_float64_are_scaled_by_a_finite_deviation():
+    """A feature near 1e299: its squares overflowed, the deviation was inf and every feature
+    divided by it became 0 (found by a hunt: training went on, on constant inputs)."""
+    x = np.array([[1e299, -3e299, 2e299, 0.0], [0.1, 0.2, 0.3, 0.4]])
+    found = statistics({"x": x}, ["x"])
+    assert abs(found["x.mean"][0]) < 1e-15 * 1e299 and np.isclose(found["x.mean"][1], 0.25)
+    assert np.all(np.isfinite(found["x.std"]))
+    assert np.allclose(found["x.std"], 1e299 * (x / 1e299).std())
+
+
+def test_plot_without_matplotlib_is_refused_before_the_run(monkeypatch, capsys, tmp_path):
+    """Found by a hunt: every epoch ran and params.npz was written, then --plot said what to
+    install."""
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    status = main(["train", "digits-mlp", "--data", "digits", "--epochs", "1",
+                   "--plot", str(tmp_path / "c.png"), "-o", str(tmp_path / "p.npz")])
+    assert status == 2 and not (tmp_path / "p.npz").exists()
+    assert 'derive: error: --plot needs matplotlib: pip install "derive[train]"' in \
+        capsys.readouterr().err
