@@ -14,6 +14,7 @@ again; one that cannot be written is not kept, without a word.
 
 import hashlib
 import os
+import stat
 import sys
 import tempfile
 from importlib.util import find_spec
@@ -22,6 +23,7 @@ from pathlib import Path
 from .folders import location, template_dir
 
 ENTRIES = 256            # kept at most; the oldest go first
+LARGEST = 64 * 2**20     # bytes in an entry at most (the largest module is far below)
 SHAPERS = ("sympy", "networkx", "jinja2", "numpy")
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -34,7 +36,7 @@ def remembered(parts, make):
         return make()
     entry = folder / f"{key(parts)}.txt"
     try:
-        checksum, _, text = entry.read_text(encoding="utf-8").partition("\n")
+        checksum, _, text = _read(entry).partition("\n")
         if checksum == _checksum(text):
             return text
     except (OSError, UnicodeDecodeError):
@@ -42,6 +44,21 @@ def remembered(parts, make):
     text = make()
     _keep(folder, entry, text)
     return text
+
+
+def _read(entry):
+    """An entry's text, if it is a file of its own (not a link, a FIFO that would block the
+    read, a device that never ends) of at most LARGEST bytes; else OSError."""
+    fd = os.open(entry, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as file:
+        if not regular(os.fstat(file.fileno())):
+            raise OSError(f"{entry} is not an entry derive wrote")
+        return file.read(LARGEST + 1).decode("utf-8")
+
+
+def regular(info):
+    """Whether `os.stat` result `info` is a regular file of at most LARGEST bytes."""
+    return stat.S_ISREG(info.st_mode) and info.st_size <= LARGEST
 
 
 def key(parts):

@@ -2,6 +2,7 @@
 
 import os
 from functools import lru_cache
+from .cache import regular
 from .folders import location, template_dir
 
 
@@ -30,12 +31,14 @@ def _compiled_templates(jinja2):
     class Compiled(jinja2.FileSystemBytecodeCache):
         def load_bytecode(self, bucket):
             try:
-                super().load_bytecode(bucket)
+                if regular(os.lstat(self._get_cache_filename(bucket))):  # not a FIFO, a link
+                    super().load_bytecode(bucket)
             except Exception:  # damaged: compiled again
                 bucket.reset()
 
         def dump_bytecode(self, bucket):
             try:
+                os.makedirs(folder, mode=0o700, exist_ok=True)  # the cache folder's own mode
                 os.makedirs(self.directory, mode=0o700, exist_ok=True)
                 super().dump_bytecode(bucket)
             except OSError:

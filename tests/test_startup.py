@@ -79,6 +79,18 @@ def test_damaged_compiled_templates_are_compiled_again(tmp_path):
     assert imported and again == first
 
 
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero"])
+def test_an_entry_that_is_not_a_file_is_made_again(tmp_path, kind):
+    """A FIFO in place of an entry blocked the read for ever; a link to /dev/zero read until
+    memory ran out (found by a hunt). Each is passed over and made again."""
+    first, _ = command(["codegen", "mlp"], tmp_path)
+    for path in [*tmp_path.glob("*.txt"), *(tmp_path / "templates").iterdir()]:
+        path.unlink()
+        os.mkfifo(path) if kind == "fifo" else path.symlink_to("/dev/zero")
+    again, imported = command(["codegen", "mlp"], tmp_path)
+    assert imported and again == first
+
+
 def test_a_model_files_entry_follows_its_text(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path / "cache"))
