@@ -84,11 +84,27 @@ def fold_deltas(order, folded, terms, names):
             consumer = t.consumer
             if consumer in folded:
                 (carrier,) = resolved[consumer]
-                t = Term(t.expr.xreplace(_folded_delta(names[consumer], consumer, carrier.expr)),
-                         t.rule, consumer, upstream=carrier)
+                expr = t.expr.xreplace(_folded_delta(names[consumer], consumer, carrier.expr))
+                t = Term(_scalings_merged(expr), t.rule, consumer, upstream=carrier)
             out.append(t)
         resolved[n] = out
     return resolved
+
+
+def _scalings_merged(expr):
+    """c (d X) as (c d) X: a chain of folded scalings (−(−(−z)))) would nest one level deeper
+    at each, and sympy works a nest's shape out in time that doubles with each level."""
+    def nested(e):
+        return isinstance(e, sp.MatMul) and len(e.args) == 2 and e.args[0].is_number and \
+            isinstance(e.args[1], sp.MatMul)
+
+    def merged(e):
+        coeff, inner = e.args
+        factors = [a for a in inner.args if not a.is_number]
+        coeff *= sp.Mul(*(a for a in inner.args if a.is_number))
+        return sp.MatMul(*([] if coeff == 1 else [coeff]), *factors) \
+            if coeff != 1 or len(factors) > 1 else factors[0]
+    return expr.replace(nested, merged)
 
 
 def _folded_delta(name, node, expr):

@@ -163,6 +163,9 @@ class Line:
         start = self.code.index(text, start)
         try:
             tree = ast.parse(text, mode="eval").body
+        except (MemoryError, RecursionError):  # Python's parser gives up on deep nests so
+            raise self.error(start + 1, "this line nests too deeply; split it into several "
+                                        "equations") from None
         except SyntaxError as exc:
             reserved = next((m for m in re.finditer(r"[A-Za-z_]\w*", text)
                              if keyword.iskeyword(m.group()) and m.group() not in _OPERATORS),

@@ -830,10 +830,14 @@ def test_an_empty_file_has_no_loss():
                                 "'loss = squared_error(out, label)'\n    # nothing yet\n    ^")
 
 
-def test_a_line_too_deep_to_parse_is_an_error_not_a_crash():
+@pytest.mark.parametrize("deep", [" + ".join(["W @ x"] * 5000), "-" * 10000 + "(W @ x)",
+                                  "(W @ x)" + " ** 1" * 3000])
+def test_a_line_too_deep_to_parse_is_an_error_not_a_crash(deep):
+    """Python's parser gives up on these with a MemoryError or a RecursionError (the first
+    said 'out of memory: the model or its sizes are too large'; found by a hunt)."""
     with pytest.raises(ModelFileError) as error:
-        loads(HEADER + "y = " + " + ".join(["W @ x"] * 5000) + "\n" + LOSS, "deep.bp")
-    assert (error.value.number, error.value.column) == (3, 1)
+        loads(HEADER + "y = " + deep + "\n" + LOSS, "deep.bp")
+    assert (error.value.number, error.value.column) == (3, 5)
     assert error.value.message == "this line nests too deeply; split it into several equations"
 
 
