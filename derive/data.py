@@ -186,7 +186,7 @@ def _csv_row(path, line, header, row):
     values = []
     for name, entry in zip(header, row):
         try:
-            value = float(entry)
+            value = None if "_" in entry else float(entry)  # float() reads 1_000 as 1000
         except ValueError:
             value = None
         if value is None or not np.isfinite(value):
@@ -223,6 +223,9 @@ def _classifies(module):
     return module.LOSS["name"] == "softmax_cross_entropy"
 
 
+MOST_CLASSES = 100_000  # classes a classifier's labels may imply, one-hot encoded
+
+
 def _targets(name, array, spec, dims, labels):
     """A value per example (an array one axis short of the target's, when the target has
     more than one row): for a classifier (`labels`), integer class labels, one-hot encoded;
@@ -243,6 +246,9 @@ def _targets(name, array, spec, dims, labels):
     refuse(array != np.round(array), "is not a whole number; class labels are 0, 1, 2, …")
     refuse(array < 0, "is negative; class labels are 0, 1, 2, …")
     if classes is None:
+        refuse(array >= MOST_CLASSES, f"is too large: the model would have that many classes "
+                                      f"(at most {MOST_CLASSES:,} are read off the labels; "
+                                      f"give the size of {rows} with --dim)")
         classes = int(array.max()) + 1
         if classes == 1:
             raise DataError(f"array {quoted(name)}: every label is 0, so the model would have "

@@ -172,6 +172,9 @@ def _given(module, dims):
                                 f"are {', '.join(sorted(known))}")
         if not (isinstance(size, numbers.Integral) and not isinstance(size, bool) and size > 0):
             raise TrainingError(f"the size of {name} must be a positive integer, got {size!r}")
+        if name == module.EXAMPLES["dim"]:
+            raise TrainingError(f"{name} is the number of examples, which the data give: "
+                                f"it is not given with --dim (dims)")
     return dims
 
 

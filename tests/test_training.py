@@ -242,6 +242,25 @@ def test_labels_of_one_class_are_refused_where_the_labels_give_the_number_of_cla
                 epochs=1, dims={"H": 4}, **QUIET)
 
 
+def test_the_number_of_examples_is_not_given_as_a_dimension():
+    """--dim N=5 with 40 examples said "…, and N = 5", as if the data were wrong."""
+    with pytest.raises(TrainingError, match=re.escape("N is the number of examples, which the "
+                                                      "data give")):
+        d.train(module(d.models.softmax_classifier), {"x": DIGITS_X[:, :3], "t": DIGITS_T},
+                epochs=1, dims={"H": 4, "N": 5}, **QUIET)
+
+
+def test_a_label_too_large_for_the_classes_it_implies_is_refused():
+    """K from the largest label: 1e23 said 'out of range: the model has
+    99999999999999991611393 classes', 1e8 ran out of memory one-hot encoding (a hunt)."""
+    for label in (1e8, 1e23):
+        data = {"x": DIGITS_X[:4], "t": np.array([0, 1, label, 0])}
+        with pytest.raises(DataError, match=re.escape(
+                f"label {label:g} of example 2 is too large: the model would have that many "
+                "classes (at most 100,000 are read off the labels; give the size of K with")):
+            d.train(module(d.models.softmax_classifier), data, epochs=1, dims={"H": 4}, **QUIET)
+
+
 def test_a_negative_label_is_named_where_the_labels_give_the_number_of_classes():
     """K comes from the largest label here; −1 is called negative, not "out of range: the
     model has 1 classes"."""
@@ -282,6 +301,10 @@ def test_a_csv_file_of_features_and_labels(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=re.escape("'b.csv': row 4, column 'p5': 'abc' is not a "
                                                   "finite number")):
         d.train(mod, write_csv("b.csv", header, rows), **QUIET)
+    rows[2][5] = "1_000"  # Python's float() reads it as 1000; no spreadsheet writes it
+    with pytest.raises(DataError, match=re.escape("'u.csv': row 4, column 'p5': '1_000' is not a "
+                                                  "finite number")):
+        d.train(mod, write_csv("u.csv", header, rows), **QUIET)
 
 
 @pytest.mark.parametrize("values", [[104.5, 119.5, 98.25, 130.0], [104, 119, 98, 130]])
