@@ -10,6 +10,8 @@ targets may depend on parameters, weights are shared, and a recurrent variant cl
 DERIVE_FUZZ=10000 python -m pytest tests/test_random_graphs.py   # 10,000 graphs of each kind
 """
 
+import functools
+import operator
 import os
 
 import autograd
@@ -32,7 +34,9 @@ DIMS = {"D": 3, "H": 4, "N": 3}
 H, N = d.dims("H N")
 NUMBERS = (0.5, -2, 1.5, 0.25)
 OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate", "pooled conv",
-                                                                 "of a product", "of an input"]
+                                                                 "of a product", "of an input",
+                                                                 "linear in a parameter", "heads"]
+HEAD_FUNCTIONS = (d.sigmoid, d.tanh, d.relu)
 # "of a product": the operations that read their first operand whatever their other numbers
 # say (not split, whose halves of H rows may be refused after the product's weight is made)
 INNER = [name for name, entry in sorted(d.registry.CALLABLE.items())
@@ -42,7 +46,7 @@ step = st.tuples(st.sampled_from(OPERATIONS), *(st.integers(0, 99) for _ in rang
 # (steps, target, extras): extras add to a program what its steps do not (see Program); the
 # cases kept below are (steps, target), as they were found
 programs = st.tuples(st.lists(step, min_size=1, max_size=7), st.integers(0, 99),
-                     st.integers(0, 11))
+                     st.integers(0, 23))
 
 
 class Program:
@@ -51,7 +55,8 @@ class Program:
     one squared (a 1×1 node whose δ is not 1, left to broadcast and summed). A recurrent
     one's pool holds the state. `extras` % 3 adds a weight's decay (1) or a constant (2) to the
     loss; `extras` // 3 % 2 (recurrent) puts an input that is not a sequence in the pool, and
-    `extras` // 6 leaves the state's next value out of it: only the next step reads it."""
+    `extras` // 6 % 2 leaves the state's next value out of it: only the next step reads it;
+    `extras` // 12 checks the program on a batch of one column (`check`)."""
 
     def __init__(self, steps, target, recurrent=False, extras=0):
         g = self.graph = d.Graph("random")
@@ -83,7 +88,7 @@ class Program:
                               if m.shape == (H, N) and m not in self.pool and not m.is_leaf]
         if recurrent:  # close the loop: the state's next value, read by the next step's loss
             h = d.tanh(self.pool[-1]).named("h")  # (through h[t−1]) and maybe by this one's
-            self.pool += [h] * (extras // 6 == 0)
+            self.pool += [h] * (extras // 6 % 2 == 0)
         total = self.pool[0]
         for node in self.pool[1:]:
             total = total + node
@@ -120,6 +125,16 @@ class Program:
             self.v = self.v or self.make("v", ("H", "N"))  # numbers (max(v, c) inside tanh)
             inner = self.apply(INNER[o % len(INNER)], [self.v, self.v], n // 7, o // 7)
             return self.apply(INNER[n % len(INNER)], [inner, inner], n // len(INNER), o // 2)
+        if name == "linear in a parameter":  # a penalty c Σ P or c Σ P a, P read by nothing
+            P = self.param((("H", "N"), ("H", 1), ("H", "H"))[o % 3])  # else: δP is a δ of 1
+            return number * d.sum(P @ a if o % 3 == 2 else P)  # stretched (1 1ᵀ, 1 1ᵀ aᵀ)
+        if name == "heads":  # f_k(P_k a + c_k) for k < 2 + n % 3, summed or multiplied: the
+            if o >= 81:  # products fuse, equal f's next to each other into runs (σ σ tanh
+                self.v = a = self.v or self.make("v", ("H", "N"))  # tanh: two), a maybe an
+            heads = [HEAD_FUNCTIONS[o // 3**k % 3](self.param(("H", "H")) @ a +  # input (no δ)
+                                                   self.param(("H", 1)))
+                     for k in range(2 + n % 3)]
+            return functools.reduce(operator.add if n // 3 % 2 else operator.mul, heads)
         if name == "gate":  # P a + Q b (+ c): gates on the same operands fuse into one
             P = self.square[n % len(self.square)] if self.square and n % 3 == 0 else \
                 self.param(("H", "H"))  # product, unless a weight is shared elsewhere
@@ -135,8 +150,11 @@ class Program:
             return a ** (2 + o % 2)
         if name == "T":  # products of activations: b (aᵀ b)
             return b @ (a.T @ b)
-        if name == "[]":  # a block of rows of a stack
-            return d.concat(a, b)[(o % 2) * H:(o % 2 + 1) * H]
+        if name == "[]":  # a block of rows of a stack, or two blocks that overlap at some
+            stack = d.concat(a, b)  # sizes (rows 1 to H + 1 and 0 to H: the gap 1 − H)
+            if o % 4 == 3:
+                return stack[1:H + 1] * stack[0:H]
+            return stack[(o % 2) * H:(o % 2 + 1) * H]
         if name in ("conv2d", "conv1d"):  # each column an image of 1×1×H (H is a symbol, so
             size, pad = 1 + n % 3, o % 2      # the stride is 1), into 2 channels
             bias = self.param((2, 1)) if o % 3 == 0 else None
@@ -255,7 +273,8 @@ ROUNDOFF_ULPS = 8
 def check(program, recurrent, drawn=False):
     steps, target, *extras = program
     graph = Program(steps, target, recurrent, *extras).graph
-    check_graph(graph, {**DIMS, "T": 3} if recurrent else DIMS, recurrent, drawn)
+    dims = {**DIMS, "N": 1} if extras and extras[0] // 12 else DIMS  # N = 1: a row, a 1×1 δ
+    check_graph(graph, {**dims, "T": 3} if recurrent else dims, recurrent, drawn)
 
 
 def check_graph(graph, dims, recurrent=False, drawn=True):
@@ -343,7 +362,7 @@ def test_every_operation_is_drawn():
     assert {"sigmoid", "concat", "split", "squared_error", "softmax_cross_entropy", "layer_norm",
             "conv2d", "conv1d", "max_pool2d", "avg_pool2d",
             "@", "+", "*", "/", "[]", "T", "**", "gate", "pooled conv", "of a product",
-            "of an input"} <= set(OPERATIONS)
+            "of an input", "linear in a parameter", "heads"} <= set(OPERATIONS)
 
 
 # Shapes that broke before, kept as fixed programs.
@@ -490,6 +509,19 @@ def test_a_coefficient_written_with_dimensions_is_bracketed():
     g.loss(d.squared_error(((D + 1) * z - 3 * (D + 1) * z).named("b"), x))
     assert "b = −(2·D + 2) z" in str(d.derive(g)).splitlines()
     check_grads(g, twin(g), dims={"D": 3, "N": 2})
+
+
+def test_four_heads_on_one_operand_whose_functions_make_two_runs():
+    """σ(..) ⊙ σ(..) ⊙ tanh(..) ⊙ tanh(..) of one operand: the second run's δ was put in the
+    stack's rows as if the first had not been merged (a crash where the operand needs a δ,
+    and silently the third head's gradient for the fourth's where it is an input)."""
+    check(([("heads", 1, 0, 2, 36)], 0), recurrent=False)
+    check(([("heads", 1, 0, 2, 117)], 0), recurrent=False)
+
+
+def test_two_blocks_of_a_stack_that_overlap_at_some_sizes():
+    check(([("[]", 0, 0, 0, 3)], 0), recurrent=False)  # δ: [0; δt2; 0] + [δt1; 0], not a
+    # stack with a block of 1 − H rows of zeros
 
 
 def test_a_recurrent_quotient_by_a_state_near_zero():
