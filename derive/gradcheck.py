@@ -147,12 +147,26 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
                 "number; d.gradcheck(der, dims, inputs=…) checks it at inputs in its domain")
         raise KinkedEverywhere(f"gradcheck: every one of {redraws + 1} draws put a kink within a "
                                f"step of {steps[-1]:g}; pass inputs away from the kinks")
-    grads = module.backward(params, cache)
     tiny = resolution(loss, eps / 4) / tolerance  # the smallest step resolves least
-    errors = {name: float(np.max(relative_error(grads[name][chosen[name]],
-                                                numeric[name][chosen[name]], tiny), initial=0.0))
+    errors = {name: max(float(np.max(relative_error(grads[name][chosen[name]],
+                                                    numeric[name][chosen[name]], tiny),
+                                     initial=0.0)) for grads in _every_path(module, params, cache))
               for name in numeric}
     return GradcheckReport(errors, tolerance, eps, seed, attempt)
+
+
+def _every_path(module, params, cache):
+    """The gradients `backward` gives, by each way it has of computing them: a recurrent
+    module sums small steps' gradients after its loop, larger ones in it (BATCHED_UP_TO),
+    and a check at small sizes would otherwise never run the second."""
+    paths = [module.backward(params, cache)]
+    if hasattr(module, "BATCHED_UP_TO"):
+        batched_up_to, module.BATCHED_UP_TO = module.BATCHED_UP_TO, 0
+        try:
+            paths.append(module.backward(params, cache))
+        finally:
+            module.BATCHED_UP_TO = batched_up_to
+    return paths
 
 
 def _first_uncrossed(differences, steps):

@@ -244,8 +244,9 @@ def check_words(worked):
                 "equations write it, gives these gradients too (largest relative difference "
                 f"{difference}). As generated, the module takes each window's maximum before "
                 "the function after it, and its gradients differ by "
-                f"{worked.pooled_difference:.1e} here: a tie that rounding makes in one order "
-                "of the operations and not in the other.")
+                f"{worked.pooled_difference:.1e} here. That is right only where rounding makes "
+                "a tie in one order of the operations and not in the other (then each sends δ "
+                "to another entry); elsewhere it is a bug in derive: please report it.")
     if worked.agrees:
         return ("Check: the generated module's backward gives these gradients too (largest "
                 f"relative difference {difference}).")
