@@ -48,6 +48,11 @@ def carriers(graph, order):
         if state not in order:  # else its next value is in `order` too: the next step reads it
             raise GraphError(f"state {state} is never read on the way to the loss: use it in "
                              f"an equation, or drop the state")
+        if carrier.is_leaf:  # its δ through time would be taken for the leaf's own gradient
+            what = {"param": "a parameter", "input": "an input"}.get(carrier.kind, carrier.kind)
+            raise GraphError(f"state {state}: its next value {name!r} is {what}, not a value "
+                             f"the step computes: name the equation that computes {name}[t] "
+                             f"{name!r}, and the {what.split()[-1]} another name")
         if carrier.shape != state.shape:
             raise ShapeError(f"recurrence {name}: {state} is {'×'.join(map(str, state.shape))} "
                              f"but {name} is {'×'.join(map(str, carrier.shape))}")

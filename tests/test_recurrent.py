@@ -137,6 +137,19 @@ def test_a_state_without_next_value_or_of_the_wrong_shape():
         d.derive(g)
 
 
+@pytest.mark.parametrize("leaf", ["param", "sequence", "input"])
+def test_a_state_whose_next_value_is_a_leaf_is_refused(leaf):
+    """h_prev's next value named 'h' a parameter: its δ through time was taken for the
+    parameter's own gradient, silently wrong (found by a hunt); a sequence broke the module."""
+    g = d.Graph("g")
+    h_prev, x = g.state("h", ("H", "N")), g.sequence("x", ("H", "N"))
+    h = getattr(g, leaf)("h", ("H", "N"))
+    g.loss(d.sum(d.tanh(g.param("V", ("H", "H")) @ (x + h_prev)) * h))
+    with pytest.raises(d.GraphError, match="state h_prev: its next value 'h' is an? "
+                                           "(parameter|input), not a value the step computes"):
+        d.derive(g)
+
+
 def test_sequences_of_different_lengths_name_the_input():
     module = d.compile_numpy(d.derive(d.models.rnn()))
     params = module.init_params(DIMS, scheme="normal")
