@@ -147,6 +147,7 @@ def derive(graph):
     """Apply the five rules to `graph` and return its `Derivation`."""
     if not isinstance(graph, Graph):
         raise GraphError(f"derive takes a Graph, got {type(graph).__name__}")
+    graph = graph.snapshot()
     loss = graph.loss_node
     if loss is None:
         raise GraphError(f"graph {graph.name!r} has no loss: call g.loss(node) first")

@@ -59,7 +59,7 @@ def draw(subject, path=None, values=None):
             raise DeriveError("values is a worked example, der.worked(inputs, params), not "
                               f"{type(values).__name__}")
         graph = subject.graph if isinstance(subject, Derivation) else subject
-        if graph is not values.der.graph:
+        if graph.origin is not values.der.graph.origin:
             raise DeriveError("values is a worked example of another graph: draw the one it "
                               "was made from")
         subject, numbers = values.der, picture_numbers(values)

@@ -18,7 +18,7 @@ from sympy.printing.numpy import NumPyPrinter
 from . import registry
 from .algebra import Helper, ones
 from .errors import GraphError
-from .graph import Node
+from .graph import Node, number
 from .naming import check_identifier
 from .registry import Builder, Signature
 from .scalars import check_constants, find_kinks, stabilize, unsupported_functions
@@ -225,6 +225,8 @@ FORMULA = {"sigmoid": sigmoid.scalar, "softplus": softplus.scalar, "relu": relu.
 
 def _scaled_tanh(node, a, b):
     """a·tanh(b z), LeCun's scaled tanh; f′ = b (a − y²/a) through the output."""
+    for value in (a, b):
+        number(value, "scaled_tanh")  # finite real numbers (nan, inf: a ValueError here)
     a, b = sp.nsimplify(a), sp.nsimplify(b)
     if a == 0 or b == 0:
         raise ValueError("scaled_tanh needs nonzero a and b")
@@ -273,6 +275,12 @@ def elementwise(name, f):
         raise ValueError(f"elementwise({name!r}, f): generated numpy code cannot evaluate "
                          f"{', '.join(unsupported)}; use functions numpy has (exp, sin, …)")
     slope = slope_of(body)
+    unevaluated = sorted({type(e).__name__ for e in (body, slope)
+                          for e in e.atoms(sp.Derivative, sp.Integral, sp.Sum)})
+    if unevaluated or body.has(sp.floor, sp.ceiling, sp.frac, sp.Mod):
+        raise ValueError(f"elementwise({name!r}, f): f(u) or its slope holds "
+                         f"{', '.join(unevaluated) or 'a step function (floor, ceiling, frac, Mod)'}"
+                         ", which derive cannot differentiate into numpy code")
     check_constants(f"elementwise({name!r}, f)", body, slope)
     kinks = find_kinks(body, NamedFunction)
     return Function(name, sp.Lambda(U, body), derivative=sp.Lambda(U, slope), kinks=kinks,

@@ -110,8 +110,12 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     """
     dims = checked_sizes(der, dims)
     seed = _count("seed", seed, zero=True)
+    redraws = _count("redraws", redraws, zero=True)
+    eps, tolerance = _positive("eps", eps), _positive("tolerance", tolerance)
     if max_entries is not None:
         max_entries = _count("max_entries", max_entries)
+    if progress is not None and not callable(progress):
+        raise DeriveError(f"progress must be a function of (done, total), got {progress!r}")
     module = compile_numpy(der)
     kinks, written = _kinks(der, dims), as_written(der, module)
     steps = [step for step in (eps, eps / 10, eps / 100) if step >= min(eps, 1e-6)]
@@ -308,6 +312,14 @@ def _count(what, value, zero=False):
         return int(value)
     raise DeriveError(f"{what} must be a {'non-negative' if zero else 'positive'} integer, "
                       f"got {value!r}")
+
+
+def _positive(what, value):
+    """`value` as a float, if it is a finite real number above 0 (not a bool)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and \
+            0 < value < float("inf"):
+        return float(value)
+    raise DeriveError(f"{what} must be a positive number, got {value!r}")
 
 
 def _chosen_entries(shape, max_entries, seed):

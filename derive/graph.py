@@ -5,6 +5,7 @@ elementwise functions); each checks its operands' shapes when it is made. Node o
 vertices of a networkx DiGraph whose edges run forward, from an input to the node consuming it.
 """
 
+import copy
 import numbers
 
 import networkx as nx
@@ -24,6 +25,8 @@ class Node:
     `op` is the registered operation that computes it (None for a leaf); `kind` is its name,
     or "input", "param", "state" for a leaf.
     """
+
+    __array_ufunc__ = None  # an array on the left, array + x, leaves it to x (an error)
 
     def __init__(self, graph, op, inputs=(), shape=None, name=None, kind=None, **attrs):
         self.graph, self.op, self.inputs, self.attrs = graph, op, tuple(inputs), attrs
@@ -201,6 +204,18 @@ class Graph:
         self.compact_forms = []   # textbook δs a builder knows (registry.CompactForm)
         self.reserved = set()     # names a model file gives further down: builders' own
                                   # names (z_c of layer_norm) step aside for them
+        self.origin = self        # the graph a snapshot was taken of (itself if none)
+
+    def snapshot(self):
+        """The graph as it is now, for a derivation of it: nodes added, named or a loss set
+        later change this graph, not what was derived of it (a sequence added after d.derive
+        made the derivation recurrent)."""
+        frozen = copy.copy(self)
+        frozen.nodes, frozen.by_name = list(self.nodes), dict(self.by_name)
+        frozen.initial_values, frozen.compact_forms = dict(self.initial_values), \
+            list(self.compact_forms)
+        frozen.reserved = set(self.reserved)
+        return frozen
 
     def __getitem__(self, name):
         try:

@@ -1,7 +1,10 @@
 """Misuse is reported by derive's own exceptions, naming the node, operation and shapes."""
 
+import re
+
 import numpy as np
 import pytest
+import sympy as sp
 
 import derive as d
 
@@ -236,3 +239,44 @@ def test_a_softmax_or_layer_norm_of_one_row_is_refused_where_its_rows_are_a_dime
         module.forward(params, {"x": np.zeros((3, 5)), "t": np.ones((1, 5))})
     with pytest.raises(d.DeriveError, match="H = 1: z has 1 row, so x − μ is identically 0"):
         d.gradcheck(d.derive(d.models.layer_norm_mlp()), {"D": 3, "H": 1, "K": 2, "N": 5})
+
+
+def test_a_derivation_is_of_the_graph_as_it_was_when_derived():
+    """A sequence added to the graph after d.derive made the derivation recurrent: its
+    module asked for T (KeyError), its LaTeX wrote z_{1,t} (found by a hunt)."""
+    g = d.models.mlp()
+    der = d.derive(g)
+    g.sequence("s", ("D", "N"))
+    assert not der.recurrent and "z_{1,t}" not in der.to_latex()
+    assert d.gradcheck(der, {"D": 3, "H": 4, "K": 2, "N": 5}).ok
+
+
+def _misused(call):
+    g = d.Graph("g")
+    x, W = g.input("x", ("D", "N")), g.param("W", ("D", "D"))
+    return call(g, x, W)
+
+
+@pytest.mark.parametrize("call, error, says", [
+    (lambda g, x, W: d.scaled_tanh(W @ x, float("nan"), 1), ValueError, "constant nan"),
+    (lambda g, x, W: np.ones((3, 3)) + x, TypeError, "expected a node or a number"),
+    (lambda g, x, W: np.ones((3, 3)) @ x, TypeError, "the operand must be a derive node"),
+    (lambda g, x, W: d.elementwise("fl", lambda u: sp.floor(u)), ValueError, "Derivative"),
+    (lambda g, x, W: d.elementwise("su", lambda u: sp.Sum(u, (sp.Symbol("k"), 1, 3))),
+     ValueError, "holds Sum"),
+], ids=["scaled_tanh of nan", "an array + a node", "an array @ a node", "floor", "a Sum"])
+def test_misuse_of_the_api_is_named_where_it_happens(call, error, says):
+    """Found by a hunt: each went through, then failed deep in sympy or the module (nan in
+    scaled_tanh, floor's unevaluated derivative), or made an array of nodes (array + x)."""
+    with pytest.raises(error, match=re.escape(says)):
+        _misused(call)
+
+
+@pytest.mark.parametrize("option, says", [
+    ({"eps": 0}, "eps must be a positive number, got 0"),
+    ({"tolerance": float("nan")}, "tolerance must be a positive number, got nan"),
+    ({"redraws": -1}, "redraws must be a non-negative integer, got -1"),
+    ({"progress": 3}, "progress must be a function of (done, total), got 3")])
+def test_gradcheck_names_an_option_it_cannot_take(option, says):
+    with pytest.raises(d.DeriveError, match=re.escape(says)):
+        d.gradcheck(d.derive(d.models.mlp()), {"D": 3, "H": 4, "K": 2, "N": 5}, **option)
