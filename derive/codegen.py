@@ -328,6 +328,8 @@ def _prediction(der, names, forward, dims, arrays, states):
     forward = [statement(printer, s.name, [der.forward[n]], s.comment)
                for n, s in zip(der.forward, forward) if n in needed]
     inputs = [n for n in der.inputs if n in needed]
+    inputs += _sizing(der, printer.dimensions, [*inputs, *(p for p in der.params if p in needed)],
+                      loss["target"])
     states = [s for s, (name, _) in zip(states, der.states.items()) if name in needed]
     timed = [n for n in der.sequences if n != loss["target"]] or der.sequences[:1]
     return Prediction(   # (a sequence it does not read still gives the number of steps T)
@@ -337,6 +339,18 @@ def _prediction(der, names, forward, dims, arrays, states):
         arrays(p for p in der.params if p in needed), arrays(inputs),
         arrays(n for n in inputs if n not in der.sequences),
         arrays(n for n in inputs if n in der.sequences), states)
+
+
+def _sizing(der, printed, read, target):
+    """Inputs a prediction needs for their sizes alone: for each dimension it prints that no
+    array it reads has (a constant prediction, 1/2 𝟏 of H×N, still needs N), the first input
+    that has it, the target last."""
+    carried = {str(s) for n in read for size in der.shapes[n] for s in size.free_symbols}
+    found = []
+    for dim in sorted(set(printed) - carried):
+        found += [n for n in sorted(der.inputs, key=lambda n: n == target)
+                  if dim in {str(s) for size in der.shapes[n] for s in size.free_symbols}][:1]
+    return list(dict.fromkeys(found))
 
 
 SEED = Verbatim("scale")  # δE in backward: 1, or sgd_step's lr, which then rides in every δ

@@ -35,7 +35,8 @@ H, N = d.dims("H N")
 NUMBERS = (0.5, -2, 1.5, 0.25)
 OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate", "pooled conv",
                                                                  "of a product", "of an input",
-                                                                 "linear in a parameter", "heads"]
+                                                                 "linear in a parameter", "heads",
+                                                                 "c − a"]
 HEAD_FUNCTIONS = (d.sigmoid, d.tanh, d.relu)
 # "of a product": the operations that read their first operand whatever their other numbers
 # say (not split, whose halves of H rows may be refused after the product's weight is made)
@@ -142,6 +143,8 @@ class Program:
             return gate + self.param(("H", 1)) if o % 2 else gate
         if name == "+" and o % 3 == 2:  # parameters the shape of the activations: each one's
             return a + self.param(("H", "N")) + self.param(("N", "H")).T  # δ is the sum's
+        if name == "c − a":  # one sum, −a + c (rule 2)
+            return number - a
         if name in ("+", "*"):
             return OPERATORS[name](a, b if o % 2 else number, *((1,) if name == "+" else ()))
         if name == "/":
@@ -362,7 +365,7 @@ def test_every_operation_is_drawn():
     assert {"sigmoid", "concat", "split", "squared_error", "softmax_cross_entropy", "layer_norm",
             "conv2d", "conv1d", "max_pool2d", "avg_pool2d",
             "@", "+", "*", "/", "[]", "T", "**", "gate", "pooled conv", "of a product",
-            "of an input", "linear in a parameter", "heads"} <= set(OPERATIONS)
+            "of an input", "linear in a parameter", "heads", "c − a"} <= set(OPERATIONS)
 
 
 # Shapes that broke before, kept as fixed programs.
@@ -517,6 +520,11 @@ def test_four_heads_on_one_operand_whose_functions_make_two_runs():
     and silently the third head's gradient for the fourth's where it is an input)."""
     check(([("heads", 1, 0, 2, 36)], 0), recurrent=False)
     check(([("heads", 1, 0, 2, 117)], 0), recurrent=False)
+
+
+def test_a_prediction_that_cancels_to_a_constant_still_reads_the_batch_size():
+    check(([("split", 0, 0, 0, 0), ("c − a", 0, 0, 0, 0)], 0), recurrent=False)  # W x +
+    # (1/2 − W x) is 1/2 𝟏 of H×N: predict read no input and had no N (KeyError in the module)
 
 
 def test_two_blocks_of_a_stack_that_overlap_at_some_sizes():
