@@ -369,3 +369,29 @@ def test_a_step_that_cannot_be_taken_moves_nothing(spoil, error, message):
             step()
         assert all(np.array_equal(params[k], before[k]) for k in params)
         assert state["step"] == 0 and not any(m.any() for m in state["m"].values())
+
+
+def test_one_array_given_as_two_parameters_is_refused_before_anything_moves():
+    """b1 and b2 one array (found by a hunt): sgd_step moved it by both gradients, silently."""
+    module = d.compile_numpy(d.derive(d.models.mlp()))
+    params = module.init_params({"D": 2, "H": 3, "K": 3})
+    params["b2"] = params["b1"]
+    before = copy(params)
+    with pytest.raises(ValueError, match="parameters 'b1' and 'b2' are one array, so no "
+                                         "parameter was moved"):
+        module.sgd_step(params, {"x": np.ones((2, 4)), "label": np.zeros((3, 4))}, 0.1)
+    assert all(np.array_equal(params[k], before[k]) for k in params)
+
+
+def test_one_state_is_not_taken_by_two_optimizers():
+    """adam's m (a mean of gradients) taken for momentum's velocity, silently (a hunt)."""
+    module = d.compile_numpy(d.derive(d.models.mlp()))
+    params = module.init_params({"D": 2, "H": 3, "K": 2})
+    inputs = {"x": np.ones((2, 4)), "label": np.zeros((2, 4))}
+    state = module.optimizer_state(params)
+    module.adam_step(params, inputs, state)
+    before = copy(params)
+    with pytest.raises(ValueError, match="state has been adam_step's: its buffers mean other "
+                                         "things to momentum_step"):
+        module.momentum_step(params, inputs, state, 0.1)
+    assert all(np.array_equal(params[k], before[k]) for k in params)
