@@ -3,7 +3,8 @@
 import sympy as sp
 
 from . import functions as f
-from .graph import Graph
+from .errors import GraphError
+from .graph import Graph, Node
 from .rules import concat, split
 from .naming import dims
 from .losses import softmax_cross_entropy, squared_error
@@ -38,8 +39,20 @@ def softmax_classifier():
     return g
 
 
+def _flag(name, value):
+    if value not in (True, False):  # "no" is truthy: it would build the other model
+        raise GraphError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def deep_mlp(depth=4, activation=f.relu):
     """`depth` hidden layers of width H with biases, a linear output, squared error."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise GraphError(f"deep_mlp: depth must be a whole number of layers, 1 or more, got "
+                         f"{depth!r}")
+    if not isinstance(activation, f.Function):
+        raise GraphError(f"deep_mlp: activation must be one of derive's functions (d.relu, "
+                         f"d.tanh, d.elementwise(...)), got {activation!r}")
     g = Graph("deep_mlp")
     x, label = g.input("x", ("D", "N")), g.input("label", ("K", "N"))
     h, rows = x, "D"
@@ -82,6 +95,7 @@ def rnn():
 
 def lstm(peepholes=False):
     """LSTM: gates i, f, o, candidate g; c_t = f ⊙ c_{t−1} + i ⊙ g, h_t = o ⊙ tanh(c_t)."""
+    peepholes = _flag("peepholes", peepholes)
     g = Graph("lstm_peephole" if peepholes else "lstm")
     x = g.sequence("x", ("D", "N"))
     h_prev, c_prev = g.state("h", ("H", "N")), g.state("c", ("H", "N"))
@@ -159,6 +173,7 @@ def attention_layer(g, X, mask=None, prefix=""):
     K = W_k X, V = W_v X, S = Kᵀ Q, Z = S/√d_k (+ mask), A = softmax(Z), Y = V A. Column j of A is
     query j's weights over the keys; a mask of 0 and −∞ hides keys from queries. Every name
     it gives starts with `prefix`, so layers stack."""
+    _layer_arguments(g, X, prefix)
     D, d_k = X.shape[0], dims("d_k")[0]
     Q = (g.param(f"{prefix}W_q", (d_k, D)) @ X).named(f"{prefix}Q")
     K = (g.param(f"{prefix}W_k", (d_k, D)) @ X).named(f"{prefix}K")
@@ -167,6 +182,12 @@ def attention_layer(g, X, mask=None, prefix=""):
     Z = (S / sp.sqrt(d_k) if mask is None else S / sp.sqrt(d_k) + mask).named(f"{prefix}Z")
     A = softmax(Z).named(f"{prefix}A")
     return (V @ A).named(f"{prefix}Y")
+
+
+def _layer_arguments(g, X, prefix):
+    if not (isinstance(g, Graph) and isinstance(X, Node) and isinstance(prefix, str)):
+        raise GraphError(f"a layer takes a graph, a node of it and a prefix of names, got "
+                         f"{type(g).__name__}, {type(X).__name__}, {prefix!r}")
 
 
 def attention():
@@ -181,6 +202,7 @@ def transformer_layer(g, X, mask=None, prefix=""):
     """A post-norm transformer block on X (D×T): self-attention with a residual and layer
     norm, then a position-wise relu feed-forward layer (width D_ff) with its own residual and
     layer norm. Every name it gives starts with `prefix` (say "l2_"), so blocks stack."""
+    _layer_arguments(g, X, prefix)
     D = X.shape[0]
     R1 = (X + attention_layer(g, X, mask, prefix)).named(f"{prefix}R1")
     H1 = _normalised(g, R1, f"{prefix}", "1").named(f"{prefix}H1")
@@ -194,6 +216,7 @@ def transformer_layer(g, X, mask=None, prefix=""):
 def transformer_block(causal=False):
     """One transformer block on X (D×T), squared error to a target; `causal` adds an input
     mask (T×T, 0 where key i ≤ query j, −∞ elsewhere) before the softmax, as decoders do."""
+    causal = _flag("causal", causal)
     g = Graph("causal_transformer_block" if causal else "transformer_block")
     X, label = g.input("X", ("D", "T")), g.input("label", ("D", "T"))
     mask = g.input("mask", ("T", "T")) if causal else None

@@ -70,6 +70,9 @@ def dimension(name, bound=False):
 
 def dims(names):
     """Dimension symbols for shape arithmetic: D, H = dims("D H"); then (4*H, D + H)."""
+    if not isinstance(names, str):
+        raise GraphError(f"dims takes the names in one string, like dims(\"D H\"), got "
+                         f"{names!r}")
     return tuple(dimension(n) for n in names.replace(",", " ").split())
 
 

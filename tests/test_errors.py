@@ -280,3 +280,16 @@ def test_misuse_of_the_api_is_named_where_it_happens(call, error, says):
 def test_gradcheck_names_an_option_it_cannot_take(option, says):
     with pytest.raises(d.DeriveError, match=re.escape(says)):
         d.gradcheck(d.derive(d.models.mlp()), {"D": 3, "H": 4, "K": 2, "N": 5}, **option)
+
+
+@pytest.mark.parametrize("build, says", [
+    (lambda: d.models.deep_mlp(0), "depth must be a whole number of layers, 1 or more, got 0"),
+    (lambda: d.models.deep_mlp(2, "relu"), "activation must be one of derive's functions"),
+    (lambda: d.models.lstm(peepholes="no"), "peepholes must be True or False, got 'no'"),
+    (lambda: d.models.transformer_block(causal="no"), "causal must be True or False"),
+    (lambda: d.models.transformer_layer(d.Graph("g"), "X"), "a layer takes a graph, a node"),
+    (lambda: d.dims(3), "dims takes the names in one string")])
+def test_the_builders_name_an_argument_they_cannot_take(build, says):
+    """peepholes="no" built the peephole LSTM (a truthy string), silently (a hunt)."""
+    with pytest.raises(d.GraphError, match=re.escape(says)):
+        build()
