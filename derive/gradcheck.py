@@ -109,6 +109,9 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     `progress(done, total)` is called after each entry checked.
     """
     dims = checked_sizes(der, dims)
+    if not der.params and not der.states:
+        raise DeriveError(f"gradcheck: {der.graph.name} has no parameters and no initial "
+                          "states, so there is no gradient to check")
     seed = _count("seed", seed, zero=True)
     redraws = _count("redraws", redraws, zero=True)
     eps, tolerance = _positive("eps", eps), _positive("tolerance", tolerance)

@@ -212,11 +212,22 @@ class Worked:
 
     def value(self, name, t=None):
         """The value of node `name` (at step `t`, 1..T, of a recurrent net)."""
-        return self.steps[t].values[name]
+        return self._of("values", name, t)
 
     def delta(self, name, t=None):
         """δ of node `name` (at step `t` of a recurrent net: a parameter's share of it)."""
-        return self.steps[t].deltas[name]
+        return self._of("deltas", name, t)
+
+    def _of(self, kind, name, t):
+        if t not in self.steps:
+            raise ValuesError(f"no step {t!r}: the example's steps are "
+                              f"{', '.join(map(str, self.steps)) if self.der.recurrent else 'None (a feed-forward net)'}")
+        found = getattr(self.steps[t], kind)
+        if name not in found:
+            raise ValuesError(f"no {'value' if kind == 'values' else 'δ'} named {name!r} in "
+                              f"the example of {self.der.graph.name}: its nodes are "
+                              f"{', '.join(found)}")
+        return found[name]
 
     def lookup(self, kind, name, time):
         """A value ("value") or δ ("delta") of `name` at `time`. Past the last step, zeros (what

@@ -293,3 +293,21 @@ def test_the_builders_name_an_argument_they_cannot_take(build, says):
     """peepholes="no" built the peephole LSTM (a truthy string), silently (a hunt)."""
     with pytest.raises(d.GraphError, match=re.escape(says)):
         build()
+
+
+def test_calls_that_would_answer_about_nothing_name_what_is_missing():
+    """Found by a hunt: gradcheck of a graph without parameters said "all ok" having
+    checked nothing; a worked example's value of an unknown node was a bare KeyError;
+    init_params(seed="a") numpy's SeedSequence error."""
+    g = d.Graph("fixed")
+    g.loss(d.squared_error(d.tanh(g.input("x", ("D", "N"))), g.input("t", ("D", "N"))))
+    with pytest.raises(d.DeriveError, match="fixed has no parameters and no initial states"):
+        d.gradcheck(d.derive(g), {"D": 2, "N": 3})
+    der = d.derive(d.models.mlp())
+    example = der.worked({"x": [[1], [2]], "label": [[0], [1]]},
+                         {"W1": [[1, 2], [3, 4], [5, 6]], "b1": [[0], [0], [0]],
+                          "W2": [[1, 1, 1], [1, 1, 1]], "b2": [[0], [0]]})
+    with pytest.raises(d.DeriveError, match="no value named 'nope' in the example of mlp"):
+        example.value("nope")
+    with pytest.raises(ValueError, match="seed must be a whole number, 0 or more, got 'a'"):
+        d.compile_numpy(der).init_params({"D": 2, "H": 3, "K": 2}, seed="a")
