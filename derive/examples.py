@@ -24,8 +24,9 @@ def examples(der):
     def across(node, axis=1):  # the dimension among its columns (or rows)
         return dim in node.shape[axis].free_symbols
 
-    def counts(node):  # a constant written with the number of columns
-        return any(isinstance(v, sp.Basic) and dim in v.free_symbols for v in node.attrs.values())
+    def counts(node):  # a value of each column, with a constant written with their number
+        return across(node) and any(isinstance(v, sp.Basic) and dim in v.free_symbols
+                                    for v in node.attrs.values())  # (E / N is a batch's mean)
 
     for node in nodes:
         summed = not across(node) and any(map(across, node.inputs))  # Σ_cols, then read by

@@ -483,6 +483,10 @@ def test_a_model_with_a_constant_of_the_number_of_examples_is_not_batched():
     N, = d.dims("N")
     g.loss(d.squared_error((g.param("W", ("K", "D")) @ x / N).named("y"), label))
     assert d.compile_numpy(d.derive(g)).EXAMPLES == {"dim": None, "meet": "y"}
+    mean = d.Graph("batch_mean")  # E / N, the loss a batch's mean: its columns stay examples
+    x, label = mean.input("x", ("D", "N")), mean.input("label", ("K", "N"))
+    mean.loss(d.squared_error(mean.param("W", ("K", "D")) @ x, label) / N)
+    assert d.compile_numpy(d.derive(mean)).EXAMPLES == {"dim": "N", "meet": None}
 
 
 def test_features_near_the_top_of_float64_are_scaled_by_a_finite_deviation():
