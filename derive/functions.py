@@ -278,9 +278,9 @@ def elementwise(name, f):
     unevaluated = sorted({type(e).__name__ for e in (body, slope)
                           for e in e.atoms(sp.Derivative, sp.Integral, sp.Sum)})
     if unevaluated or body.has(sp.floor, sp.ceiling, sp.frac, sp.Mod):
-        raise ValueError(f"elementwise({name!r}, f): f(u) or its slope holds "
-                         f"{', '.join(unevaluated) or 'a step function (floor, ceiling, frac, Mod)'}"
-                         ", which derive cannot differentiate into numpy code")
+        held = ", ".join(unevaluated) or "a step function (floor, ceiling, frac, Mod)"
+        raise ValueError(f"elementwise({name!r}, f): f(u) or its slope holds {held}, which "
+                         "derive cannot differentiate into numpy code")
     check_constants(f"elementwise({name!r}, f)", body, slope)
     kinks = find_kinks(body, NamedFunction)
     return Function(name, sp.Lambda(U, body), derivative=sp.Lambda(U, slope), kinks=kinks,

@@ -182,8 +182,7 @@ class PoolFirst:
             made = [(pooling.unbiased, pooling.rest), (pooling.top, top),
                     (pooling.before, before)]
             if pooling.function is not None:
-                made.append((name, Entrywise(pooling.function,
-                                                            self.symbol(pooling.before))))
+                made.append((name, Entrywise(pooling.function, self.symbol(pooling.before))))
             out += made
             for key, value in made:
                 self._explain(False, key, value)

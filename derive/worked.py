@@ -220,8 +220,9 @@ class Worked:
 
     def _of(self, kind, name, t):
         if t not in self.steps:
-            raise ValuesError(f"no step {t!r}: the example's steps are "
-                              f"{', '.join(map(str, self.steps)) if self.der.recurrent else 'None (a feed-forward net)'}")
+            steps = ", ".join(map(str, self.steps)) if self.der.recurrent else \
+                "None (a feed-forward net)"
+            raise ValuesError(f"no step {t!r}: the example's steps are {steps}")
         found = getattr(self.steps[t], kind)
         if name not in found:
             raise ValuesError(f"no {'value' if kind == 'values' else 'δ'} named {name!r} in "
