@@ -107,6 +107,7 @@ class Runner:
 
 
 def _counted(function):
+    """`function`, the True and False of its object arrays given back as sympy's 1 and 0."""
     @functools.wraps(function)
     def exact(*args, **kwargs):
         result = function(*args, **kwargs)
@@ -202,8 +203,9 @@ class Worked:
 
     @property
     def pooled_first_differs(self):
-        """Whether the module as generated, which pools before a function (relu), differs:
-        at a tie that rounding makes in one order of the operations and not the other."""
+        """Whether the module as generated, which pools before a function (relu), differs
+        (right only at a tie that rounding makes in one order of the operations, not the
+        other)."""
         return self.pooled_difference is not None and self.pooled_difference >= AGREEMENT
 
     @property
