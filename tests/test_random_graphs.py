@@ -83,7 +83,8 @@ class Program:
                 del g.nodes[made:]                  # "of a product") goes, then the next step
                 for made_by_it, count in zip((self.pool, self.penalties, self.square), kept):
                     del made_by_it[count:]
-                continue
+                self.u, self.v = (x if x in g.nodes else None for x in (self.u, self.v))
+                continue  # (an input u or v the failed step made went with it)
             if n % 2 and a % 3 == 0:  # now and then, a builder's inner nodes (layer norm's
                 self.pool += [m for m in g.nodes[made:]  # x − μ) are used outside it too
                               if m.shape == (H, N) and m not in self.pool and not m.is_leaf]
@@ -525,6 +526,12 @@ def test_four_heads_on_one_operand_whose_functions_make_two_runs():
 def test_a_prediction_that_cancels_to_a_constant_still_reads_the_batch_size():
     check(([("split", 0, 0, 0, 0), ("c − a", 0, 0, 0, 0)], 0), recurrent=False)  # W x +
     # (1/2 − W x) is 1/2 𝟏 of H×N: predict read no input and had no N (KeyError in the module)
+
+
+def test_an_input_made_by_a_step_that_failed_is_not_read_by_a_later_one():
+    check(([("abs", 0, 0, 0, 0), ("abs", 0, 0, 0, 0), ("abs", 0, 0, 0, 0),
+            ("of an input", 0, 0, 1, 52), ("of an input", 0, 0, 0, 0)], 0), recurrent=True)
+    # (the harness kept v after its step failed and dropped it: derive met a node outside g)
 
 
 def test_two_blocks_of_a_stack_that_overlap_at_some_sizes():
