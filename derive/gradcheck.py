@@ -75,13 +75,27 @@ def random_inputs(der, dims, rng):
     steps = (int(dims["T"]),) if der.recurrent else ()
     shapes = {name: steps * (name in der.sequences) + sized(der.shapes[name], dims)
               for name in der.inputs}
-    samplers = {node.inputs[k].name: sample for node in der.graph.nodes if node.op
-                for k, sample in node.op.samples.items() if node.inputs[k].name in shapes}
+    wanted = {}
+    for node in der.graph.nodes:
+        for k, sample in (node.op.samples if node.op else {}).items():
+            if node.inputs[k].name in shapes:
+                wanted.setdefault(node.inputs[k].name, []).append(sample)
+    samplers = {name: _serving(name, found) for name, found in wanted.items()}
     inputs = {name: samplers[name](rng, shape) if name in samplers else rng.normal(size=shape)
               for name, shape in shapes.items()}
     for state, (_, initial) in der.states.items():
         inputs[initial] = rng.normal(size=sized(der.shapes[state], dims))
     return inputs
+
+
+def _serving(name, samplers):
+    """Of the ways operations reading input `name` draw it, the one whose draws all of them
+    take (one-hot columns are binary cross-entropy's targets too), or a DeriveError."""
+    for sample in samplers:
+        if all(other is sample or other in getattr(sample, "serves", ()) for other in samplers):
+            return sample
+    raise DeriveError(f"gradcheck: input {name!r} feeds operations that want it drawn in ways "
+                      "no one draw meets; pass inputs=… that suit them all")
 
 
 class KinkCrossed(Exception):

@@ -92,6 +92,9 @@ def _uniform(rng, shape):
     return rng.uniform(size=shape)
 
 
+one_hot.serves = (_uniform,)  # one-hot columns lie in [0, 1]: binary targets too
+
+
 @register("binary_cross_entropy", Rule.LOSS, scalar_loss,
           lambda node, z, t: _mean(
               node, sum_all(apply(softplus.scalar, z) - sp.hadamard_product(t, z)), z.shape[1]),

@@ -534,6 +534,12 @@ def test_an_input_made_by_a_step_that_failed_is_not_read_by_a_later_one():
     # (the harness kept v after its step failed and dropped it: derive met a node outside g)
 
 
+def test_an_input_that_is_the_target_of_two_losses_is_drawn_to_suit_both():
+    check(([("softmax_cross_entropy", 0, 2, 0, 0), ("binary_cross_entropy", 0, 2, 0, 0)], 0,
+           4), recurrent=True)  # m: one-hot for softmax cross-entropy, in [0, 1] for binary
+    # (it was drawn for the last loss read, and the module refused it as not distributions)
+
+
 def test_two_blocks_of_a_stack_that_overlap_at_some_sizes():
     check(([("[]", 0, 0, 0, 3)], 0), recurrent=False)  # δ: [0; δt2; 0] + [δt1; 0], not a
     # stack with a block of 1 − H rows of zeros
