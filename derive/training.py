@@ -416,9 +416,8 @@ def _check_stored(path, name, array):
     real numbers (a deviation above 0; a feature's columns, names), in one row at most for a
     scaling entry."""
     columns = name.endswith(".columns")
-    kind = array.dtype.kind in ("U",) if columns else array.dtype.kind in "fiu"
     scaled = name.endswith((".mean", ".std", ".columns"))
-    if not kind or (scaled and array.ndim != 1) or (not scaled and array.ndim != 2):
+    if array.dtype.kind not in ("U" if columns else "fiu") or array.ndim != (1 if scaled else 2):
         raise DataError(f"{quoted(path)}: {quoted(name)} is not what derive saves there "
                         f"({array.dtype} of shape {array.shape}): the file is damaged or was "
                         "not written by derive train")
