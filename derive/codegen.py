@@ -242,7 +242,7 @@ def render_module(der, names, pool_first=True):
         graph=der.graph.name,
         forward_equations=[s.comment for s in plain],
         backward_equations=[comments[(True, n)] for n, _ in backward_eqs],
-        shapes=_shapes(der), compound=_compound(der), solved=_solved(der),
+        shapes=_shapes(der), compound=_compound(der), solved=_solved(der, prediction.needed),
         at_least=_at_least(der),
         params=arrays(der.params), inputs=[*der.inputs, *(s.initial for s in states)],
         init=[(name, *start) for name, start in starts(der).items()],
@@ -467,28 +467,45 @@ def _at_least(der):
             for size, least, why in sorted(der.graph.least_sizes(), key=str)]
 
 
-def _solved(der):
-    """Dimensions that no array's shape has alone (L in a signal of 3*L rows), each with an
-    entry a*L + b whose other dimensions are known: (L, the entry, a, code giving b). A
-    dimension found only in products (H in C*H*W) cannot be read off the arrays: an error."""
+def _solved(der, predicted):
+    """Dimensions some call cannot read off an array's shape, each with an entry a*L + b
+    whose other dimensions are known: (L, the entry, a, code giving b). Those no array has
+    alone (L in a signal of 3*L rows), and those alone only in arrays that predict, reading
+    the inputs `predicted`, does not read (H of a target t[H, N] beside W[2*H, D]; of a
+    state, which training starts at zeros of its size), read back from a parameter's entry.
+    A dimension found only in products (H in C*H*W) cannot be read off the arrays: an error."""
     shapes = [der.shapes[n] for n in [*der.params, *der.inputs, *der.states]]
     entries = {d for shape in shapes for d in shape}
     alone = {d for d in entries if d.is_Symbol}
+    weighed = {d for n in der.params for d in der.shapes[n]}  # every call reads them
+    read = weighed | {d for n in predicted if n in der.inputs for d in der.shapes[n]}
     solved = []
     for symbol in sorted({s for d in entries for s in d.free_symbols} - alone, key=str):
-        for entry in sorted((d for d in entries if symbol in d.free_symbols), key=str):
-            a, b = entry.coeff(symbol), entry.subs(symbol, 0)
-            if sp.Poly(entry, symbol).degree() == 1 and a.is_Integer and b.free_symbols <= alone:
-                offset = b.xreplace({s: Verbatim(f'dims["{s}"]') for s in b.free_symbols})
-                solved.append((str(symbol), str(entry), int(a), numpy_code(offset)))
-                break
-        else:
+        found = _solution(symbol, entries, alone)
+        if found is None:
             inside = ", ".join(sorted(str(d) for d in entries if symbol in d.free_symbols))
             raise ShapeError(f"dimension {symbol} appears only inside {inside}: the generated "
                              f"module cannot read its size off the arrays; give an input or "
                              f"parameter a shape where {symbol} stands alone, or write the size "
                              "as a number")
+        solved.append(found)
+    for symbol in sorted(alone - read, key=str):
+        found = _solution(symbol, weighed, alone & weighed)
+        if found is not None:
+            solved.append(found)
     return solved
+
+
+def _solution(symbol, entries, known):
+    """(L, the entry, a, code giving b) of the first of `entries` that is a*L + b, a a whole
+    number and b made of `known` dimensions; None if there is none."""
+    for entry in sorted((d for d in entries if symbol in d.free_symbols), key=str):
+        a, b = entry.coeff(symbol), entry.subs(symbol, 0)
+        if entry != symbol and sp.Poly(entry, symbol).degree() == 1 and a.is_Integer and \
+                b.free_symbols <= known:
+            offset = b.xreplace({s: Verbatim(f'dims["{s}"]') for s in b.free_symbols})
+            return str(symbol), str(entry), int(a), numpy_code(offset)
+    return None
 
 
 def _checks(der, names):

@@ -295,11 +295,12 @@ class Graph:
             size, why = node.attrs.get("two_rows", (sp.Integer(1), None))
             if why and not size.is_Integer:
                 found.setdefault((size, 2), why)
-            for entry in node.shape:
-                ones = {s: 1 for s in entry.free_symbols}
-                if ones and entry.subs(ones) < 1:  # below 1 where its dimensions are 1
-                    found.setdefault((entry, 1), f"{node.describe()} would have no rows or "
-                                                 "columns")
+            for entry in node.shape:  # and each factor of a product: 3 (H − 2)(W − 2) is 3
+                for size in dict.fromkeys((entry, *sp.Mul.make_args(entry))):  # at H = W = 1
+                    ones = {s: 1 for s in size.free_symbols}
+                    if ones and size.subs(ones) < 1:  # below 1 where its dimensions are 1
+                        found.setdefault((size, 1), f"{node.describe()} would have no rows "
+                                                    "or columns")
         return [(size, least, why) for (size, least), why in found.items()]
 
     def dag(self):

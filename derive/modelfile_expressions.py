@@ -305,7 +305,7 @@ class Walker:
             if keyword.arg in options:
                 raise self.line.error(keyword, f"{name} is given {keyword.arg} twice")
             if keyword.arg in call.form.sizes:  # image=(1, 8, 8), kernel=3
-                options[keyword.arg] = self._sizes(keyword.value)
+                options[keyword.arg] = self._sizes(keyword.value, keyword.arg)
                 continue
             if keyword.arg in call.form.node_options:  # bias=b1, or bias=None
                 none = isinstance(keyword.value, ast.Constant) and keyword.value.value is None
@@ -333,9 +333,13 @@ class Walker:
             options[keyword.arg] = value.value
         return options
 
-    def _sizes(self, node):
+    def _sizes(self, node, what):
         """A size or a tuple of sizes, each a whole number ≥ 0 or a dimension: (C, 8, 8)."""
         items = node.elts if isinstance(node, ast.Tuple) else [node]
+        for item in items:
+            if self._size(item, False).is_nonnegative is not True:  # padding=-1, 1 - H
+                raise self.line.error(item, f"{what} must be 0 or more at every size of its "
+                                            f"dimensions, got {self.line.source(item, 30)}")
         sizes = tuple(self.dimension(item, bound=True) for item in items)
         sizes = tuple(int(v) if isinstance(v, (int, sp.Integer)) else v for v in sizes)
         return sizes if isinstance(node, ast.Tuple) else sizes[0]

@@ -16,7 +16,7 @@ import numbers
 import os
 import sys
 import zipfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
 import numpy as np
@@ -308,10 +308,19 @@ def predict(model, params, data, scaling=None, dims=None):
 
 
 def _sizes_of(module, params):
-    """The sizes of the dimensions that stand alone in the parameters' shapes."""
-    return {dim: size for name in module.PARAMS
-            for dim, size in zip(module.SHAPES[name], np.shape(params[name]))
-            if isinstance(dim, str) and dim not in module.COMPOUND}
+    """The sizes of the dimensions the parameters' shapes give: those that stand alone, and
+    those the module reads back from a parameter's compound entry (H of W[2*H, D], `SOLVED`);
+    the module checks them all against the arrays when it runs."""
+    sizes, compound = {}, {}
+    for name in module.PARAMS:
+        for dim, size in zip(module.SHAPES[name], np.shape(params[name])):
+            if isinstance(dim, str):
+                (compound if dim in module.COMPOUND else sizes).setdefault(dim, size)
+    for dim, (entry, coefficient, offset) in getattr(module, "SOLVED", {}).items():
+        if dim not in sizes and entry in compound:
+            with suppress(KeyError):  # an offset of a dimension no parameter gives
+                sizes[dim] = (compound[entry] - offset(sizes)) // coefficient
+    return sizes
 
 
 class _Quiet(list):

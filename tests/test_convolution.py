@@ -281,6 +281,28 @@ def test_a_check_at_sizes_where_a_layer_has_no_output_names_the_layer(tmp_path, 
     assert d.gradcheck(der, {"L": 5, "N": 2}).ok
 
 
+def test_an_image_too_small_for_a_kernel_or_a_window_names_the_layer():
+    """A 2-D layer's rows are a product, 2 (H − 2)(W − 2), which is 2 where H = W = 1: each
+    factor is kept at least 1 (found by a hunt: numpy's reshape error inside the module)."""
+    for padding, layer in ((0, "conv2d(x, K)"), (1, "max_pool2d(z)")):
+        g = d.Graph("small")
+        H, W = d.dims("H W")
+        x, s = g.input("x", (H * W, "N")), g.input("s", (H, W))  # s: H and W alone
+        z = d.conv2d(x, g.param("K", (2, 9)), image=(1, H, W), kernel=3,
+                     padding=padding).named("z")
+        top = d.max_pool2d(z, image=(2, H, W), size=3, stride=1) if padding else z
+        g.loss(d.sum(top * top) + d.sum(s))
+        der, sizes = d.derive(g), {"N": 2, "W": 6}
+        named = re.escape(f"H - 2 = 0 at H = 2, N = 2, W = 6: {layer} would have no rows")
+        with pytest.raises(d.DeriveError, match=named):
+            d.gradcheck(der, {"H": 2, **sizes})
+        with pytest.raises(ValueError, match=re.escape(f"H - 2 = 0 at N = 2, H = 2, W = 6: "
+                                                       f"{layer} would have no rows")):
+            d.compile_numpy(der).forward({"K": np.ones((2, 9))},
+                                         {"x": np.ones((12, 2)), "s": np.ones((2, 6))})
+        assert d.gradcheck(der, {"H": 3, **sizes}).ok
+
+
 def test_lenet_pools_before_its_bias_and_relu():
     """maxpool(relu(z + b)) = relu(maxpool(z) + b): the code pools K1 ⋆ x first and adds b1
     and relu to a 4× smaller image; the loss is the same to the bit and the gradients are

@@ -792,6 +792,15 @@ broken.bp:4:5: a state is read one step back, as h[t-1]
 broken.bp:3:5: 'x' is an input, not a state: only a declared state is read as x[t-1]
     y = x[t-1]
         ^"""),
+    # a layer's sizes (found by a hunt: "dimension -1 must be a name or a positive integer")
+    "negative padding": ("y = conv1d(x, W, signal=(1, D), kernel=3, padding=-1)", """\
+broken.bp:3:51: padding must be 0 or more at every size of its dimensions, got -1
+    y = conv1d(x, W, signal=(1, D), kernel=3, padding=-1)
+                                                      ^"""),
+    "a kernel below 0 at some sizes": ("y = conv1d(x, W, signal=(1, D), kernel=(1 - K))", """\
+broken.bp:3:43: kernel must be 0 or more at every size of its dimensions, got 1 - K
+    y = conv1d(x, W, signal=(1, D), kernel=(1 - K))
+                                              ^"""),
 }
 
 

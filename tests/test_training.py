@@ -508,3 +508,49 @@ def test_plot_without_matplotlib_is_refused_before_the_run(monkeypatch, capsys, 
     assert status == 2 and not (tmp_path / "p.npz").exists()
     assert 'derive: error: --plot needs matplotlib: pip install "derive[train]"' in \
         capsys.readouterr().err
+
+
+def halves(target):
+    """y = a ⊙ b, [a; b] = W x with W of 2·H rows: H stands alone only in the target (found
+    by a hunt: predict, which reads no target, could not size H, a KeyError)."""
+    g = d.Graph("halves")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("H", "N"))
+    H, D = d.dims("H D")
+    a, b = d.split((g.param("W", (2 * H, D)) @ x).named("z"), 2)
+    y = (a * b).named("y")
+    g.loss(d.softmax_cross_entropy(y, t) if target == "classes" else d.squared_error(y, t))
+    return g
+
+
+def test_a_size_the_parameters_give_only_as_a_multiple_is_read_back_without_the_target():
+    mod = module(lambda: halves("values"))
+    params, x = mod.init_params({"D": 3, "H": 2}), normal(3, 5)
+    z = params["W"] @ x
+    np.testing.assert_array_equal(mod.predict(params, {"x": x}), z[:2] * z[2:])
+    with pytest.raises(ValueError, match=re.escape("parameter 'W' has shape (4, 3), but its "
+                                                   "shape is ('2*H', 'D') and 2*H = 6")):
+        mod.forward(params, {"x": x, "t": normal(3, 5)})  # H = 3 from the target
+    _, history = d.train(d.derive(halves("classes")), {"x": DIGITS_X[:, :3], "t": DIGITS_T % 2},
+                         epochs=1, val=0.25, **QUIET)      # measures accuracy: predict
+    assert 0 <= history["val_accuracy"][-1] <= 1
+
+
+def test_a_state_size_the_parameters_give_only_as_a_multiple_sizes_predicts_states():
+    g = d.Graph("gated")
+    x, label, h_prev = g.sequence("x", ("D", "N")), g.sequence("label", ("K", "N")), \
+        g.state("h", ("H", "N"))                                   # H alone only here
+    H, D = d.dims("H D")
+    z = d.tanh(g.param("W", (2 * H, D + H)) @ d.concat(x, h_prev)).named("z")
+    a, b = d.split(z, 2)
+    (a * b).named("h")                                             # h_t
+    g.loss(d.squared_error((g.param("W_y", ("K", 2 * H)) @ z).named("y"), label))
+    mod = module(lambda: g)
+    x_seq = normal(6, 4, 3)                                         # N×T×D
+    result = training.fit(mod, {"x": x_seq, "label": normal(6, 4, 1, seed=1)}, epochs=1,
+                          val=0, dims={"H": 2}, **QUIET)
+    scaled = (x_seq - x_seq.mean(axis=(0, 1))) / x_seq.std()
+    inputs = {"x": scaled.transpose(1, 2, 0), "h0": np.zeros((2, 6))}  # T×D×N, h0 zeros
+    np.testing.assert_allclose(training.predict(mod, result.params, {"x": x_seq},
+                                                result.scaling),
+                               mod.predict(result.params, inputs).transpose(2, 0, 1),
+                               rtol=1e-12, atol=1e-15)
