@@ -1,6 +1,6 @@
 """Step-by-step explanations: each δ, term by term, with the rule and the place it came from."""
 
-from .display import displayed_time, reason, rows, sides, text_printer, place_text
+from .display import displayed_time, over_steps, place_text, reason, rows, sides, text_printer
 from .latex import latex_place, latex_printer
 from .registry import Rule
 
@@ -19,10 +19,16 @@ def _step(der, row, printer, as_latex):
     lhs, rhs = sides(printer, row, displayed_time(row))
     reasons = [_reason(der, term, expr, printer, as_latex) for term, expr in row.terms]
     shown = f"${printer.name(row.lhs)}$" if as_latex else row.lhs
-    if len(row.terms) == 1:
+    places = "one place" if len(row.terms) == 1 else f"{len(row.terms)} places"
+    if row.summed:  # a parameter of every step (METHOD: shared across steps, summed)
+        rhs = over_steps(rhs, len(row.terms), r"\sum_t" if as_latex else "Σ_t")
+        every = "every step" if len(row.terms) == 1 else "every place at every step"
+        fan = f"{shown} feeds {places} at every step, so {Rule.SPLITTING} adds the terms " \
+              f"of {every}."
+    elif len(row.terms) == 1:
         fan = f"{shown} feeds one place, so rule 1 adds nothing."
     else:
-        fan = f"{shown} feeds {len(row.terms)} places, so {Rule.SPLITTING} adds their terms."
+        fan = f"{shown} feeds {places}, so {Rule.SPLITTING} adds their terms."
     fan = " ".join([fan, *_shared(der, row)])
     if as_latex:
         items = "".join(f"\n    \\item {r}" for r in reasons)

@@ -87,3 +87,16 @@ def test_the_explanation_names_rule_and_consumer_of_every_term():
     fan = d.derive(fan_out()).explain()
     assert "h feeds 4 places, so rule 1 (splitting) adds their terms." in fan
     assert len(re.findall(r"^δ", fan, flags=re.M)) == len(d.derive(fan_out()).terms) - 0
+
+
+def test_the_explanation_sums_a_recurrent_parameters_gradient_over_the_steps():
+    """W is used at every step: δW = Σ_t δz_t x_tᵀ, as the equations say (found by a hunt:
+    the explanation said δW = δz_t x_tᵀ, 'W feeds one place, so rule 1 adds nothing')."""
+    der = d.derive(d.models.rnn())
+    assert "\nδW = Σ_t δz_t x_tᵀ " in str(der)
+    text = der.explain()
+    assert ("δW = Σ_t δz_t x_tᵀ\n  • δz_t x_tᵀ: rule 5 (weight matrix) at W x_t" in text)
+    assert "W feeds one place at every step, so rule 1 (splitting) adds the terms of every " \
+           "step." in text
+    assert "δb = Σ_t Σ_cols δz_t\n" in text
+    assert r"\item $\delta W = \sum_t \delta z_{t} \, x_{t}^\top$" in der.explain(latex=True)
