@@ -269,6 +269,10 @@ def elementwise(name, f):
     if stray:
         raise ValueError(f"elementwise({name!r}, f): f(u) uses symbols other than its "
                          f"argument: {sorted(map(str, stray))}")
+    # another user function inside the formula is written out as its own formula: the
+    # generated module defines only the functions a graph applies
+    body = body.replace(lambda e: isinstance(e, NamedFunction) and e.entry.user,
+                        lambda e: e.entry.definition(*e.args))
     body = stabilize(body, sigmoid.scalar, softplus.scalar)
     unsupported = unsupported_functions(body, NamedFunction)
     if unsupported:

@@ -27,15 +27,14 @@ def _one_plus_exp(expr):
 
 
 def stabilize(body, sigmoid, softplus):
-    """`body` with 1/(1+e^a) written σ(−a), log(1+e^a) softplus(a), log σ(a) −softplus(−a)
-    (σ(−1000) is 0 in floats, its log −∞), e^a·σ(−a) σ(a)."""
+    """`body` with 1/(1+e^a) written σ(−a), e^a·σ(−a) σ(a), log(1+e^a) softplus(a), log σ(a)
+    −softplus(−a) (σ(−1000) is 0 in floats, its log −∞), in that order: log(e^a/(1+e^a)) is
+    log σ(a). A whole number written as a float is that number (1.0 + e^a is 1 + e^a)."""
+    body = body.xreplace({f: sp.Integer(int(f)) for f in body.atoms(sp.Float)
+                          if abs(float(f)) <= 2**53 and float(f).is_integer()})
     body = body.replace(
         lambda e: e.is_Pow and e.exp == -1 and _one_plus_exp(e.base) is not None,
         lambda e: sigmoid(-_one_plus_exp(e.base)))
-    body = body.replace(lambda e: isinstance(e, sp.log) and _one_plus_exp(e.args[0]) is not None,
-                        lambda e: softplus(_one_plus_exp(e.args[0])))
-    body = body.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sigmoid),
-                        lambda e: -softplus(-e.args[0].args[0]))
 
     def merged(mul):
         factors = list(mul.args)
@@ -47,7 +46,11 @@ def stabilize(body, sigmoid, softplus):
                     factors[factors.index(f)] = sigmoid(f.args[0])
                     return sp.Mul(*factors)
         return mul
-    return body.replace(lambda e: e.is_Mul, merged)
+    body = body.replace(lambda e: e.is_Mul, merged)
+    body = body.replace(lambda e: isinstance(e, sp.log) and _one_plus_exp(e.args[0]) is not None,
+                        lambda e: softplus(_one_plus_exp(e.args[0])))
+    return body.replace(lambda e: isinstance(e, sp.log) and isinstance(e.args[0], sigmoid),
+                        lambda e: -softplus(-e.args[0].args[0]))
 
 
 def unsupported_functions(expr, named):

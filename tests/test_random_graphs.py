@@ -36,8 +36,13 @@ NUMBERS = (0.5, -2, 1.5, 0.25)
 OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate", "pooled conv",
                                                                  "of a product", "of an input",
                                                                  "linear in a parameter", "heads",
-                                                                 "c − a"]
+                                                                 "c − a", "user formula",
+                                                                 "(H + 1)/N"]
 HEAD_FUNCTIONS = (d.sigmoid, d.tanh, d.relu)
+# "user formula": functions whose slope is a fraction with a sum above the line, (2u + 1)/
+# (u² + u + 1) (found by a hunt: the code wrote 2*u + 1/(…)), and stable rewrites
+USER_FORMULAS = (lambda u: sp.log(u**2 + u + 1), lambda u: sp.log(sp.exp(u) + sp.exp(-u)),
+                 lambda u: u / (1 + u**2), lambda u: u / (1 + sp.exp(-u)))
 # "of a product": the operations that read their first operand whatever their other numbers
 # say (not split, whose halves of H rows may be refused after the product's weight is made)
 INNER = [name for name, entry in sorted(d.registry.CALLABLE.items())
@@ -146,6 +151,11 @@ class Program:
             return a + self.param(("H", "N")) + self.param(("N", "H")).T  # δ is the sum's
         if name == "c − a":  # one sum, −a + c (rule 2)
             return number - a
+        if name == "user formula":
+            formula = USER_FORMULAS[o % len(USER_FORMULAS)]
+            return d.elementwise(f"f{len(self.graph.nodes)}", formula)(a)
+        if name == "(H + 1)/N":  # a constant of dimensions, a fraction with a sum above
+            return a * ((H + 1) / N)  # (written H + 1/N by the same bug)
         if name in ("+", "*"):
             return OPERATORS[name](a, b if o % 2 else number, *((1,) if name == "+" else ()))
         if name == "/":
@@ -203,10 +213,10 @@ class Program:
                 self.absorb(d.sum(node, axis=0))
 
 
-def twin(graph):
-    """The loss of `graph` in autograd.numpy, node by node from each operation's reference;
-    a recurrent graph is unrolled over the steps of its sequences."""
-    symbols = {sp.Symbol(k, integer=True, positive=True): v for k, v in DIMS.items()}
+def twin(graph, dims=DIMS):
+    """The loss of `graph` in autograd.numpy at the sizes `dims`, node by node from each
+    operation's reference; a recurrent graph is unrolled over the steps of its sequences."""
+    symbols = {sp.Symbol(k, integer=True, positive=True): v for k, v in dims.items()}
 
     def at(expr):  # a size, or a constant written with sizes (1/sqrt(d_k))
         value = sp.sympify(expr).subs(symbols)
@@ -256,8 +266,8 @@ def moderate_at_the_checked_point(graph, dims):
     inputs = random_inputs(der, dims, np.random.default_rng([0, 0]))
     with np.errstate(all="ignore"):
         loss, cache = module.forward(params, inputs)
-        oracle = {**autograd.grad(twin(graph))(params, inputs),
-                  **{k: v for k, v in autograd.grad(twin(graph), 1)(params, inputs).items()
+        oracle = {**autograd.grad(twin(graph, dims))(params, inputs),
+                  **{k: v for k, v in autograd.grad(twin(graph, dims), 1)(params, inputs).items()
                      if k in {s.attrs["initial"] for s in graph.states}}}
     largest = max((float(np.max(np.abs(np.asarray(v)))) for k, v in cache.items() if k != "dims"),
                   default=0.0)  # a loss like ½ Σ (W x − W x)², 0 whatever W: nothing to keep
@@ -294,13 +304,13 @@ def check_graph(graph, dims, recurrent=False, drawn=True):
     try:
         for eps in STEPS:
             try:
-                check_grads(graph, twin(graph), dims=dims, eps=eps)
+                check_grads(graph, twin(graph, dims), dims=dims, eps=eps)
                 break
             except CentralDifferencesDisagree:
                 if eps == STEPS[-1]:
-                    if loss_ulps_off(graph, twin(graph), dims) <= ROUNDOFF_ULPS:
+                    if loss_ulps_off(graph, twin(graph, dims), dims) <= ROUNDOFF_ULPS:
                         raise
-                    check_grads(graph, twin(graph), dims=dims, differences=False)
+                    check_grads(graph, twin(graph, dims), dims=dims, differences=False)
     except KinkedEverywhere:  # maximum(a, a): a tie at every entry, nothing to difference
         if not drawn:
             raise
@@ -526,6 +536,16 @@ def test_four_heads_on_one_operand_whose_functions_make_two_runs():
 def test_a_prediction_that_cancels_to_a_constant_still_reads_the_batch_size():
     check(([("split", 0, 0, 0, 0), ("c − a", 0, 0, 0, 0)], 0), recurrent=False)  # W x +
     # (1/2 − W x) is 1/2 𝟏 of H×N: predict read no input and had no N (KeyError in the module)
+
+
+def test_a_fraction_with_a_sum_above_the_line_is_bracketed_in_the_code():
+    """Found by a hunt: log(u² + u + 1)′ = (2u + 1)/(u² + u + 1) was generated as
+    2*u + 1/(u**2 + u + 1), and (H + 1)/N a as (H + 1/N) * a: silently wrong gradients and
+    values, which only a check caught."""
+    for formula in range(len(USER_FORMULAS)):
+        check(([("user formula", 0, 0, 0, formula)], 0), recurrent=False)
+    check(([("(H + 1)/N", 0, 0, 0, 0)], 0), recurrent=False)
+    check(([("user formula", 1, 0, 0, 1), ("(H + 1)/N", 1, 0, 0, 0)], 0), recurrent=True)
 
 
 def test_an_input_made_by_a_step_that_failed_is_not_read_by_a_later_one():

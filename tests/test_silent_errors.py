@@ -171,6 +171,17 @@ def test_constants_that_numpy_cannot_hold_are_refused_when_defined(formula, mess
         d.elementwise("bad", formula)
 
 
+def test_a_user_function_may_call_another_by_its_formula():
+    """Found by a hunt: outer(u) = inner(u) + u was derived and printed, then the module
+    could not name inner (a KeyError); inner's formula is written into outer's."""
+    inner = d.elementwise("inner", lambda u: u**3)
+    outer = d.elementwise("outer", lambda u: inner.scalar(u) + u)
+    u = sp.Symbol("u")
+    assert outer.definition(u) == u**3 + u
+    check_grads(through(outer), lambda p, i: squared_error((p["W"] @ i["x"]) ** 3
+                                                           + p["W"] @ i["x"], i["t"]))
+
+
 # --- 6. the unstable forms people write are evaluated stably --------------------------------
 
 def stable_sigmoid(v):
@@ -183,6 +194,11 @@ def stable_sigmoid(v):
      lambda v: v * anp.tanh(anp.logaddexp(0.0, v))),
     ("logistic", lambda u: sp.exp(u) / (1 + sp.exp(u)), stable_sigmoid),
     ("log_sigmoid", lambda u: sp.log(1 / (1 + sp.exp(-u))), lambda v: -anp.logaddexp(0.0, -v)),
+    # found by a hunt: written with 1.0, or as the log of e^u/(1 + e^u), they were not found
+    ("swish_float", lambda u: u / (1.0 + sp.exp(-u)), lambda v: v * stable_sigmoid(v)),
+    ("softplus_float", lambda u: sp.log(1.0 + sp.exp(u)), lambda v: anp.logaddexp(0.0, v)),
+    ("log_logistic", lambda u: sp.log(sp.exp(u) / (1 + sp.exp(u))),
+     lambda v: -anp.logaddexp(0.0, -v)),
 ])
 def test_unstable_forms_stay_finite_far_out(name, formula, twin):
     f = d.elementwise(name, formula)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from sympy import Function, MatrixSymbol, Rational, Symbol, fraction
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE, precedence
 
 from ..algebra import SUM_COLS, SUM_PRODUCTS, SUM_ROWS, SUM_SQUARES, Helper, unstretched
 from ..naming import Delta
@@ -315,7 +316,9 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         else:
             over = NumPyPrinter.doprint(self, denominator)
             over = over if denominator.is_Atom else f"({over})"
-            text = f"{NumPyPrinter.doprint(self, numerator)}/{over}"
+            top = NumPyPrinter.doprint(self, numerator)  # (2*u + 1)/…, never 2*u + 1/…
+            top = top if precedence(numerator) >= PRECEDENCE["Mul"] else f"({top})"
+            text = f"{top}/{over}"
         constant = all(type(s) is Symbol for s in expr.free_symbols)  # of dimensions only
         return f"float({text})" if constant and expr.atoms(Function) else text
 
