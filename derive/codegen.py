@@ -537,7 +537,9 @@ def called_helpers(der, names, called):
     for f in users:
         printer = NumpyCodePrinter(names)
         body = f.definition(U)
-        code = printer.doprint(body.xreplace({U: Verbatim("u")}))
+        code = printer.doprint(_numbers_as_floats(body).xreplace({U: Verbatim("u")}))
+        if U not in body.free_symbols:  # a constant formula: its value at every entry
+            code = f"np.full_like(u, {code})"
         own += [h for h in printer.helpers if isinstance(h, Helper)]
         own.append(Helper(names.function(f.name), f"{f.name}(u) = {text(body)}", (code,)))
     by_name = {h.name: h for h in own}
@@ -553,6 +555,14 @@ def called_helpers(der, names, called):
                      key=lambda h: h.name)
     return ordered + sorted((h for h in by_name.values() if h.name in user_names),
                             key=lambda h: h.name)
+
+
+def _numbers_as_floats(body):
+    """A formula's constants that are not fractions (log 2, √2, σ(1)) as Python floats: numpy
+    gives np.log(2) as a float64 scalar, which makes a float32 array float64, and a helper
+    such as sigmoid takes arrays, not numbers."""
+    return body.replace(lambda e: e.is_number and not (e.is_Rational or e.is_Float),
+                        lambda e: sp.Float(e.evalf(17), 17))
 
 
 def compile_numpy(der):

@@ -106,8 +106,9 @@ class Function:
         """f(u) for an array u, with the array module xp (numpy, autograd.numpy)."""
         if self.reference is not None:
             return self.reference(xp, u)
-        return sp.lambdify(U, elementary(self.definition(U)), modules=[{"np": xp}],
-                           printer=_NumbersPrinter())(u)
+        body = elementary(self.definition(U))
+        value = sp.lambdify(U, body, modules=[{"np": xp}], printer=_NumbersPrinter())(u)
+        return value if U in body.free_symbols else value + xp.zeros_like(u)  # a constant
 
     def derivative_at_input(self):
         """u ↦ f′(u): the registered form, else sympy's derivative of the definition."""

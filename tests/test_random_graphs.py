@@ -40,9 +40,11 @@ OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate", "pooled 
                                                                  "(H + 1)/N"]
 HEAD_FUNCTIONS = (d.sigmoid, d.tanh, d.relu)
 # "user formula": functions whose slope is a fraction with a sum above the line, (2u + 1)/
-# (u² + u + 1) (found by a hunt: the code wrote 2*u + 1/(…)), and stable rewrites
+# (u² + u + 1) (found by a hunt: the code wrote 2*u + 1/(…)), stable rewrites, and constants:
+# a formula of none (it returned one number), σ(1) (the helper took no number), log 2
 USER_FORMULAS = (lambda u: sp.log(u**2 + u + 1), lambda u: sp.log(sp.exp(u) + sp.exp(-u)),
-                 lambda u: u / (1 + u**2), lambda u: u / (1 + sp.exp(-u)))
+                 lambda u: u / (1 + u**2), lambda u: u / (1 + sp.exp(-u)),
+                 lambda u: sp.Rational(2, 3), lambda u: u * sp.log(2) + d.sigmoid.scalar(1))
 # "of a product": the operations that read their first operand whatever their other numbers
 # say (not split, whose halves of H rows may be refused after the product's weight is made)
 INNER = [name for name, entry in sorted(d.registry.CALLABLE.items())

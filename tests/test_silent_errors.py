@@ -182,6 +182,34 @@ def test_a_user_function_may_call_another_by_its_formula():
                                                            + p["W"] @ i["x"], i["t"]))
 
 
+def test_a_constant_formula_is_its_value_at_every_entry():
+    """Found by a hunt: phi(u) = 2/3 (sympy simplifies u − (u − 1) to 1 on its own) returned
+    the number 2/3, so Σ phi(z) over 3×4 entries came out 2/3, not 8, and gradcheck said ok."""
+    phi = d.elementwise("two_thirds", lambda u: sp.Rational(2, 3))
+    g = d.Graph("constant")
+    z = (g.param("W", ("H", "D")) @ g.input("x", ("D", "N"))).named("z")
+    g.loss(d.sum(phi(z)))
+    module = d.compile_numpy(d.derive(g))
+    params, x = module.init_params({"H": 3, "D": 2}), np.ones((2, 4))
+    assert module.forward(params, {"x": x})[0] == pytest.approx(8.0, rel=1e-15)
+
+
+def test_constants_of_a_formula_are_python_floats():
+    """Found by a hunt: u + σ(1) called the sigmoid helper on the number 1 (a TypeError in
+    the module), and u·log 2 made float32 values float64 (numpy's np.log(2) is a float64)."""
+    for name, formula in (("shifted", lambda u: u + d.sigmoid.scalar(1)),
+                          ("scaled", lambda u: u * sp.log(2))):
+        f = d.elementwise(name, formula)
+        module = d.compile_numpy(d.derive(through(f)))
+        params = module.init_params({"K": 2, "D": 3}, dtype="float32")
+        inputs = {"x": np.ones((3, 4), np.float32), "t": np.zeros((2, 4), np.float32)}
+        loss, cache = module.forward(params, inputs)
+        x = params["W"].astype(np.float64) @ inputs["x"]
+        value = x + 1 / (1 + np.exp(-1.0)) if name == "shifted" else x * np.log(2)
+        assert loss == pytest.approx(0.5 * np.sum(value**2), rel=1e-5)
+        assert module.predict(params, inputs).dtype == np.float32
+
+
 # --- 6. the unstable forms people write are evaluated stably --------------------------------
 
 def stable_sigmoid(v):
