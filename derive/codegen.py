@@ -29,7 +29,7 @@ from .namer import ModuleNames, registered_helpers, template_names, user_functio
 from .naming import Delta, dims
 from .pool_first import PoolFirst, poolings
 from .printers.notation import Verbatim, full_shaped
-from .printers.numpy_code import NumpyCodePrinter, numpy_code
+from .printers.numpy_code import NumpyCodePrinter, numbers_as_floats, numpy_code
 from .printers.text import text
 from .rendering import render
 from .rules import concat, split
@@ -537,7 +537,7 @@ def called_helpers(der, names, called):
     for f in users:
         printer = NumpyCodePrinter(names)
         body = f.definition(U)
-        code = printer.doprint(_numbers_as_floats(body).xreplace({U: Verbatim("u")}))
+        code = printer.doprint(numbers_as_floats(body).xreplace({U: Verbatim("u")}))
         if U not in body.free_symbols:  # a constant formula: its value at every entry
             code = f"np.full_like(u, {code})"
         own += [h for h in printer.helpers if isinstance(h, Helper)]
@@ -555,14 +555,6 @@ def called_helpers(der, names, called):
                      key=lambda h: h.name)
     return ordered + sorted((h for h in by_name.values() if h.name in user_names),
                             key=lambda h: h.name)
-
-
-def _numbers_as_floats(body):
-    """A formula's constants that are not fractions (log 2, √2, σ(1)) as Python floats: numpy
-    gives np.log(2) as a float64 scalar, which makes a float32 array float64, and a helper
-    such as sigmoid takes arrays, not numbers."""
-    return body.replace(lambda e: e.is_number and not (e.is_Rational or e.is_Float),
-                        lambda e: sp.Float(e.evalf(17), 17))
 
 
 def compile_numpy(der):

@@ -41,6 +41,7 @@ class GradcheckReport:
     eps: float
     seed: int           # the seed given
     draw: int = 0       # which of its draws was checked: those before put a kink within a step
+    undefined: int = 0  # or had a loss that is not finite
 
     @property
     def ok(self):
@@ -51,10 +52,19 @@ class GradcheckReport:
         rows = [f"{'param':<{width}}  max rel. error  ok"]
         rows += [f"{name:<{width}}  {err:14.3e}  {'yes' if err < self.tolerance else 'NO'}"
                  for name, err in self.errors.items()]
-        drawn = f", draw {self.draw}: the draws before it crossed kinks" if self.draw else ""
         rows.append(f"{'all ok' if self.ok else 'FAILED'} (tolerance {self.tolerance:g}, "
-                    f"eps {self.eps:g}, seed {self.seed}{drawn})")
+                    f"eps {self.eps:g}, seed {self.seed}{self._passed_over()})")
         return "\n".join(rows)
+
+    def _passed_over(self):
+        """Why the draws before the one checked were passed over."""
+        kinked = self.draw - self.undefined
+        if not self.undefined:
+            return f", draw {self.draw}: the draws before it crossed kinks" if kinked else ""
+        if not kinked:
+            return f", draw {self.draw}: the loss was not finite at the draws before it"
+        return (f", draw {self.draw}: of the draws before it, {self.undefined} had a loss that "
+                f"is not finite and {kinked} crossed kinks")
 
 
 def relative_error(a, n, tiny=1e-300):
@@ -165,7 +175,8 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
             raise UndefinedEverywhere(
                 f"gradcheck: the loss is not finite at any of {redraws + 1} draws (entries "
                 "~ N(0, 1)): an operation is undefined there, like log or sqrt of a negative "
-                "number; d.gradcheck(der, dims, inputs=…) checks it at inputs in its domain")
+                "number, or values overflow (exp of a large number, through a recurrence); "
+                "d.gradcheck(der, dims, inputs=…) checks it at inputs in its domain")
         raise KinkedEverywhere(f"gradcheck: every one of {redraws + 1} draws put a kink within a "
                                f"step of {steps[-1]:g}; pass inputs away from the kinks")
     tiny = resolution(loss, eps / 4) / tolerance  # the smallest step resolves least
@@ -173,7 +184,7 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
                                                     numeric[name][chosen[name]], tiny),
                                      initial=0.0)) for grads in _every_path(module, params, cache))
               for name in numeric}
-    return GradcheckReport(errors, tolerance, eps, seed, attempt)
+    return GradcheckReport(errors, tolerance, eps, seed, attempt, undefined)
 
 
 def _every_path(module, params, cache):

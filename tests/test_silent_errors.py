@@ -7,6 +7,7 @@ import pytest
 import sympy as sp
 
 import derive as d
+from derive.gradcheck import GradcheckReport
 from helpers import check_grads, sigmoid, softmax_cross_entropy, squared_error
 from test_latex import pdflatex
 
@@ -161,6 +162,22 @@ def test_a_loss_undefined_at_every_draw_is_named_not_failed():
         der.worked(values, {"W": [[-1, 0, 0], [1, 1, 1]]})
 
 
+
+def test_draws_passed_over_for_a_loss_that_is_not_finite_are_not_called_kinks():
+    """Found by a hunt: a draw taken after ones whose loss overflowed said the draws before it
+    crossed kinks, of a function that has none."""
+    report = GradcheckReport({"W": 1e-9}, 1e-6, 1e-3, 0, draw=5, undefined=5)
+    assert str(report).endswith("draw 5: the loss was not finite at the draws before it)")
+    report.undefined = 2
+    assert str(report).endswith("draw 5: of the draws before it, 2 had a loss that is not "
+                                "finite and 3 crossed kinks)")
+    report.undefined = 0
+    assert str(report).endswith("draw 5: the draws before it crossed kinks)")
+    der = d.derive(through(d.log))  # log(W x): NaN wherever W x has a negative entry
+    checked = d.gradcheck(der, {"D": 3, "K": 1, "N": 2})
+    assert checked.ok and checked.draw == checked.undefined > 0
+
+
 @pytest.mark.parametrize("formula, message", [
     (lambda u: sp.Float(1e308) * sp.Float(1e308) * u, "is too large for float64"),
     (lambda u: sp.log(-1) * u, "is not real"),
@@ -196,18 +213,21 @@ def test_a_constant_formula_is_its_value_at_every_entry():
 
 def test_constants_of_a_formula_are_python_floats():
     """Found by a hunt: u + σ(1) called the sigmoid helper on the number 1 (a TypeError in
-    the module), and u·log 2 made float32 values float64 (numpy's np.log(2) is a float64)."""
+    the module), and u·log 2 made float32 values float64 (numpy's np.log(2) is a float64),
+    as (2^u)′ = 2^u log 2 made float32 gradients float64."""
     for name, formula in (("shifted", lambda u: u + d.sigmoid.scalar(1)),
-                          ("scaled", lambda u: u * sp.log(2))):
+                          ("scaled", lambda u: u * sp.log(2)), ("power", lambda u: 2**u)):
         f = d.elementwise(name, formula)
         module = d.compile_numpy(d.derive(through(f)))
         params = module.init_params({"K": 2, "D": 3}, dtype="float32")
         inputs = {"x": np.ones((3, 4), np.float32), "t": np.zeros((2, 4), np.float32)}
         loss, cache = module.forward(params, inputs)
         x = params["W"].astype(np.float64) @ inputs["x"]
-        value = x + 1 / (1 + np.exp(-1.0)) if name == "shifted" else x * np.log(2)
+        value = {"shifted": x + 1 / (1 + np.exp(-1.0)), "scaled": x * np.log(2),
+                 "power": 2**x}[name]
         assert loss == pytest.approx(0.5 * np.sum(value**2), rel=1e-5)
         assert module.predict(params, inputs).dtype == np.float32
+        assert module.backward(params, cache)["W"].dtype == np.float32
 
 
 # --- 6. the unstable forms people write are evaluated stably --------------------------------

@@ -6,7 +6,7 @@ sign, Heaviside and Piecewise of user formulas become numpy's own elementwise fu
 
 from contextlib import contextmanager
 
-from sympy import Function, MatrixSymbol, Rational, Symbol, fraction
+from sympy import Float, Function, Lambda, MatrixSymbol, Rational, Symbol, fraction
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
@@ -27,6 +27,14 @@ class IdentityNames:
         return f"delta_{name}"
 
     dimension = function = value
+
+
+def numbers_as_floats(body):
+    """A formula's constants that are not fractions (log 2, √2, σ(1)) as Python floats: numpy
+    gives np.log(2) as a float64 scalar, which makes a float32 array float64, and a helper
+    such as sigmoid takes arrays, not numbers."""
+    return body.replace(lambda e: e.is_number and not (e.is_Rational or e.is_Float),
+                        lambda e: Float(e.evalf(17), 17))
 
 
 class NumpyCodePrinter(Notation, NumPyPrinter):
@@ -306,6 +314,13 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         helper = SUM_ROWS if rows else SUM_COLS
         self.helpers.add(helper)
         return f"{helper.name}({text})"
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        body, (arg,) = expr.function.expr, expr.function.variables
+        floats = numbers_as_floats(body)
+        if floats != body:  # 2**z * log(2): log(2) as a float, the array's precision kept
+            expr = type(expr)(Lambda(arg, floats), expr.expr)
+        return super()._print_ElementwiseApplyFunction(expr)
 
     def _scalar(self, expr):
         """A scalar in Python's own numbers, which keep an array's precision (a numpy float64
