@@ -535,7 +535,7 @@ def called_helpers(der, names, called):
     own = [h for h in called if isinstance(h, Helper)]
     users = [f for f in user_functions(der) if f in called]
     for f in users:
-        printer = NumpyCodePrinter(names)
+        printer = NumpyCodePrinter(names, dtype="u.dtype")
         body = f.definition(U)
         code = printer.doprint(numbers_as_floats(body).xreplace({U: Verbatim("u")}))
         if U not in body.free_symbols:  # a constant formula: its value at every entry

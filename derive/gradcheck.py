@@ -276,7 +276,7 @@ def _sign_of(g):
 def _numeric(g, arguments):
     """g as a numpy function of its arguments (derive's named functions by their definitions)."""
     return sp.lambdify(arguments, elementary(g), modules=[{"np": np}],
-                       printer=NumpyCodePrinter())
+                       printer=NumpyCodePrinter(dtype=None))
 
 
 def _sides(kinks, cache):

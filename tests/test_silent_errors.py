@@ -230,6 +230,24 @@ def test_constants_of_a_formula_are_python_floats():
         assert module.backward(params, cache)["W"].dtype == np.float32
 
 
+def test_a_piecewise_slope_of_numbers_keeps_float32():
+    """Found by a hunt: the README's leaky relu, Piecewise((u, u > 0), (u/10, True)), has the
+    slope np.select(…, [1, 1/10]), float64 whatever the arrays: float32 gradients came out
+    float64, and adam refused them."""
+    leaky = d.elementwise("leaky", lambda u: sp.Piecewise((u, u > 0), (u / 10, True)))
+    module = d.compile_numpy(d.derive(through(leaky)))
+    params = module.init_params({"K": 2, "D": 3}, dtype="float32")
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    inputs = {"x": x, "t": np.zeros((2, 4), np.float32)}
+    grads = module.gradients(params, inputs)[1]
+    assert grads["W"].dtype == np.float32
+    z = params["W"].astype(np.float64) @ inputs["x"]
+    slope = np.where(z > 0, 1.0, 0.1)
+    np.testing.assert_allclose(grads["W"], (np.where(z > 0, z, z / 10) * slope) @ inputs["x"].T,
+                               rtol=1e-5)
+    module.adam_step(params, inputs, module.optimizer_state(params))
+
+
 # --- 6. the unstable forms people write are evaluated stably --------------------------------
 
 def stable_sigmoid(v):

@@ -45,9 +45,10 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
     reduced = ATOM
     target = "numpy"
 
-    def __init__(self, names=None):
+    def __init__(self, names=None, dtype="dtype"):
         super().__init__({"fully_qualified_modules": True})
         self.names = names or IdentityNames()
+        self.dtype = dtype       # code naming the arrays' float type, where the code has one
         self.loose = set()       # expressions numpy's broadcasting will stretch in place
         self.within = False      # printing one statement's pieces (`statement`)
         self.dimensions = set()  # dimension names printed (the caller binds them)
@@ -322,6 +323,15 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             expr = type(expr)(Lambda(arg, floats), expr.expr)
         return super()._print_ElementwiseApplyFunction(expr)
 
+    def _print_Piecewise(self, expr):
+        """np.select of the pieces; where every piece is a number ([1, 1/10], a leaky relu's
+        slope), in the arrays' float type: numpy would make it float64."""
+        text = super()._print_Piecewise(expr)
+        if self.dtype is None or any(value.free_symbols for value, _ in expr.args):
+            return text
+        self.typed = self.typed or self.dtype == "dtype"
+        return f"{text}.astype({self.dtype}, copy=False)"
+
     def _scalar(self, expr):
         """A scalar in Python's own numbers, which keep an array's precision (a numpy float64
         would turn float32 arrays into float64): powers by **, other functions by float()."""
@@ -375,4 +385,4 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
 
 
 def numpy_code(expr, names=None):
-    return NumpyCodePrinter(names).doprint(expr)
+    return NumpyCodePrinter(names, dtype=None).doprint(expr)
