@@ -153,9 +153,10 @@ class Program:
             return a + self.param(("H", "N")) + self.param(("N", "H")).T  # δ is the sum's
         if name == "c − a":  # one sum, −a + c (rule 2)
             return number - a
-        if name == "user formula":
-            formula = USER_FORMULAS[o % len(USER_FORMULAS)]
-            return d.elementwise(f"f{len(self.graph.nodes)}", formula)(a)
+        if name == "user formula":  # f(a), or Σ f(a) alone (a penalty): a constant f summed
+            formula = USER_FORMULAS[o % len(USER_FORMULAS)]  # over no array was one number
+            applied = d.elementwise(f"f{len(self.graph.nodes)}", formula)(a)
+            return d.sum(applied) if n % 2 else applied
         if name == "(H + 1)/N":  # a constant of dimensions, a fraction with a sum above
             return a * ((H + 1) / N)  # (written H + 1/N by the same bug)
         if name in ("+", "*"):
@@ -545,7 +546,8 @@ def test_a_fraction_with_a_sum_above_the_line_is_bracketed_in_the_code():
     2*u + 1/(u**2 + u + 1), and (H + 1)/N a as (H + 1/N) * a: silently wrong gradients and
     values, which only a check caught."""
     for formula in range(len(USER_FORMULAS)):
-        check(([("user formula", 0, 0, 0, formula)], 0), recurrent=False)
+        for summed in (0, 1):
+            check(([("user formula", 0, 0, summed, formula)], 0), recurrent=False)
     check(([("(H + 1)/N", 0, 0, 0, 0)], 0), recurrent=False)
     check(([("user formula", 1, 0, 0, 1), ("(H + 1)/N", 1, 0, 0, 0)], 0), recurrent=True)
 
