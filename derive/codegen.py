@@ -174,6 +174,9 @@ def render_module(der, names, pool_first=True):
     loop_reads = _values([*(e for _, terms in equations for e in terms),
                           *(e for _, _, e in blocks)])
     backward_reads = loop_reads | _values(e for _, terms in hoist.before for e in terms)
+    carriers = {carrier for carrier, _ in der.states.values()}  # read by the next step
+    forward_eqs = _read(forward_eqs, {der.loss, *backward_reads, *carriers,
+                                      *_values(e for _, e in hoist.after)})
     batched, kept, sides = over_steps(der, equations, accumulated)
     for key in plan.shapes:
         names.add(key, plan.wanted[key])
@@ -211,7 +214,8 @@ def render_module(der, names, pool_first=True):
                     for key, name, delta, shape in sides]
     zeros = [Statement(names.delta(k), backward_printer.doprint(sp.ZeroMatrix(*plan.shapes[k])),
                        "") for k in sorted(stacked) if der.recurrent]  # sums over the steps
-    forward_reads = _values([*der.forward.values(), *(e for _, e in stacked_weights)])
+    forward_reads = _values(e for _, e in [*forward_eqs, *stacked_weights, *hoist.ahead,
+                                           *hoist.after])
 
     def arrays(keys):
         return [Array(k, names.value(k)) for k in keys]
@@ -235,6 +239,7 @@ def render_module(der, names, pool_first=True):
     gradients = [Array(p, names.delta(p)) for p in der.params]
     in_blocks = {names.delta(p) for p, _, _ in blocks}
     checks = _checks(der, names)
+    bound = {*forward_reads, *cache, *(array.key for _, array in checks)}  # inputs forward reads
     plain = [Statement(names.value(n), "", comments[(False, n)]) for n in der.forward]
     prediction = _prediction(der, names, plain, dims, arrays, states)
     return render(
@@ -256,7 +261,8 @@ def render_module(der, names, pool_first=True):
         backward_typed=backward_printer.typed,
         forward_params=arrays(p for p in der.params if p in forward_reads),
         backward_params=arrays(p for p in der.params if p in backward_reads),
-        input_arrays=arrays(der.inputs), cache=arrays([*cache, *weights, *runs, *kept_made]),
+        input_arrays=arrays(n for n in der.inputs if n in bound),
+        cache=arrays([*cache, *weights, *runs, *kept_made]),
         setup=setup,
         forward=forward, backward=backward, finish=finish, gradients=gradients,
         gradient_vars={g.var for g in gradients} | {names.delta(k) for k in stacked},
@@ -266,7 +272,7 @@ def render_module(der, names, pool_first=True):
         kept_values=kept_values, after_loop=after_loop,
         batched_vars={names.delta(k) for k, _ in batched},
         sides=side_by_side,
-        static_inputs=arrays(n for n in der.inputs if n not in der.sequences),
+        static_inputs=arrays(n for n in der.inputs if n not in der.sequences and n in bound),
         static_cache=arrays([*(n for n in cache if not der.per_step(n)), *weights]),
         sequence_cache=arrays(n for n in cache if n in der.sequences),
         step_cache=arrays([*(n for n in cache if der.per_step(n) and n in loop_reads), *runs]),
@@ -327,18 +333,18 @@ def _prediction(der, names, forward, dims, arrays, states):
     returned = Statement("prediction", printer.doprint(expr), f"prediction = {text(expr)}")
     forward = [statement(printer, s.name, [der.forward[n]], s.comment)
                for n, s in zip(der.forward, forward) if n in needed]
-    inputs = [n for n in der.inputs if n in needed]
-    inputs += _sizing(der, printer.dimensions, [*inputs, *(p for p in der.params if p in needed)],
-                      loss["target"])
+    read = [n for n in der.inputs if n in needed]
+    inputs = read + _sizing(der, printer.dimensions,  # and those that give it its sizes
+                            [*read, *(p for p in der.params if p in needed)], loss["target"])
     states = [s for s, (name, _) in zip(states, der.states.items()) if name in needed]
     timed = [n for n in der.sequences if n != loss["target"]] or der.sequences[:1]
     return Prediction(   # (a sequence it does not read still gives the number of steps T)
         loss, text(expr), returned, forward,
         [*dict.fromkeys([*inputs, *timed]), *(s.initial for s in states)], printer,
         dims(printer),
-        arrays(p for p in der.params if p in needed), arrays(inputs),
-        arrays(n for n in inputs if n not in der.sequences),
-        arrays(n for n in inputs if n in der.sequences), states)
+        arrays(p for p in der.params if p in needed), arrays(read),
+        arrays(n for n in read if n not in der.sequences),
+        arrays(n for n in read if n in der.sequences), states)
 
 
 def _sizing(der, printed, read, target):
@@ -439,6 +445,18 @@ def _live(der, equations, written):
         if name in needed:
             needed |= {a.node_name for e in written[name] for a in e.atoms(Delta)}
     return [(n, e) for n, e in equations if n in needed]
+
+
+def _read(forward, needed):
+    """The forward equations something reads, in order: `needed` (the loss, what backward
+    and the next step read) and what those read. Fusion leaves a gate's own block of rows
+    (z_i = z_ifog[0:H]) unread when its activation is a block of the fused one's."""
+    needed, read = set(needed), []
+    for key, expr in reversed(forward):
+        if key in needed:
+            needed |= _values([expr])
+            read.append((key, expr))
+    return read[::-1]
 
 
 def _shapes(der):

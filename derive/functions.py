@@ -14,6 +14,7 @@ import sympy as sp
 from sympy.matrices.expressions import MatrixExpr
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.precedence import PRECEDENCE
 
 from . import registry
 from .algebra import Helper, ones
@@ -87,6 +88,8 @@ class Function:
     kinks: tuple = ()                      # g(u): f′ jumps where g changes sign
     reference: Optional[Callable] = None   # (xp, u) -> f(u) in numbers, for independent checks
     user: bool = False
+    infix: bool = False                    # spelled as an operation (a tanh(b u), 1/u), not as
+    # a call: bracketed where it is a power's base or a divisor, as a product is
     signature: Signature = field(default_factory=Signature)
     weights_start: str = "glorot"          # how a weight matrix feeding f starts: "he" for relu
     nondecreasing: bool = False            # u ≤ v ⇒ f(u) ≤ f(v), and f′ = 0 wherever f is
@@ -94,7 +97,8 @@ class Function:
 
     def __post_init__(self):
         if self.scalar is None:
-            cls = type(self.name, (NamedFunction,), {"entry": self})
+            binds = {"precedence": PRECEDENCE["Mul"]} if self.infix else {}  # sympy's printers
+            cls = type(self.name, (NamedFunction,), {"entry": self, **binds})
             object.__setattr__(self, "scalar", cls)
 
     def __call__(self, node):
@@ -198,14 +202,14 @@ abs = function("abs", sp.Abs, derivative=lambda u: sp.sign(u), kinks=(U,),
 reciprocal = function(  # a / b is a ⊙ (1/b): rule 3 and this, rule 4
     "reciprocal", lambda u: 1 / u,
     through_output=lambda y, shape: -sp.HadamardPower(y, 2),
-    numpy="(1 / {atom})", text="1/{atom}", latex=r"\frac{{1}}{{{0}}}",
+    numpy="(1 / {atom})", text="1/{atom}", latex=r"\frac{{1}}{{{0}}}", infix=True,
     reference=lambda xp, u: 1 / u)
 
 
 def power(node, p):
     """x ** p for a number p: f(u) = u^p, f′ = p u^(p−1)."""
     p = sp.nsimplify(p, rational=True)
-    text = str(p).translate(_SUPERSCRIPTS) if p.is_Integer and p > 0 else f"^({p})"
+    text = str(p).translate(_SUPERSCRIPTS) if p.is_Integer and p > 0 else f"^({text_number(p)})"
     f = Function("power", lambda u: u**p, derivative=lambda u: p * u ** (p - 1),
                  text=f"{{atom}}{text}", latex=f"{{atom}}^{{{{{latex_number(p)}}}}}",
                  numpy=f"({{atom}}**({NumPyPrinter().doprint(p)}))",
@@ -214,6 +218,11 @@ def power(node, p):
 
 
 _SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def text_number(number):
+    """A constant in the text notation, whose minus is −, as everywhere else in it."""
+    return str(number).replace("-", "−")
 
 
 def latex_number(number):
@@ -236,10 +245,10 @@ def _scaled_tanh(node, a, b):
     f = Function("scaled_tanh", lambda u: a * sp.tanh(b * u), scalar=None,
                  through_output=lambda y, shape: b * (a * ones(*shape)
                                                       - sp.HadamardPower(y, 2) / a),
-                 text=f"{a} tanh({b} {{factor}})",
+                 text=f"{text_number(a)} tanh({text_number(b)} {{factor}})",
                  latex=f"{tex(a)} \\tanh\\left({tex(b)} {{factor}}\\right)",
                  numpy=f"({code.doprint(a)}) * np.tanh(({code.doprint(b)}) * {{factor}})",
-                 reference=lambda xp, u: float(a) * xp.tanh(float(b) * u))
+                 infix=True, reference=lambda xp, u: float(a) * xp.tanh(float(b) * u))
     return f(node)
 
 

@@ -167,6 +167,9 @@ def function_application(node, delta, y, x):
         slope = f.through_output(y, node.shape)
     else:
         slope = apply(f.derivative_at_input(), x)
+        body, variables = slope.function.expr, slope.function.variables
+        if not body.has(*variables):  # f′ a number (f(u) = 3u, or 2/3): δx = f′ δy, no x
+            return (body * delta,)
     if slope == ones(*node.shape):
         return (delta,)
     return (sp.hadamard_product(delta, slope),)

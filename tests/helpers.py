@@ -1,6 +1,8 @@
 """One helper for every gradient test: the generated backward pass against central
 differences and against autograd on the same float64 numbers (HIPS autograd style)."""
 
+import ast
+
 import autograd
 import autograd.numpy as anp
 import numpy as np
@@ -24,7 +26,8 @@ def check_grads(graph, reference_loss, dims=DIMS, seed=0, inputs=None, eps=1e-3,
     - its gradients match central differences (derive.gradcheck), unless `differences` is
       False, and
     - its gradients match autograd's gradient of the reference, entry by entry, and
-    - each gradient is an array of its own (the optimizers update them in place).
+    - each gradient is an array of its own (the optimizers update them in place), and
+    - its forward, backward and predict compute nothing they do not read.
     Returns the module, the parameters and inputs checked, and the gradients."""
     der = d.derive(graph)
     drawn = 0
@@ -34,6 +37,7 @@ def check_grads(graph, reference_loss, dims=DIMS, seed=0, inputs=None, eps=1e-3,
             raise CentralDifferencesDisagree(f"central differences disagree:\n{report}")
         drawn = report.draw
     module = d.compile_numpy(der)
+    assert not unread(module.__source__)
     params = module.init_params(dims, seed=seed + drawn, scheme="normal")
     if inputs is None:
         inputs = random_inputs(der, dims, np.random.default_rng([seed, drawn]))
@@ -58,6 +62,24 @@ def check_grads(graph, reference_loss, dims=DIMS, seed=0, inputs=None, eps=1e-3,
             worst = np.max(relative_error(grads[name], oracle[name], tiny))
         assert worst < TOLERANCE, f"autograd disagrees on {name}: rel. error {worst:.2e}"
     return module, params, inputs, grads
+
+
+def unread(source):
+    """The names that a generated module's forward, backward or predict assigns and never
+    reads, as (function, name): work done for nothing (fusion's z_i = z_ifog[0:H] beside
+    i = i_f_o[0:H]). The dimensions predict is handed with its precision, and a loop's
+    counter, are let be."""
+    found = []
+    for function in ast.parse(source).body:
+        if isinstance(function, ast.FunctionDef) and \
+                function.name in ("forward", "backward", "predict"):
+            nodes = list(ast.walk(function))
+            names = [n for n in nodes if isinstance(n, ast.Name)]
+            stored = {n.id for n in names if isinstance(n.ctx, ast.Store)}
+            read = {n.id for n in names if isinstance(n.ctx, ast.Load)} | {"dims"} | \
+                {n.target.id for n in nodes if isinstance(n, ast.For)}
+            found += [(function.name, name) for name in sorted(stored - read)]
+    return found
 
 
 def assert_own_arrays(grads, params, inputs):

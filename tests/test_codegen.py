@@ -12,6 +12,9 @@ import numpy as np
 import sympy as sp
 
 import derive as d
+from derive import models
+
+from helpers import unread
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +63,22 @@ def test_a_scaled_sum_is_one_array_scaled_in_place():
     assert "    delta_out = out - label\n    delta_out *= scale\n" in source
     source = d.to_numpy(d.derive(d.models.lenet()))
     assert "    delta_z3 = np.exp(log_softmax_z3) - t_\n    delta_z3 *= scale/N\n" in source
+
+
+def test_a_product_summed_with_more_is_built_in_its_own_array():
+    """δc = δtanh_c ⊙ (1 − tanh_c²) + δc_{t+1} ⊙ f_{t+1}: 1 − tanh_c² is the array the
+    others are multiplied and added into, not a temporary of a product made anew."""
+    source = d.to_numpy(d.derive(d.models.lstm()))
+    assert ("        delta_c = 1 - tanh_c**2\n        delta_c *= delta_tanh_c\n"
+            "        delta_c += delta_c_prev\n") in source
+
+
+def test_no_model_computes_what_it_does_not_read():
+    """Fusion makes a gate's own rows, z_i = z_ifog[0:H], a block of the fused sum, and i a
+    block of the fused sigmoid: nothing reads z_i then, and the module does not compute it
+    (nor reads parameters its backward pass does not use)."""
+    for name, build in models.BUILTIN.items():
+        assert not unread(d.to_numpy(d.derive(build()))), name
 
 
 def test_sigmoid_and_softmax_stay_finite_for_huge_inputs():

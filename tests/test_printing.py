@@ -131,6 +131,32 @@ def test_the_reciprocal_of_a_product_keeps_its_brackets():
     assert r"\frac{1}{V \, x}" in der.to_latex()
 
 
+def test_a_stretch_inside_a_matrix_product_shows_its_ones():
+    """y = x ⊙ mean(W x): δW = 𝟏 c 𝟏ᵀ xᵀ, D×D, with c = 1/(D·N) Σ (δt1 ⊙ x). Without the
+    ones, c xᵀ reads as N×D (found by a hunt: the numpy code was right, the equations in the
+    text and the LaTeX were not); likewise 𝟏 (Σ_rows …) xᵀ for a sum over the rows."""
+    for reduce, shown in ((d.mean, "δW = 𝟏 (1/(D·N) Σ (δt1 ⊙ x)) 𝟏ᵀ xᵀ"),
+                          (lambda u: d.sum(u, axis=0), "δW = 𝟏 (Σ_rows (δt1 ⊙ x)) xᵀ")):
+        g = d.Graph("stretched")
+        x, t = g.input("x", ("D", "N")), g.input("t", ("D", "N"))
+        g.loss(d.squared_error(x * reduce(g.param("W", ("D", "D")) @ x), t))
+        der = d.derive(g)
+        assert shown in str(der)
+        assert r"\delta W &= \mathbf{1} \, (" in der.to_latex()
+
+
+def test_a_scaled_tanh_is_bracketed_where_a_product_would_be():
+    """1/scaled_tanh(v) of an input: 1/(−2 tanh(3/2 v)), not 1/−2 tanh(3/2 v), in the text
+    and the code (found by a hunt: a wrong loss; the random programs draw it too)."""
+    g = d.Graph("bracketed")
+    v, t = g.input("v", ("H", "N")), g.input("t", ("H", "N"))
+    u = (1 / d.scaled_tanh(v, -2, 1.5)).named("u")
+    g.loss(d.squared_error(g.param("W", ("H", "H")) @ u, t))
+    der = d.derive(g)
+    assert "u = 1/(−2 tanh(3/2 v))" in str(der)
+    assert "    u = (1 / ((-2) * np.tanh((3/2) * v)))\n" in d.to_numpy(der)
+
+
 def test_a_term_folded_through_a_sum_is_labelled_by_the_rule_that_shaped_it():
     """r = tanh(t1 + 1), the sum folded into r: δt1 = δr ⊙ (1 − r²) is tanh′, rule 4 (it was
     labelled rule 2, the sum's, which passes δ on as it is); z = W x + b stays rule 5."""

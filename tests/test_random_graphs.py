@@ -37,7 +37,7 @@ OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate", "pooled 
                                                                  "of a product", "of an input",
                                                                  "linear in a parameter", "heads",
                                                                  "c − a", "user formula",
-                                                                 "(H + 1)/N"]
+                                                                 "of dimensions"]
 HEAD_FUNCTIONS = (d.sigmoid, d.tanh, d.relu)
 # "user formula": functions whose slope is a fraction with a sum above the line, (2u + 1)/
 # (u² + u + 1) (found by a hunt: the code wrote 2*u + 1/(…)), stable rewrites, and constants:
@@ -45,6 +45,10 @@ HEAD_FUNCTIONS = (d.sigmoid, d.tanh, d.relu)
 USER_FORMULAS = (lambda u: sp.log(u**2 + u + 1), lambda u: sp.log(sp.exp(u) + sp.exp(-u)),
                  lambda u: u / (1 + u**2), lambda u: u / (1 + sp.exp(-u)),
                  lambda u: sp.Rational(2, 3), lambda u: u * sp.log(2) + d.sigmoid.scalar(1))
+# "of dimensions": constants of the sizes, a fraction with a sum above the line, (H + 1)/N
+# (written H + 1/N by the same bug), and max(H, N) (np.maximum gave an int64, which made
+# float32 values float64)
+OF_DIMENSIONS = ((H + 1) / N, sp.Max(H, N))
 # "of a product": the operations that read their first operand whatever their other numbers
 # say (not split, whose halves of H rows may be refused after the product's weight is made)
 INNER = [name for name, entry in sorted(d.registry.CALLABLE.items())
@@ -157,8 +161,8 @@ class Program:
             formula = USER_FORMULAS[o % len(USER_FORMULAS)]  # over no array was one number
             applied = d.elementwise(f"f{len(self.graph.nodes)}", formula)(a)
             return d.sum(applied) if n % 2 else applied
-        if name == "(H + 1)/N":  # a constant of dimensions, a fraction with a sum above
-            return a * ((H + 1) / N)  # (written H + 1/N by the same bug)
+        if name == "of dimensions":
+            return a * OF_DIMENSIONS[o % len(OF_DIMENSIONS)]
         if name in ("+", "*"):
             return OPERATORS[name](a, b if o % 2 else number, *((1,) if name == "+" else ()))
         if name == "/":
@@ -272,8 +276,9 @@ def moderate_at_the_checked_point(graph, dims):
         oracle = {**autograd.grad(twin(graph, dims))(params, inputs),
                   **{k: v for k, v in autograd.grad(twin(graph, dims), 1)(params, inputs).items()
                      if k in {s.attrs["initial"] for s in graph.states}}}
-    largest = max((float(np.max(np.abs(np.asarray(v)))) for k, v in cache.items() if k != "dims"),
-                  default=0.0)  # a loss like ½ Σ (W x − W x)², 0 whatever W: nothing to keep
+    # default: a loss like ½ Σ (W x − W x)², 0 whatever W, keeps nothing
+    largest = max((float(np.max(np.abs(np.asarray(v)))) for k, v in cache.items()
+                   if k not in ("dims", "dtype")), default=0.0)
     return bool(np.isfinite(loss)) and abs(loss) < 1e8 and largest < 1e4 and \
         all(np.isfinite(g).all() for g in oracle.values())
 
@@ -353,7 +358,7 @@ def upcast_from_float32(graph, dims):
         loss, cache = module.forward(params, inputs)
         arrays = {**{f"δ{k}": v for k, v in module.backward(params, cache).items()},
                   "prediction": module.predict(params, inputs),
-                  **{k: np.asarray(v) for k, v in cache.items() if k != "dims"}}
+                  **{k: np.asarray(v) for k, v in cache.items() if k not in ("dims", "dtype")}}
     return {k: str(a.dtype) for k, a in arrays.items() if a.dtype != np.float32}
 
 
@@ -548,8 +553,40 @@ def test_a_fraction_with_a_sum_above_the_line_is_bracketed_in_the_code():
     for formula in range(len(USER_FORMULAS)):
         for summed in (0, 1):
             check(([("user formula", 0, 0, summed, formula)], 0), recurrent=False)
-    check(([("(H + 1)/N", 0, 0, 0, 0)], 0), recurrent=False)
-    check(([("user formula", 1, 0, 0, 1), ("(H + 1)/N", 1, 0, 0, 0)], 0), recurrent=True)
+    check(([("of dimensions", 0, 0, 0, 0)], 0), recurrent=False)
+    check(([("user formula", 1, 0, 0, 1), ("of dimensions", 1, 0, 0, 0)], 0), recurrent=True)
+
+
+def test_a_scaled_tanh_is_bracketed_as_a_divisor_or_a_base():
+    """Found by a hunt: 1/scaled_tanh(v) of an input, a·tanh(b v) folded into one function
+    of numbers, was generated as 1 / a * np.tanh(b * v), and its square as
+    a * np.tanh(b * v)**2: a wrong loss and gradients, silently."""
+    for outer in (9, 21):  # reciprocal, ** of scaled_tanh; the product reads it twice
+        check(([("of an input", 1, 0, outer, 11), ("*", 1, 1, 0, 1)], 0), recurrent=False)
+
+
+def test_a_constant_slope_beside_a_loss_that_is_not_the_last_node():
+    """Found by a hunt: Σ f(a) + 3 with f′ a number (f = 2/3, or u log 2 + σ(1)): δa was
+    δ ⊙ 0 of the 1×1 δ, made first and added into, which numpy refused; a slope that is a
+    number is now a scaling, δa = f′ δ (and 0 is no term), a number like log 2 printed as
+    a Python float (found by the random programs: np.log(2) made float32 δs float64)."""
+    for formula in USER_FORMULAS[4:]:
+        g = d.Graph("constant_slope")
+        x, t = g.input("x", ("D", "N")), g.input("t", ("H", "N"))
+        a = (g.param("W", ("H", "D")) @ x).named("a")
+        s = (2 * a).named("s")
+        e = (d.sum(d.elementwise("f", formula)(a)) + d.squared_error(s, t)).named("e")
+        g.loss(e + 3)
+        check_graph(g, DIMS, drawn=False)
+    check(([("user formula", 0, 0, 0, 28)], 0), recurrent=True)  # f′ = 0 read no t1
+    check(([("abs", 0, 0, 0, 0), ("@", 0, 0, 0, 0), ("user formula", 17, 0, 1, 5)], 0),
+          recurrent=False)  # δ + scale·log 2: np.log(2) made float32 δs float64
+
+
+def test_a_maximum_of_dimensions_keeps_float32():
+    """z max(H, N): np.maximum(H, N) is a numpy int64, which made float32 values and
+    gradients float64 (and adam then refused them, blaming its state)."""
+    check(([("of dimensions", 0, 0, 0, 1)], 0), recurrent=False)
 
 
 def test_an_input_made_by_a_step_that_failed_is_not_read_by_a_later_one():

@@ -64,7 +64,7 @@ E = 1/2 (y − t)² = 1/2 · (2 − 3)² = 1/2
 Backward pass
 δy = y − t = 2 − 3 = −1   # the loss's δ
 δh = w2ᵀ δy = 1/2 · (−1) = −1/2   # rule 5 (weight matrix) at y
-δz = δh ⊙ 2 = (−1/2) · 2 = −1   # rule 4 (function application) at h
+δz = 2 δh = 2 · (−1/2) = −1   # rule 4 (function application) at h
 
 Gradients
 δw1 = δz xᵀ = (−1) · 1 = −1   # rule 5 (weight matrix) at z

@@ -76,8 +76,8 @@ def full_shaped(expr):
         return not (factors and stretches(factors)) or not outer_ones(factors)[2]
     if name in ("MatAdd", "HadamardProduct"):
         return any(full_shaped(a) for a in expr.args)
-    if isinstance(expr, ElementwiseApplyFunction):
-        return full_shaped(expr.args[-1])
+    if isinstance(expr, ElementwiseApplyFunction):  # f of a number is printed as one
+        return expr.function.expr.has(*expr.function.variables) and full_shaped(expr.args[-1])
     if name in ("HadamardPower", "Next"):
         return full_shaped(expr.args[0])
     return True
@@ -137,6 +137,9 @@ class Notation:
             return self.binding(expr.args[0])
         if isinstance(expr, Spelled) and expr.infix and self.target != "numpy":
             return PRODUCT
+        if isinstance(expr, ElementwiseApplyFunction) and \
+                getattr(entry_of(type(expr.function.expr)), "infix", False):
+            return PRODUCT  # a tanh(b z), 1/z: 1/(a tanh(b z)), not 1/a tanh(b z)
         return ATOM
 
     def _kind(self, expr):
@@ -237,7 +240,7 @@ class Notation:
                 self._reduce(body_expr, rows, cols)
         else:
             body_expr = MatMul(*inner)
-            body = self.matmul.join(self._operand(f, "MatMul") for f in inner)
+            body = self.matmul.join(self._matmul_factor(f) for f in inner)
             if rows or cols:
                 body = self._reduce_text(body, rows, cols)
         if coeff == 1:
@@ -245,6 +248,22 @@ class Notation:
         if (self.reduced if rows or cols else self.binding(body_expr)) <= SCALED:
             body = f"({body})"
         return f"{self.minus}{body}" if coeff == -1 else self._scaled(coeff, body)
+
+    def _matmul_factor(self, expr):
+        """A factor of a matrix product, a stretch's ones written out (𝟏 c xᵀ, D×D): the
+        notation leaves them to the reader in a sum or ⊙, where broadcasting restores them,
+        but c xᵀ alone is another matrix."""
+        stretched = sp.transpose(expr) if isinstance(expr, sp.Transpose) else expr
+        factors = split_coefficient_list(stretched)[1] if isinstance(stretched, MatMul) else ()
+        if not (factors and stretches(factors)):
+            return self._operand(expr, "MatMul")
+        text = self._operand(stretched, "MatMul")
+        if is_ones(factors[0]) and factors[0].shape[0] != 1:
+            text = f"{self._print(OneMatrix(factors[0].shape[0], 1))}{self.matmul}{text}"
+        if is_ones(factors[-1]) and factors[-1].shape[1] != 1:
+            ones = sp.Transpose(OneMatrix(factors[-1].shape[1], 1))
+            text = f"{text}{self.matmul}{self._print(ones)}"
+        return text
 
     def _reduce(self, expr, rows, cols):
         """Σ over the rows, the columns or both of one expression."""

@@ -6,7 +6,7 @@ sign, Heaviside and Piecewise of user formulas become numpy's own elementwise fu
 
 from contextlib import contextmanager
 
-from sympy import Float, Function, Lambda, MatrixSymbol, Rational, Symbol, fraction
+from sympy import Float, Function, Lambda, MatrixSymbol, Max, Min, Rational, Symbol, fraction
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
@@ -106,6 +106,9 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             not number.could_extract_minus_sign()
         return text if plain else f"({text})"
 
+    def _matmul_factor(self, expr):
+        return self._operand(expr, "MatMul")  # a stretch is np.broadcast_to (_stretched)
+
     def _stretched(self, text, expr, stretched):
         if not stretched or expr in self.loose:
             return text
@@ -176,6 +179,10 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             if head is None:
                 return None
             head, terms = self._absorbed(head, terms)
+            product = self._product_in_place(head) \
+                if type(head).__name__ == "HadamardProduct" else None
+            if product is not None:  # δc = 1 − tanh²c; δc *= δtanh_c; δc += δc_{t+1} ⊙ f
+                return product[0], (*product[1], *self._added(head, terms))
         return self._print(head), self._added(head, terms)
 
     def _absorbed(self, head, terms):
@@ -334,7 +341,9 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
 
     def _scalar(self, expr):
         """A scalar in Python's own numbers, which keep an array's precision (a numpy float64
-        would turn float32 arrays into float64): powers by **, other functions by float()."""
+        would turn float32 arrays into float64, as np.maximum(D, N) an int64 would): powers by
+        **, other functions and maxima by float(), and numbers such as log 2 as floats."""
+        expr = numbers_as_floats(expr)
         numerator, denominator = fraction(expr)
         if denominator == 1 or expr.is_Atom:
             text = NumPyPrinter.doprint(self, expr)
@@ -345,7 +354,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             top = top if precedence(numerator) >= PRECEDENCE["Mul"] else f"({top})"
             text = f"{top}/{over}"
         constant = all(type(s) is Symbol for s in expr.free_symbols)  # of dimensions only
-        return f"float({text})" if constant and expr.atoms(Function) else text
+        return f"float({text})" if constant and expr.atoms(Function, Max, Min) else text
 
     def _print_Pow(self, expr, rational=False):
         if expr.is_Matrix:
