@@ -143,6 +143,9 @@ def test_a_stretch_inside_a_matrix_product_shows_its_ones():
         der = d.derive(g)
         assert shown in str(der)
         assert r"\delta W &= \mathbf{1} \, (" in der.to_latex()
+    D, M = sp.symbols("D M", positive=True, integer=True)
+    row, y = sp.MatrixSymbol("r", 1, M), sp.MatrixSymbol("y", M, M)
+    assert text(sp.MatMul(y, sp.Transpose(sp.MatMul(sp.OneMatrix(D, 1), row)))) == "y rᵀ 𝟏ᵀ"
 
 
 def test_a_scaled_tanh_is_bracketed_where_a_product_would_be():

@@ -253,7 +253,7 @@ class Notation:
         """A factor of a matrix product, a stretch's ones written out (𝟏 c xᵀ, D×D): the
         notation leaves them to the reader in a sum or ⊙, where broadcasting restores them,
         but c xᵀ alone is another matrix."""
-        stretched = sp.transpose(expr) if isinstance(expr, sp.Transpose) else expr
+        stretched = sp.transpose(expr.arg) if isinstance(expr, sp.Transpose) else expr
         factors = split_coefficient_list(stretched)[1] if isinstance(stretched, MatMul) else ()
         if not (factors and stretches(factors)):
             return self._operand(expr, "MatMul")
