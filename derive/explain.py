@@ -18,8 +18,10 @@ def explain(der, as_latex=False):
 def _step(der, row, printer, as_latex):
     lhs, rhs = sides(printer, row, displayed_time(row))
     reasons = [_reason(der, term, expr, printer, as_latex) for term, expr in row.terms]
-    shown = f"${printer.name(row.lhs)}$" if as_latex else row.lhs
-    places = "one place" if len(row.terms) == 1 else f"{len(row.terms)} places"
+    shown = lhs[len(printer.delta_mark):]  # as the equation shows it: h_t, h0
+    shown = f"${shown}$" if as_latex else shown
+    count = _places(der, row)
+    places = "one place" if count == 1 else f"{count} places"
     if row.summed:  # a parameter of every step (METHOD: shared across steps, summed)
         rhs = over_steps(rhs, len(row.terms), r"\sum_t" if as_latex else "Σ_t")
         every = "every step" if len(row.terms) == 1 else "every place at every step"
@@ -36,15 +38,24 @@ def _step(der, row, printer, as_latex):
     return "\n".join([f"{lhs} = {rhs}", *(f"  • {r}" for r in reasons), f"  {fan}"])
 
 
+def _places(der, row):
+    """How many places a node feeds: a state's value feeds, besides its own step's, every
+    place its next step's h_{t−1} does (one term here, carried back through time)."""
+    return sum(len(der.terms[der.place(term.origin)])
+               if reason(der, term).rule is Rule.SPLITTING else 1 for term, _ in row.terms)
+
+
 def _shared(der, row):
     """Rule 1 inside an operation that uses an input many times (a convolution's kernel)."""
-    node = der.nodes[row.lhs]
+    node, said = der.nodes[row.lhs], set()
     for term, _ in row.terms:
         rule_at = term.chain()[0][1]
         if rule_at.op is not None and node in rule_at.inputs:
             words = rule_at.op.shared.get(rule_at.inputs.index(node))
-            if words:
-                yield f"Within that place {words}: {Rule.SPLITTING} over those uses."
+            if words and words not in said:  # once, however many places say it
+                said.add(words)
+                where = "that place" if len(row.terms) == 1 else "each such place"
+                yield f"Within {where} {words}: {Rule.SPLITTING} over those uses."
 
 
 def _reason(der, term, expr, printer, as_latex):
@@ -63,7 +74,7 @@ def _reason(der, term, expr, printer, as_latex):
     chain = term.chain()
     if len(chain) == 1:
         return f"{shown}: {r.rule} at {place(term.origin)}"
-    carried = ", then ".join(str(rule) for rule, _ in chain[1:])
+    carried = ", then ".join(str(rule) for rule, _ in reversed(chain[1:]))  # from the δ in
     origin = der.place(term.origin)  # a kept node: a name
     delta = f"${printer.delta_mark}{printer.name(origin)}$" if as_latex else f"δ{origin}"
     return (f"{shown}: {chain[0][0]} at {place(chain[0][1])}, inside {place(term.origin)} "

@@ -73,6 +73,9 @@ def apply(function, x):
     return Entrywise(sp.Lambda(U, function(U)), x)
 
 
+_PRECEDENCE = {"scaled": PRECEDENCE["Mul"], "sum": PRECEDENCE["Add"], "power": PRECEDENCE["Pow"]}
+
+
 @dataclass(frozen=True, eq=False)
 class Function:
     """A scalar function applied entrywise; calling it on a node makes a rule-4 node."""
@@ -88,8 +91,8 @@ class Function:
     kinks: tuple = ()                      # g(u): f′ jumps where g changes sign
     reference: Optional[Callable] = None   # (xp, u) -> f(u) in numbers, for independent checks
     user: bool = False
-    infix: bool = False                    # spelled as an operation (a tanh(b u), 1/u), not as
-    # a call: bracketed where it is a power's base or a divisor, as a product is
+    binds: str = "atom"                    # how tightly its spelling binds where it is not a
+    # call: "scaled" (1/u, 2 tanh(b u)), "sum" (−2 tanh(b u)), "power" (u²); bracketed as such
     signature: Signature = field(default_factory=Signature)
     weights_start: str = "glorot"          # how a weight matrix feeding f starts: "he" for relu
     nondecreasing: bool = False            # u ≤ v ⇒ f(u) ≤ f(v), and f′ = 0 wherever f is
@@ -97,8 +100,9 @@ class Function:
 
     def __post_init__(self):
         if self.scalar is None:
-            binds = {"precedence": PRECEDENCE["Mul"]} if self.infix else {}  # sympy's printers
-            cls = type(self.name, (NamedFunction,), {"entry": self, **binds})
+            binds = {"precedence": _PRECEDENCE[self.binds]} if self.binds != "atom" else {}
+            cls = type(self.name, (NamedFunction,), {"entry": self, **binds})  # (for sympy's
+            # printers, where it sits inside a user's formula)
             object.__setattr__(self, "scalar", cls)
 
     def __call__(self, node):
@@ -202,7 +206,7 @@ abs = function("abs", sp.Abs, derivative=lambda u: sp.sign(u), kinks=(U,),
 reciprocal = function(  # a / b is a ⊙ (1/b): rule 3 and this, rule 4
     "reciprocal", lambda u: 1 / u,
     through_output=lambda y, shape: -sp.HadamardPower(y, 2),
-    numpy="(1 / {atom})", text="1/{atom}", latex=r"\frac{{1}}{{{0}}}", infix=True,
+    numpy="(1 / {atom})", text="1/{atom}", latex=r"\frac{{1}}{{{0}}}", binds="scaled",
     reference=lambda xp, u: 1 / u)
 
 
@@ -210,7 +214,7 @@ def power(node, p):
     """x ** p for a number p: f(u) = u^p, f′ = p u^(p−1)."""
     p = sp.nsimplify(p, rational=True)
     text = str(p).translate(_SUPERSCRIPTS) if p.is_Integer and p > 0 else f"^({text_number(p)})"
-    f = Function("power", lambda u: u**p, derivative=lambda u: p * u ** (p - 1),
+    f = Function("power", lambda u: u**p, derivative=lambda u: p * u ** (p - 1), binds="power",
                  text=f"{{atom}}{text}", latex=f"{{atom}}^{{{{{latex_number(p)}}}}}",
                  numpy=f"({{atom}}**({NumPyPrinter().doprint(p)}))",
                  reference=lambda xp, u: u ** float(p))
@@ -235,9 +239,9 @@ FORMULA = {"sigmoid": sigmoid.scalar, "softplus": softplus.scalar, "relu": relu.
 
 def _scaled_tanh(node, a, b):
     """a·tanh(b z), LeCun's scaled tanh; f′ = b (a − y²/a) through the output."""
-    for value in (a, b):
-        number(value, "scaled_tanh")  # finite real numbers (nan, inf: a ValueError here)
-    a, b = sp.nsimplify(a), sp.nsimplify(b)
+    # finite real numbers, exact as given (nan, inf: a ValueError here); nsimplify alone made
+    # 1.7320508 √3 and math.sqrt(2) numpy.sqrt(2) in the module
+    a, b = number(a, "scaled_tanh"), number(b, "scaled_tanh")
     if a == 0 or b == 0:
         raise ValueError("scaled_tanh needs nonzero a and b")
     code, tex = NumPyPrinter(), latex_number  # its constants are part of its spelling
@@ -248,7 +252,8 @@ def _scaled_tanh(node, a, b):
                  text=f"{text_number(a)} tanh({text_number(b)} {{factor}})",
                  latex=f"{tex(a)} \\tanh\\left({tex(b)} {{factor}}\\right)",
                  numpy=f"({code.doprint(a)}) * np.tanh(({code.doprint(b)}) * {{factor}})",
-                 infix=True, reference=lambda xp, u: float(a) * xp.tanh(float(b) * u))
+                 binds="scaled" if a > 0 else "sum",
+                 reference=lambda xp, u: float(a) * xp.tanh(float(b) * u))
     return f(node)
 
 

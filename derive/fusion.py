@@ -290,7 +290,8 @@ class Plan:
             stacked_delta = delta_symbol(group.stacked, self.shapes[group.stacked])
             runs, shown, members = self._run_deltas(group, terms)
             merged_away |= members
-            made = [*runs, (group.stacked, [shown])]
+            whole = any(key == group.stacked for key, _ in runs)  # a run of every member
+            made = runs if whole else [*runs, (group.stacked, [shown])]  # is the stack's δ
             read = {a.node_name for _, (e,) in made for a in e.atoms(Delta)}
             last = max((at[n] for n in read if n in at), default=-1)
             after.setdefault(last, []).extend(made)

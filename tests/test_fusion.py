@@ -121,3 +121,12 @@ def test_the_gru_stacks_the_gates_that_share_operands():
     """r and u read x_t and h_{t−1}; the candidate reads r ⊙ h_{t−1}, so it stays apart."""
     [group] = groups(d.derive(d.models.gru()))
     assert group.members == ("z_r", "z_u")
+
+
+def test_a_run_of_every_gate_is_the_stacks_δ_itself():
+    """The GRU's r and u, both sigmoids of the stack: δ[z_r; z_u] is made once, in the run's
+    form, not again as a stack of that one block (a copy, under a comment that hid the form;
+    found by a hunt)."""
+    code = d.to_numpy(d.derive(d.models.gru()))
+    assert code.count("        delta_z_ru = ") == 1
+    assert "# δ[z_r; z_u] = [δr_t; δu_t] ⊙ [r_t; u_t] ⊙ (1 − [r_t; u_t])\n" in code

@@ -86,7 +86,30 @@ def test_the_explanation_names_rule_and_consumer_of_every_term():
             "carried there by rule 2 (adding))\n  h feeds one place, so rule 1 adds nothing.") in text
     fan = d.derive(fan_out()).explain()
     assert "h feeds 4 places, so rule 1 (splitting) adds their terms." in fan
+    lstm = d.derive(d.models.lstm()).explain()  # a state: its own step's places and the next's
+    assert "h_t feeds 5 places" in lstm and "c_t feeds 2 places" in lstm
+    assert "h0 feeds 4 places" in lstm  # as the equations name it, not h_prev
     assert len(re.findall(r"^δ", fan, flags=re.M)) == len(d.derive(fan_out()).terms) - 0
+
+
+def test_the_explanation_follows_a_δ_from_where_it_starts():
+    """q = sqrt(Σ_rows z² + 1): δq goes through sqrt (rule 4), then + 1 and Σ_rows (rule 2)
+    to z², where the term is made (the rules were listed from z² outwards; found by a hunt).
+    And x read by two convolutions: the note on a pixel in every patch is said once."""
+    g = d.Graph("order")
+    x, t = g.input("x", ("D", "N")), g.input("t", (1, "N"))
+    z = (g.param("A", ("H", "D")) @ x).named("z")
+    g.loss(d.squared_error(d.sqrt(d.sum(z ** 2, axis=0) + 1).named("q"), t))
+    assert "(δq carried there by rule 4 (function application), then rule 2 (adding), then " \
+           "rule 2 (adding))" in d.derive(g).explain()
+    g = d.Graph("two_convolutions")
+    x0, t = g.input("x0", (16, "N")), g.input("t", (2, "N"))
+    x = (g.param("A", (16, 16)) @ x0).named("x")
+    z = sum((d.conv2d(x, g.param(k, (2, 4)), image=(1, 4, 4), kernel=2) for k in ("K", "L")),
+            start=0).named("z")
+    g.loss(d.squared_error(g.param("V", (2, 18)) @ z, t))
+    said = d.derive(g).explain()
+    assert said.count("a pixel sits in every patch") == 1 and "Within each such place" in said
 
 
 def test_the_explanation_sums_a_recurrent_parameters_gradient_over_the_steps():

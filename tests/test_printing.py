@@ -160,6 +160,41 @@ def test_a_scaled_tanh_is_bracketed_where_a_product_would_be():
     assert "    u = (1 / ((-2) * np.tanh((3/2) * v)))\n" in d.to_numpy(der)
 
 
+def test_functions_spelled_as_operations_are_bracketed_as_what_they_are():
+    """−2 tanh(3/2 v) is a negation, 1/v a quotient, v² a power: after a coefficient or a
+    minus, or as a power's base, each keeps its brackets (the text read 2 −2 tanh(3/2 v),
+    1 − −2 tanh(…), 2 1/v and v²^(−1), and the LaTeX v^{2}^{-1} did not compile; found by a
+    hunt)."""
+    def st(v):
+        return d.scaled_tanh(v, -2, 1.5)
+    for build, shown in ((lambda v: 2 * st(v), "t1 = 2 (−2 tanh(3/2 v))"),
+                         (lambda v: 1 - st(v), "t1 = 1 − (−2 tanh(3/2 v))"),
+                         (lambda v: d.scaled_tanh(st(v), -1, -1), "−1 tanh(−1 (−2 tanh(3/2 v)))"),
+                         (lambda v: 2 * (1 / v), "t1 = 2 (1/v)"),
+                         (lambda v: (v ** 2) ** -1, "t1 = (v²)^(−1)")):
+        g = d.Graph("spelled")
+        x, v, t = g.input("x", ("D", "N")), g.input("v", ("H", "N")), g.input("t", ("H", "N"))
+        g.loss(d.squared_error((g.param("W", ("H", "D")) @ x) * build(v), t))
+        der = d.derive(g)
+        assert shown in str(der)
+    assert r"(v^{2})^{-1}" in der.to_latex()
+
+
+def test_a_scaled_tanhs_numbers_are_the_ones_given():
+    """scaled_tanh(v, √2 as a float, 1.7320508): sympy's nsimplify made them √2, which the
+    module spelled numpy.sqrt(2) (a NameError when it ran), and √3, another number (found by
+    a hunt). They are now the rationals every other constant is, as given."""
+    g = d.Graph("given")
+    x, v, t = g.input("x", ("D", "N")), g.input("v", ("H", "N")), g.input("t", ("H", "N"))
+    y = (g.param("W", ("H", "D")) @ x) * d.scaled_tanh(v, 2 ** 0.5, 1.7320508)
+    g.loss(d.squared_error(y, t))
+    module = d.compile_numpy(d.derive(g))
+    params = module.init_params({"D": 2, "H": 3, "N": 4})
+    inputs = {"x": np.ones((2, 4)), "v": np.full((3, 4), 0.5), "t": np.zeros((3, 4))}
+    _, cache = module.forward(params, inputs)
+    assert np.allclose(cache["t1"], 2 ** 0.5 * np.tanh(1.7320508 * 0.5), rtol=1e-12)
+
+
 def test_a_term_folded_through_a_sum_is_labelled_by_the_rule_that_shaped_it():
     """r = tanh(t1 + 1), the sum folded into r: δt1 = δr ⊙ (1 − r²) is tanh′, rule 4 (it was
     labelled rule 2, the sum's, which passes δ on as it is); z = W x + b stays rule 5."""

@@ -45,6 +45,9 @@ _BY_SCALAR = {getattr(e, "scalar", None): e for e in CALLABLE.values()
               if getattr(e, "scalar", None) is not None}
 
 
+_BINDS = {"atom": ATOM, "power": POWER, "scaled": SCALED, "sum": SUM}  # Function.binds
+
+
 def is_ones(expr):
     return isinstance(expr, OneMatrix)
 
@@ -137,9 +140,9 @@ class Notation:
             return self.binding(expr.args[0])
         if isinstance(expr, Spelled) and expr.infix and self.target != "numpy":
             return PRODUCT
-        if isinstance(expr, ElementwiseApplyFunction) and \
-                getattr(entry_of(type(expr.function.expr)), "infix", False):
-            return PRODUCT  # a tanh(b z), 1/z: 1/(a tanh(b z)), not 1/a tanh(b z)
+        if isinstance(expr, ElementwiseApplyFunction):  # 1/(a tanh(b z)), not 1/a tanh(b z)
+            entry = entry_of(type(expr.function.expr))
+            return _BINDS[entry.binds] if entry is not None else ATOM
         return ATOM
 
     def _kind(self, expr):
