@@ -154,8 +154,7 @@ def render_module(der, names, pool_first=True):
     comments = code_comments(der)
     backward_eqs = [(n, e) for n, e in [*der.deltas.items(), *der.gradients.items()]
                     if n != der.loss]
-    written = {n: der.compact[n].terms if n in der.compact else _seeded(der, der.terms[n])
-               for n, _ in backward_eqs}
+    written = {n: _seeded(der, n) for n, _ in backward_eqs}
     backward_eqs = _live(der, backward_eqs, written)
     plan = Plan(der, groups(der))
     stacked_weights, forward_eqs = plan.setup(), plan.forward()
@@ -363,10 +362,15 @@ SEED = Verbatim("scale")  # δE in backward: 1, or sgd_step's lr, which then rid
 SEEDED = ", times δE = scale"  # after the comment of a statement the loss's rule made
 
 
-def _seeded(der, terms):
-    """A δ's terms, those the loss's own rule made (δE carried into them) times δE = scale."""
+def _seeded(der, name):
+    """A δ's terms (its compact form's, where it has one), those the loss's own rule made
+    (δE carried into them) times δE = scale: a layer norm's output that is also the loss's
+    target keeps its term of the loss beside the compact form, and that term was added to
+    sgd_step's lr·δ unscaled (found by the scaled path of gradcheck)."""
     loss = der.nodes[der.loss]
-    return [t.expr * SEED if t.origin is loss else t.expr for t in terms]
+    from_loss = {t.expr for t in der.terms[name] if t.origin is loss}
+    terms = der.compact[name].terms if name in der.compact else [t.expr for t in der.terms[name]]
+    return [e * SEED if e in from_loss else e for e in terms]
 
 
 def _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended, printers,

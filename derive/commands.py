@@ -24,7 +24,7 @@ from .output import MARK, PDF_INFO, claim, marked, quoted, write
 
 MODEL_SUFFIX = ".bp"
 MAX_MODEL_BYTES = 10_000_000   # a 3000-layer model file is a few hundred KB
-DEFAULT_SIZE = 3               # of a dimension that --dim and models.EXAMPLE_DIMS do not size
+DEFAULT_SIZE = 3               # the least size of a dimension --dim and EXAMPLE_DIMS do not size
 MAX_NUMBERS = 50_000_000       # float64 values of every node at the checked sizes: 400 MB
 PDFLATEX_SECONDS = 60
 # pdfTeX's default main memory (5,000,000 words) holds one `align` of about 200 KB of
@@ -173,8 +173,12 @@ def _sizes(der, pairs):
     if unknown:
         raise DeriveError(f"--dim {quoted(unknown[0])}: {der.graph.name} has no such "
                           f"dimension; its sizes are {' '.join(needed)}")
-    sizes = {name: given.get(name, models.EXAMPLE_DIMS.get(name, DEFAULT_SIZE))
-             for name in needed}
+    sizes = {name: given.get(name, models.EXAMPLE_DIMS.get(name)) for name in needed}
+    for name in [n for n, size in sizes.items() if size is None]:  # sizes of their own: two
+        size = DEFAULT_SIZE  # dimensions of one size hide a gradient that reads one for the
+        while size in sizes.values():  # other (a found blind spot)
+            size += 1
+        sizes[name] = size
     numbers = number_count(der, sizes)
     if numbers > MAX_NUMBERS:
         raise DeriveError(f"at sizes {' '.join(f'{n}={s}' for n, s in sizes.items())} the "

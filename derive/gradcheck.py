@@ -187,11 +187,16 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     return GradcheckReport(errors, tolerance, eps, seed, attempt, undefined)
 
 
+SCALE = 0.375  # a δE such as sgd_step hands backward (its lr); 3/8, divided back closely
+
+
 def _every_path(module, params, cache):
     """The gradients `backward` gives, by each way it has of computing them: a recurrent
     module sums small steps' gradients after its loop, larger ones in it (BATCHED_UP_TO),
-    and a check at small sizes would otherwise never run the second."""
-    paths = [module.backward(params, cache)]
+    and a check at small sizes would otherwise never run the second; and seeded with
+    δE = `SCALE` rather than 1, as sgd_step seeds it with lr, divided back."""
+    paths = [module.backward(params, cache),
+             {k: v / SCALE for k, v in module.backward(params, cache, SCALE).items()}]
     if hasattr(module, "BATCHED_UP_TO"):
         batched_up_to, module.BATCHED_UP_TO = module.BATCHED_UP_TO, 0
         try:

@@ -54,7 +54,15 @@ def one_input(node, shape):
 
 
 def scalar_loss(node, *shapes):
+    """A loss of (output, target): 1×1. The output comes first, as predict returns it: an
+    input there with a computed target (squared_error(label, out)) is refused, since predict
+    and train would take the label for the prediction and the output for nothing."""
     same_shape(node, *shapes)
+    output, target = node.inputs[:2]
+    if output.kind == "input" and target.kind != "input":
+        raise GraphError(f"{node.describe()}: its first argument is the network's output and "
+                         f"its second the target, but {output} is an input and {target} is "
+                         f"computed: write {node.op.name}({target}, {output})")
     return (sp.Integer(1), sp.Integer(1))
 
 

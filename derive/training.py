@@ -225,18 +225,19 @@ def _stepper(module, optimizer, lr, params):
     """step(inputs, n): one update of `params` from a batch of n examples; the loss before it.
 
     Every step follows the batch's mean gradient: when the loss sums over the batch
-    (reduce="sum"), sgd and momentum take lr/n. Adam needs no such scaling: it steps by
-    m̂/√v̂, which does not change when every gradient is multiplied by one constant."""
+    (reduce="sum"), sgd takes lr/n, and momentum and adam the gradient of E/n, as their
+    buffers mix batches whose sizes may differ by one."""
     state = module.optimizer_state(params)
+
+    def mean(n):
+        return 1.0 / n if _summed(module) else 1.0
+
     if optimizer == "adam":
-        return lambda inputs, n: module.adam_step(params, inputs, state, lr=lr)
-
-    def rate(n):
-        return lr / n if _summed(module) else lr
-
+        return lambda inputs, n: module.adam_step(params, inputs, state, lr=lr, scale=mean(n))
     if optimizer == "momentum":
-        return lambda inputs, n: module.momentum_step(params, inputs, state, rate(n))
-    return lambda inputs, n: module.sgd_step(params, inputs, rate(n))
+        return lambda inputs, n: module.momentum_step(params, inputs, state, lr,
+                                                      scale=mean(n))
+    return lambda inputs, n: module.sgd_step(params, inputs, lr / n if _summed(module) else lr)
 
 
 def _batcher(module, dims):

@@ -7,6 +7,7 @@ import pytest
 import sympy as sp
 
 import derive as d
+from derive.commands import _sizes
 
 
 @pytest.fixture
@@ -311,3 +312,23 @@ def test_calls_that_would_answer_about_nothing_name_what_is_missing():
         example.value("nope")
     with pytest.raises(ValueError, match="seed must be a whole number, 0 or more, got 'a'"):
         d.compile_numpy(der).init_params({"D": 2, "H": 3, "K": 2}, seed="a")
+
+
+def test_a_loss_written_target_first_is_refused_with_the_order_to_write():
+    """squared_error(label, out) is the same number, but predict returned the label as the
+    prediction, and train standardised the labels as a feature (found by a hunt)."""
+    g = d.Graph("swapped")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("K", "N"))
+    out = (g.param("W", ("K", "D")) @ x).named("out")
+    with pytest.raises(d.GraphError, match=r"write squared_error\(out, label\)"):
+        d.squared_error(label, out)
+
+
+def test_the_check_gives_each_dimension_it_is_not_told_a_size_of_its_own():
+    """Two dimensions of one size hide a gradient that reads one for the other (found by a
+    hunt mutating a module: δb scaled by P/Q passed at P = Q = 3)."""
+    g = d.Graph("sizes")
+    x, t = g.input("x", ("P", "N")), g.input("t", ("Q", "N"))
+    g.loss(d.squared_error(g.param("W", ("Q", "P")) @ x + g.param("b", ("Q", 1)), t))
+    sizes = _sizes(d.derive(g), [])
+    assert len(set(sizes.values())) == len(sizes) == 3

@@ -147,7 +147,7 @@ def test_clipping_scales_the_parameters_gradients_not_the_initial_states():
     for k in g:
         scale = 1e-3 / (norm + 1e-6) if k in module.PARAMS else 1.0
         np.testing.assert_allclose(clipped[k], g[k] * scale, rtol=1e-12)
-    assert "initial states' gradients are not scaled" in module.gradients.__doc__
+    assert "initial states' gradients are not clipped" in module.gradients.__doc__
 
 
 @pytest.mark.parametrize("call, message", [

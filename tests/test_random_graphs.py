@@ -583,6 +583,13 @@ def test_a_constant_slope_beside_a_loss_that_is_not_the_last_node():
           recurrent=False)  # δ + scale·log 2: np.log(2) made float32 δs float64
 
 
+def test_a_layer_norm_read_by_the_loss_as_its_target_carries_sgd_steps_lr():
+    """The loss's target term beside a layer norm's compact δ was not seeded with δE, so
+    sgd_step added it without lr (W's step off by 2×; found once gradcheck judged backward
+    seeded with δE = 0.375 too)."""
+    check(([("layer_norm", 0, 0, 0, 0)], 0, 0), recurrent=False)
+
+
 def test_a_maximum_of_dimensions_keeps_float32():
     """z max(H, N): np.maximum(H, N) is a numpy int64, which made float32 values and
     gradients float64 (and adam then refused them, blaming its state)."""

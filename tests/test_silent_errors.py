@@ -1,12 +1,15 @@
 """Wrong answers that once came with no error, each now checked against autograd on the same
 graph (and its whole family drawn by the random-graph tests)."""
 
+import importlib
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
 import sympy as sp
 
 import derive as d
+from derive.codegen import loaded
 from derive.gradcheck import GradcheckReport
 from helpers import check_grads, sigmoid, softmax_cross_entropy, squared_error
 from test_latex import pdflatex
@@ -419,3 +422,17 @@ def test_a_chain_of_forty_scalings_derives_and_checks():
         z = -z if k % 2 else z * 2
     g.loss(d.squared_error(z, t))
     check_grads(g, lambda p, i: squared_error((-2.0) ** 20 * (p["W"] @ i["x"]), i["t"]))
+
+
+def test_gradcheck_judges_the_gradients_sgd_step_takes(monkeypatch):
+    """sgd_step seeds backward with δE = lr, which every δ carries; gradcheck called backward
+    with δE = 1 alone, so a module whose δ dropped its scale (`delta_out *= scale` lost)
+    passed `derive check` and trained with steps of the wrong size (found by a hunt
+    mutating the module)."""
+    gradcheck = importlib.import_module("derive.gradcheck")  # the module, not d.gradcheck
+    der = d.derive(d.models.mlp())
+    right = d.to_numpy(der)
+    wrong = right.replace("    delta_out *= scale\n", "")
+    assert wrong != right
+    monkeypatch.setattr(gradcheck, "compile_numpy", lambda der: loaded(wrong, "mlp"))
+    assert not gradcheck.gradcheck(der, {"D": 3, "H": 4, "K": 2, "N": 5}).ok

@@ -42,9 +42,11 @@ def test_the_digits_mlp_model_file_is_the_builtin_digits_mlp():
 
 # --- the loop is the one written by hand ---------------------------------------------------------
 
-def hand_loop(mod, X, T, target, dims, epochs, batch, lr, seed, val):
-    """What train does with sgd, written out: the split, the scaling, the shuffles, the batches;
-    returns the parameters and the last epoch's mean training loss per example."""
+def hand_loop(mod, X, T, target, dims, epochs, batch, lr, seed, val, optimizer="sgd"):
+    """What train does, written out: the split, the scaling, the shuffles, the batches, each
+    step on the batch's mean gradient (sgd, or momentum and adam at their defaults, written
+    from their formulas); returns the parameters and the last epoch's mean training loss per
+    example."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(X))
     kept = order[round(val * len(X)):]
@@ -52,10 +54,25 @@ def hand_loop(mod, X, T, target, dims, epochs, batch, lr, seed, val):
     x = (x - x.mean(axis=1, keepdims=True)) / x.std()   # centred per feature, one scale
     params = mod.init_params(dims, seed=seed, scheme="auto")
     summed = mod.LOSS["reduce"] == "sum"
+    (m, v), steps = ({k: np.zeros_like(p) for k, p in params.items()} for _ in "mv"), 0
     for _ in range(epochs):
         for index in np.array_split(rng.permutation(len(kept)), max(1, len(kept) // batch)):
-            step = lr / len(index) if summed else lr
-            mod.sgd_step(params, {"x": x[:, index], target: t[:, index]}, step)
+            mean = 1 / len(index) if summed else 1
+            inputs = {"x": x[:, index], target: t[:, index]}
+            if optimizer == "sgd":
+                mod.sgd_step(params, inputs, lr / len(index) if summed else lr)
+                continue
+            grads, steps = mod.gradients(params, inputs)[1], steps + 1
+            for k, p in params.items():
+                g = mean * grads[k]
+                if optimizer == "momentum":  # m ← 0.9 m + g, p ← p − lr m
+                    m[k] = 0.9 * m[k] + g
+                    p -= lr * m[k]
+                else:  # adam: β₁ = 0.9, β₂ = 0.999, ε = 1e-8, bias-corrected
+                    m[k] = 0.9 * m[k] + 0.1 * g
+                    v[k] = 0.999 * v[k] + 0.001 * g * g
+                    p -= lr * (m[k] / (1 - 0.9 ** steps)) / \
+                        (np.sqrt(v[k] / (1 - 0.999 ** steps)) + 1e-8)
     loss, _ = mod.forward(params, {"x": x, target: t})
     return params, loss / len(kept) if summed else loss
 
@@ -76,6 +93,23 @@ def test_train_is_the_hand_written_loop(build, target, T):
         np.testing.assert_allclose(params[name], expected[name], rtol=0, atol=1e-12)
     assert history["loss"][-1] == pytest.approx(loss, rel=1e-12)
     assert [len(values) for values in history.values()] == [3] * len(history)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_momentum_and_adam_follow_the_mean_gradient_of_batches_of_two_sizes(optimizer):
+    """43 examples in batches of 10: 11, 11, 11, 10. Momentum kept the sums of batches of two
+    sizes and took lr/n of the last one's, and adam the sums (found by a hunt, against
+    torch on the batch mean loss)."""
+    mod = module(d.models.mlp)  # reduce="sum"
+    X, T = normal(43, 3, seed=3), np.random.default_rng(4).uniform(size=(43, 2))
+    options = dict(epochs=2, batch=10, lr=0.05, seed=5, val=0)
+    params, _ = d.train(mod, {"x": X, "label": T}, optimizer=optimizer, batch_size=10,
+                        dims={"H": 4}, **{k: v for k, v in options.items() if k != "batch"},
+                        **QUIET)
+    expected, _ = hand_loop(mod, X, T, "label", {"D": 3, "H": 4, "K": 2}, **options,
+                            optimizer=optimizer)
+    for name in mod.PARAMS:
+        np.testing.assert_allclose(params[name], expected[name], rtol=0, atol=1e-12)
 
 
 def recorded_steps(mod):
