@@ -2,6 +2,7 @@
 differences and against autograd on the same float64 numbers (HIPS autograd style)."""
 
 import ast
+import importlib
 
 import autograd
 import autograd.numpy as anp
@@ -62,6 +63,17 @@ def check_grads(graph, reference_loss, dims=DIMS, seed=0, inputs=None, eps=1e-3,
             worst = np.max(relative_error(grads[name], oracle[name], tiny))
         assert worst < TOLERANCE, f"autograd disagrees on {name}: rel. error {worst:.2e}"
     return module, params, inputs, grads
+
+
+def gradcheck_of_mutant(monkeypatch, der, edit, dims):
+    """gradcheck's report on `der` when the module it judges is derive's own with `edit`
+    (old, new) made in its source: a fault it must catch."""
+    gradcheck = importlib.import_module("derive.gradcheck")  # the module, not d.gradcheck
+    right = d.to_numpy(der)
+    wrong = right.replace(*edit)
+    assert wrong != right
+    monkeypatch.setattr(gradcheck, "compile_numpy", lambda der: loaded(wrong, der.graph.name))
+    return gradcheck.gradcheck(der, dims)
 
 
 def unread(source):

@@ -1,8 +1,6 @@
 """Backpropagation through time: the built-in cells against central differences and autograd
 (every parameter and initial state, several sequence lengths), and the δ equations' form."""
 
-import importlib
-
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -10,8 +8,7 @@ from sympy import HadamardPower, hadamard_product
 
 import derive as d
 from derive.algebra import Next
-from derive.codegen import loaded
-from helpers import check_grads, sigmoid, squared_error
+from helpers import check_grads, gradcheck_of_mutant, sigmoid, squared_error
 from test_random_graphs import twin
 
 DIMS = {"D": 3, "H": 4, "K": 2, "N": 3}
@@ -223,11 +220,7 @@ def test_gradcheck_judges_the_gradients_summed_in_the_loop_too(monkeypatch):
     """A recurrent module sums small steps' gradients after its loop and larger ones in it;
     gradcheck's small sizes took only the first way, so a wrong sum in the loop (δU from
     h_t, not h_{t−1}) passed `derive check` (found by a hunt mutating the module)."""
-    gradcheck = importlib.import_module("derive.gradcheck")  # the module, not d.gradcheck
-    der = d.derive(d.models.rnn())
-    right = d.to_numpy(der)
-    wrong = right.replace("delta_U += delta_z @ h_prev.T", "delta_U += delta_z @ h.T")
-    assert wrong != right
-    monkeypatch.setattr(gradcheck, "compile_numpy", lambda der: loaded(wrong, "rnn"))
-    report = gradcheck.gradcheck(der, {"D": 3, "H": 4, "K": 2, "N": 5, "T": 4})
+    report = gradcheck_of_mutant(monkeypatch, d.derive(d.models.rnn()),
+                                 ("delta_U += delta_z @ h_prev.T", "delta_U += delta_z @ h.T"),
+                                 {"D": 3, "H": 4, "K": 2, "N": 5, "T": 4})
     assert not report.ok and report.errors["U"] > 1e-3 and report.errors["W"] < 1e-6

@@ -1,17 +1,15 @@
 """Wrong answers that once came with no error, each now checked against autograd on the same
 graph (and its whole family drawn by the random-graph tests)."""
 
-import importlib
-
 import autograd.numpy as anp
 import numpy as np
 import pytest
 import sympy as sp
 
 import derive as d
-from derive.codegen import loaded
 from derive.gradcheck import GradcheckReport
-from helpers import check_grads, sigmoid, softmax_cross_entropy, squared_error
+from helpers import (check_grads, gradcheck_of_mutant, sigmoid, softmax_cross_entropy,
+                     squared_error)
 from test_latex import pdflatex
 
 # --- 1. a loss's target is an activation like any other ----------------------------------
@@ -429,10 +427,6 @@ def test_gradcheck_judges_the_gradients_sgd_step_takes(monkeypatch):
     with δE = 1 alone, so a module whose δ dropped its scale (`delta_out *= scale` lost)
     passed `derive check` and trained with steps of the wrong size (found by a hunt
     mutating the module)."""
-    gradcheck = importlib.import_module("derive.gradcheck")  # the module, not d.gradcheck
-    der = d.derive(d.models.mlp())
-    right = d.to_numpy(der)
-    wrong = right.replace("    delta_out *= scale\n", "")
-    assert wrong != right
-    monkeypatch.setattr(gradcheck, "compile_numpy", lambda der: loaded(wrong, "mlp"))
-    assert not gradcheck.gradcheck(der, {"D": 3, "H": 4, "K": 2, "N": 5}).ok
+    report = gradcheck_of_mutant(monkeypatch, d.derive(d.models.mlp()),
+                                 ("    delta_out *= scale\n", ""), {"D": 3, "H": 4, "K": 2, "N": 5})
+    assert not report.ok
