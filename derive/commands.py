@@ -174,9 +174,11 @@ def _sizes(der, pairs):
         raise DeriveError(f"--dim {quoted(unknown[0])}: {der.graph.name} has no such "
                           f"dimension; its sizes are {' '.join(needed)}")
     sizes = {name: given.get(name, models.EXAMPLE_DIMS.get(name)) for name in needed}
-    for name in [n for n, size in sizes.items() if size is None]:  # sizes of their own: two
-        size = DEFAULT_SIZE  # dimensions of one size hide a gradient that reads one for the
-        while size in sizes.values():  # other (a found blind spot)
+    # the others each a size of its own: two dimensions of one size hide a gradient that
+    # reads one for the other
+    for name in [n for n, size in sizes.items() if size is None]:
+        size = DEFAULT_SIZE
+        while size in sizes.values():
             size += 1
         sizes[name] = size
     numbers = number_count(der, sizes)
