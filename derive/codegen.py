@@ -34,6 +34,7 @@ from .printers.text import text
 from .rendering import render
 from .rules import concat, split
 from .sharing import Shared
+from .stacks import InPlace
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,15 @@ class Statement:
     comment: str
     updates: tuple = ()  # (operator, code): `name += b` after `name = W @ x`
     same_at_every_step: bool = False  # (hoisted) computed once: viewed as T of it
+    bound: bool = True  # False: `code` writes into a stack's rows, and nothing reads `name`
 
 
-def statement(printer, name, terms, comment, accumulate=False):
-    """One equation as code: its terms summed, or built in place where that saves arrays."""
+def statement(printer, name, terms, comment, accumulate=False, into=None):
+    """One equation as code: its terms summed, or built in place where that saves arrays;
+    `into` (code of rows of a stack, `stacks`) the rows its first operation writes."""
     with printer.statement():
-        split = printer.in_place(name, terms, accumulate)
+        split = printer.in_place(name, terms, accumulate) if into is None else \
+            printer.made_into(name, terms, into)
         if split is None:
             return Statement(name, joined(printer, terms), comment)
         return Statement(name, split[0], comment, split[1])
@@ -72,6 +76,28 @@ def own_array(terms):
         inner = inner.args[0]
     viewed = inner is not None and (isinstance(inner, sp.MatrixSymbol) or not full_shaped(inner))
     return [Copied(terms[0])] if viewed else terms
+
+
+def _backward(printer, names, equations, comment, accumulated, unwritable, read_elsewhere):
+    """The backward pass's statements (of the loop, if recurrent), with stacks of δs built
+    in place (`stacks.InPlace`); `comment` gives each equation's, `read_elsewhere` the δs
+    read by other than these equations (a gradient's block, the loop's kept δs)."""
+    built = InPlace(printer, names, equations, unwritable)
+    equations = [(k, [t.xreplace(built.read_as) for t in terms]) for k, terms in equations]
+    read = {a.node_name for _, terms in equations for t in terms for a in t.atoms(Delta)}
+    out = []
+    for k, terms in equations:
+        for stack in built.before.get(k, ()):  # before its first block is made
+            out.append(Statement(names.delta(stack.key), printer.empty(stack.symbol.shape),
+                                 f"{comment(stack.key, stack)}, its blocks made in place"))
+        if k in built.replaced:
+            continue
+        made = statement(printer, names.delta(k), terms, comment(k),
+                         accumulate=k in accumulated, into=built.into.get(k))
+        if k in built.into and not made.updates and k not in read | read_elsewhere:
+            made = replace(made, bound=False)  # np.multiply(δc, g, out=δ[i; f; o][0:H])
+        out.append(made)
+    return out
 
 
 @dataclass(frozen=True)
@@ -196,10 +222,15 @@ def render_module(der, names, pool_first=True):
     equations = [(k, own_array(terms) if k in der.params and k not in accumulated else terms)
                  for k, terms in equations]
     batched = [(k, own_array(terms)) for k, terms in batched]
-    backward = [statement(backward_printer, names.delta(k), terms,
-                          fused.comment(k, as_derived[(True, k)], delta=True) +
-                          SEEDED * (k in seeded), accumulate=k in accumulated)
-                for k, terms in equations]
+
+    def comment(k, stack=None):  # a key's equation, or a stack of δs built in place
+        if stack is not None:
+            return f"{fused.printer.doprint(stack.symbol)} = {fused.text(stack.stack)}"
+        return fused.comment(k, as_derived[(True, k)], delta=True) + SEEDED * (k in seeded)
+
+    backward = _backward(backward_printer, names, equations, comment, accumulated,
+                         {*der.params, *accumulated, *der.states},
+                         _deltas_read([], blocks) | {n for _, n, delta, _ in sides if delta})
     finish = [Statement(names.delta(p), backward_printer.doprint(e),
                         f"δ{p} = {fused.text(e)}") for p, _, e in blocks]
     in_loop = dict(equations)  # a batched gradient's comment is its loop form's, Σ_t

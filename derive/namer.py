@@ -45,6 +45,9 @@ class ModuleNames:
         self._values[key] = self._namer.unique(wanted)
         self._deltas[key] = self._namer.unique(f"delta_{self._values[key]}")
 
+    def knows(self, key):
+        return key in self._deltas
+
     def value(self, name):
         return self._values[name]
 

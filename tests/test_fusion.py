@@ -130,3 +130,40 @@ def test_a_run_of_every_gate_is_the_stacks_δ_itself():
     code = d.to_numpy(d.derive(d.models.gru()))
     assert code.count("        delta_z_ru = ") == 1
     assert "# δ[z_r; z_u] = [δr_t; δu_t] ⊙ [r_t; u_t] ⊙ (1 − [r_t; u_t])\n" in code
+
+
+def test_a_stack_of_δs_is_made_once_and_each_block_written_into_its_rows():
+    """δ[z_i; z_f; z_o; z_g] and δ[i; f; o] are made before their first block, and each
+    block's first operation writes into the stack's rows: no block is made on its own and
+    then copied (np.concatenate) in the backward loop. A block nothing reads by its own name
+    is not bound to one; its in-place updates go through the name it is given."""
+    code = d.to_numpy(d.derive(d.models.lstm()))
+    loop = code.split("for t in reversed(", 1)[1].split("if batched:", 1)[0]
+    assert "np.concatenate" not in loop
+    assert ("        # δ[i; f; o] = [δi_t; δf_t; δo_t], its blocks made in place\n"
+            "        delta_i_f_o = np.empty((3*H, N), dtype=dtype)\n") in loop
+    assert "        # δi_t = δc_t ⊙ g_t\n        np.multiply(delta_c, g, out=delta_i_f_o[0:H])\n" \
+        in loop
+    assert ("        delta_z_g = np.subtract(1, g**2, out=delta_z_ifog[3*H:4*H])\n"
+            "        delta_z_g *= delta_g\n") in loop
+    assert loop.index("delta_z_ifog = np.empty((4*H, N)") < loop.index("delta_z_g = ")
+
+
+def test_a_block_whose_first_operation_is_not_elementwise_leaves_its_stack_a_copy():
+    """δz = Cᵀ δt2 is a matrix product, which the printer does not write into rows: the
+    stack [δz; δt] is copied together from both blocks (δt is made on its own too, not half
+    in place), and the gradients are right."""
+    g = d.Graph("two_products_back")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("H", "N"))
+    A, B = g.param("A", ("H", "D")), g.param("B", ("H", "D"))
+    C, E = g.param("C", ("H", "H")), g.param("E", ("H", "H"))
+    g.loss(d.squared_error(C @ (A @ x).named("z") + E @ d.tanh((B @ x).named("t")), label))
+    code = d.to_numpy(d.derive(g))
+    assert "out=" not in code.split("def backward", 1)[1].split("def predict")[0]
+    assert "delta_z_t = np.concatenate((delta_z, delta_t_))" in code
+
+    def loss(p, i):
+        x = i["x"]
+        return squared_error(p["C"] @ (p["A"] @ x) + p["E"] @ anp.tanh(p["B"] @ x), i["label"])
+
+    check_grads(g, loss)

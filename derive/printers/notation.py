@@ -276,11 +276,13 @@ class Notation:
         return self._operand(expr, "reduce")
 
     def _print_HadamardProduct(self, expr):
-        # δ first, then plain names, then bracketed terms: δout ⊙ out ⊙ (1 − out)
-        ordered = sorted(expr.args, key=lambda a: (not isinstance(a, Delta),
-                                                   self.binding(a) < ATOM,
-                                                   not isinstance(a, MatrixSymbol)))
-        return self.hadamard.join(self._operand(a, "HadamardProduct") for a in ordered)
+        return self.hadamard.join(self._operand(a, "HadamardProduct") for a in self._factors(expr))
+
+    def _factors(self, expr):
+        """A Hadamard product's factors as printed: δ first, then plain names, then
+        bracketed terms, δout ⊙ out ⊙ (1 − out)."""
+        return sorted(expr.args, key=lambda a: (not isinstance(a, Delta), self.binding(a) < ATOM,
+                                                not isinstance(a, MatrixSymbol)))
 
     def _print_Identity(self, expr):
         return self._print(OneMatrix(*expr.shape))  # only ever 1×1: a scalar's δE = 1

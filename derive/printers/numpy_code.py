@@ -29,6 +29,10 @@ class IdentityNames:
     dimension = function = value
 
 
+class Unmade(Exception):
+    """An equation's first operation cannot be written into given rows (`made_into`)."""
+
+
 def numbers_as_floats(body):
     """A formula's constants that are not fractions (log 2, √2, σ(1)) as Python floats: numpy
     gives np.log(2) as a float64 scalar, which makes a float32 array float64, and a helper
@@ -54,6 +58,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         self.dimensions = set()  # dimension names printed (the caller binds them)
         self.helpers = set()     # helper entries called
         self.typed = False       # whether it made an array (np.zeros) in the module's `dtype`
+        self.out = None          # rows to write an equation's first operation into (`made_into`)
         # (hoisted code) whether an expression reads an array of every step, steps first
         self.of_every_step = getattr(self.names, "of_every_step", None)
 
@@ -183,7 +188,46 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
                 if type(head).__name__ == "HadamardProduct" else None
             if product is not None:  # δc = 1 − tanh²c; δc *= δtanh_c; δc += δc_{t+1} ⊙ f
                 return product[0], (*product[1], *self._added(head, terms))
-        return self._print(head), self._added(head, terms)
+        code, updates = self._made(head)
+        return code, (*updates, *self._added(head, terms))
+
+    def made_into(self, name, terms, out):
+        """The equation `name = Σ terms` as `in_place` gives it, its first operation written
+        into `out` (rows of a stack built in place, `stacks`) as a ufunc call,
+        `np.multiply(δc, g, out=…)`; None where that operation is not one elementwise
+        product or sum."""
+        self.out = out
+        try:
+            split = self.in_place(name, terms)
+            if split is None and len(terms) == 1 and name not in self._reads(terms):
+                split = self._made(terms[0])
+            return split
+        except Unmade:
+            return None
+        finally:
+            self.out = None
+
+    def _made(self, head):
+        """`head` printed, as (code, updates): the whole of it, or into `self.out`."""
+        if self.out is None:
+            return self._print(head), ()
+        kind = type(head).__name__
+        if kind == "HadamardProduct":
+            self._loosen(head)
+            first, second, *rest = self._factors(head)
+            return (f"np.multiply({self._print(first)}, {self._print(second)}, out={self.out})",
+                    tuple(("*=", self._operand(a, kind)) for a in rest))
+        if kind == "MatAdd" and self._stacked(head) is None and self._added_onto(head) is None:
+            self._loosen(head)
+            signed = sorted(((*self._signed_term(t), t) for t in head.args),
+                            key=lambda s: (s[0], broadcast_last(s[2])))
+            if signed[0][0]:  # −a − b: no term to start from
+                raise Unmade
+            (_, first, _), (negated, second, _), *rest = signed
+            ufunc = "subtract" if negated else "add"
+            return (f"np.{ufunc}({first}, {second}, out={self.out})",
+                    tuple(("-=" if n else "+=", text) for n, text, _ in rest))
+        raise Unmade
 
     def _absorbed(self, head, terms):
         """(head, terms) with one of the other terms taken into the head where its notation
@@ -210,8 +254,8 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         head = self._head(term.args)
         if head is None:
             return None
-        return self._print(head), tuple(("*=", self._print(a)) for a in term.args
-                                        if a is not head)
+        code, updates = self._made(head)
+        return code, (*updates, *(("*=", self._print(a)) for a in term.args if a is not head))
 
     def _scaled_in_place(self, term):
         """c (a − b): the sum built as one array (in place where it can be), then scaled in
@@ -224,9 +268,10 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         self._loosen(inner)
         head = self._head(inner.args)
         scaled = ("*=", self._scalar(coeff))
+        code, updates = self._made(head if head is not None else inner)
         if head is None:
-            return self._print(inner), (scaled,)
-        return self._print(head), (*self._added(head, inner.args), scaled)
+            return code, (*updates, scaled)
+        return code, (*updates, *self._added(head, inner.args), scaled)
 
     def _head(self, operands):
         """The operand an equation starts from and updates in place: the first that makes a
@@ -311,6 +356,12 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
 
     def _print_ZeroMatrix(self, expr):
         return self._zeros(*expr.shape)
+
+    def empty(self, shape):
+        """A new array of `shape` whose every entry will be written (np.empty)."""
+        self.typed = True
+        rows, cols = (self._scalar(n) for n in shape)
+        return f"np.empty(({rows}, {cols}), dtype=dtype)"
 
     def _zeros(self, rows, cols):
         self.typed = True
