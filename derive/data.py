@@ -73,6 +73,15 @@ def examples(data, module, dims=None, targets=True, columns=None):
     if missing:
         raise DataError(f"{where} has no array {quoted(missing[0])}: the model reads "
                         f"{', '.join(needed)}; {where} holds {', '.join(arrays) or 'nothing'}")
+    unread = [name for name in arrays if name not in needed and name != role.target]
+    if unread:  # found by a hunt: a sequence's h0 given, and silently not used
+        states = [name for name in unread if name in role.initial]
+        why = (f": {', '.join(states)} {'is' if len(states) == 1 else 'are'} the initial "
+               "state of every sequence, which training and prediction start at 0") if states \
+            else ""
+        raise DataError(f"{where} has {'arrays' if len(unread) > 1 else 'an array'} the model "
+                        f"does not read, {', '.join(map(quoted, unread))}{why}; the model reads "
+                        f"{', '.join(needed)}")
     arrays = {name: _numbers(name, arrays[name]) for name in needed}
     _same_count(arrays)
     dims = dict(dims or {})

@@ -62,9 +62,10 @@ class GradcheckReport:
         if not self.undefined:
             return f", draw {self.draw}: the draws before it crossed kinks" if kinked else ""
         if not kinked:
-            return f", draw {self.draw}: the loss was not finite at the draws before it"
-        return (f", draw {self.draw}: of the draws before it, {self.undefined} had a loss that "
-                f"is not finite and {kinked} crossed kinks")
+            return (f", draw {self.draw}: the loss, or a value it is made of, was not finite "
+                    "at the draws before it")
+        return (f", draw {self.draw}: of the draws before it, {self.undefined} had a loss, or a "
+                f"value it is made of, that is not finite and {kinked} crossed kinks")
 
 
 def relative_error(a, n, tiny=1e-300):
@@ -154,37 +155,61 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
             {name: np.array(value, dtype=np.float64) for name, value in inputs.items()}
         with np.errstate(all="ignore"):
             loss, cache = module.forward(params, data)
-        if not np.isfinite(loss):  # outside the model's domain: log of a negative number
-            undefined += 1
+            if not np.isfinite(loss) or _overflowed(module, params, cache, data):
+                undefined += 1  # outside the model's domain (log of a negative number), or
+                continue        # past float64's range (u¹⁰⁰⁰ of a large u, then σ of it)
+            sides = _sides(kinks, written.forward(params, data)[1])
+            # the initial states of a recurrent net have gradients too
+            wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
+            chosen = {name: _chosen_entries(value.shape, max_entries, [seed, k])
+                      for k, (name, value) in enumerate(wrt.items())}
+            def differences(step):
+                tick = _ticker(progress, sum(entries[0].size for entries in chosen.values()))
+                floor = resolution(loss, step / 4)  # what roundoff leaves unresolved
+                found = {name: _differences((module, written), params, data, wrt[name], step,
+                                            kinks, sides, chosen[name], tick) for name in wrt}
+                converged = all(np.all(error <= np.maximum(tolerance * np.abs(numeric), floor))
+                                for numeric, error in found.values())
+                return {name: numeric for name, (numeric, _) in found.items()}, converged
+            taken = _first_converged(differences, steps)
+        if taken is not None and not all(np.isfinite(n).all() for n in taken[0].values()):
+            undefined += 1  # the loss is not finite a step away
             continue
-        sides = _sides(kinks, written.forward(params, data)[1])
-        # the initial states of a recurrent net have gradients too
-        wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
-        chosen = {name: _chosen_entries(value.shape, max_entries, [seed, k])
-                  for k, (name, value) in enumerate(wrt.items())}
-        def differences(step):
-            tick = _ticker(progress, sum(entries[0].size for entries in chosen.values()))
-            return {name: _differences((module, written), params, data, wrt[name], step, kinks,
-                                       sides, chosen[name], tick) for name in wrt}
-        taken = _first_uncrossed(differences, steps)
         if taken is not None:
             numeric, eps = taken  # the step the report gives is the one that was taken
             break
     else:
         if undefined == redraws + 1:
             raise UndefinedEverywhere(
-                f"gradcheck: the loss is not finite at any of {redraws + 1} draws (entries "
-                "~ N(0, 1)): an operation is undefined there, like log or sqrt of a negative "
-                "number, or values overflow (exp of a large number, through a recurrence); "
+                f"gradcheck: the loss is not finite at any of {redraws + 1} draws, or is "
+                "finite only through values that are not (entries ~ N(0, 1)): an operation is "
+                "undefined there, like log or sqrt of a negative number, or values overflow "
+                "(exp of a large number, u ** 1000, through a recurrence); "
                 "d.gradcheck(der, dims, inputs=…) checks it at inputs in its domain")
         raise KinkedEverywhere(f"gradcheck: every one of {redraws + 1} draws put a kink within a "
                                f"step of {steps[-1]:g}; pass inputs away from the kinks")
     tiny = resolution(loss, eps / 4) / tolerance  # the smallest step resolves least
+    with np.errstate(all="ignore"):  # a gradient that is not finite is reported, not warned of
+        paths = _every_path(module, params, cache)
     errors = {name: max(float(np.max(relative_error(grads[name][chosen[name]],
                                                     numeric[name][chosen[name]], tiny),
-                                     initial=0.0)) for grads in _every_path(module, params, cache))
+                                     initial=0.0)) for grads in paths)
               for name in numeric}
     return GradcheckReport(errors, tolerance, eps, seed, attempt, undefined)
+
+
+def _overflowed(module, params, cache, data):
+    """Whether the gradients are not finite where values forward computed (not the inputs
+    given, such as a mask of −∞) are not either: the loss is finite only because a function
+    saturates past float64's range (σ(u¹⁰⁰⁰) = 1), and no gradient is to be had there. Where
+    every value is finite, a gradient that is not is reported as the error it is."""
+    grads = module.backward(params, cache)
+    if all(np.isfinite(g).all() for g in grads.values()):
+        return False
+    given = {id(value) for value in data.values()}
+    return any(not np.isfinite(np.asarray(value, dtype=float)).all()
+               for key, value in cache.items()
+               if key not in ("dims", "dtype") and id(value) not in given)
 
 
 SCALE = 0.375  # a δE such as sgd_step hands backward (its lr); 3/8, divided back closely
@@ -206,14 +231,21 @@ def _every_path(module, params, cache):
     return paths
 
 
-def _first_uncrossed(differences, steps):
-    """(differences(step), step) for the first of `steps` that crosses no kink, or None."""
+def _first_converged(differences, steps):
+    """(differences, step) for the first of `steps` that crosses no kink and over which the
+    differences have converged (a function as curved as u¹⁰⁰⁰ needs a finer step than
+    1e-3), else for the last that crosses no kink; None if every one crosses a kink.
+    `differences(step)` gives the differences and whether they converged."""
+    found = None
     for step in steps:
         try:
-            return differences(step), step
+            numeric, converged = differences(step)
         except KinkCrossed:
             continue
-    return None
+        found = numeric, step
+        if converged:
+            break
+    return found
 
 
 def as_written(der, module):
@@ -226,7 +258,7 @@ def as_written(der, module):
 def _differences(modules, params, data, value, eps, kinks, sides, entries, tick):
     """Central differences of the loss in the `entries` (index arrays) of `value` (an array of
     params or data), the loss from the first of `modules`, the kinks' sides from the
-    second's cache; `tick()` after each."""
+    second's cache; `tick()` after each. Returns them and an estimate of each one's error."""
     module, written = modules
 
     def loss_at(index, step):
@@ -246,12 +278,14 @@ def _differences(modules, params, data, value, eps, kinks, sides, entries, tick)
     def central(index, h):
         return (loss_at(index, h) - loss_at(index, -h)) / (2 * h)
 
-    numeric = np.empty_like(value)
+    numeric, error = np.zeros_like(value), np.zeros_like(value)
     for index in zip(*entries):
         d1, d2, d4 = (central(index, eps / k) for k in (1, 2, 4))
-        numeric[index] = (16 * (4 * d4 - d2) / 3 - (4 * d2 - d1) / 3) / 15
+        coarse, fine = (4 * d2 - d1) / 3, (4 * d4 - d2) / 3  # Richardson's, over eps and eps/2
+        numeric[index] = (16 * fine - coarse) / 15
+        error[index] = abs(fine - coarse) / 15  # how far the estimate may still be off
         tick()
-    return numeric
+    return numeric, error
 
 
 def _kinks(der, dims):

@@ -58,6 +58,16 @@ DISTRIBUTIONS = Helper(
      "t"), args="name, t", needs=(ONES,))
 
 
+PROBABILITIES = Helper(
+    "probabilities", "Targets of binary_cross_entropy: each in [0, 1], a label 0 or 1 or a "
+    "probability. Σ softplus(z) − t z is a loss for any t, but outside [0, 1] not a "
+    "cross-entropy, and its minimum not the targets'.",
+    ("if not (np.min(t) >= 0.0 and np.max(t) <= 1.0):  # (NaN fails)",
+     '    raise ValueError(f"input {name!r}: binary_cross_entropy needs targets in [0, 1] "',
+     '                     "(labels 0 and 1, or probabilities)")',
+     "t"), args="name, t")
+
+
 def _given_distributions(node):
     """Whether the targets are an input, whose columns forward checks to sum to 1."""
     return node.inputs[1].kind == "input"
@@ -99,7 +109,7 @@ one_hot.serves = (_uniform,)  # one-hot columns lie in [0, 1]: binary targets to
           lambda node, z, t: _mean(
               node, sum_all(apply(softplus.scalar, z) - sp.hadamard_product(t, z)), z.shape[1]),
           signature=Signature(2, options=_REDUCE, names=("z", "t")), samples={1: _uniform},
-          predict=lambda node, z: apply(sigmoid.scalar, z),
+          checks={1: PROBABILITIES}, predict=lambda node, z: apply(sigmoid.scalar, z),
           reference=lambda xp, at, node, z, t: _mean_of(
               node, xp.sum(xp.logaddexp(0.0, z) - t * z), z))
 def binary_cross_entropy(node, delta, y, z, t):

@@ -103,6 +103,7 @@ class _Compiler:
         self._check_states()
         self._check_everything_reaches_the_loss()
         self._check_there_is_a_sequence()
+        self._check_time_is_free()
         return self.graph
 
     def _statement(self, line, indent):
@@ -229,6 +230,13 @@ class _Compiler:
             raise self._error_at(where, f"state '{name}' steps through a sequence, but none "
                                         "is declared: declare the data that changes at each "
                                         "step as sequence x[rows, columns]")
+
+    def _check_time_is_free(self):
+        """A recurrent model counts its steps T: no node or dimension of its own is T."""
+        where = self.scope.defined.get("T")
+        if self.declared_states and where is not None:
+            raise self._error_at(where, f"'T' is {where.what} here, but a model with states "
+                                        "keeps T for the number of time steps: rename it")
 
     def _check_everything_reaches_the_loss(self):
         """Every input, parameter, state and node the file names must lead to the loss."""

@@ -11,6 +11,7 @@ import ast
 import difflib
 import math
 import operator
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -65,6 +66,8 @@ _REFUSED = {ast.Lambda: "lambda", ast.Subscript: "subscripting", ast.Compare: "a
             ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield"}
 _DIMENSION_FORMS = "a whole number, a dimension name, or + - * of them, like 4*H or D + H"
 _TOO_LARGE = "number too large: a model file's numbers fit a float64 (at most about 1.8e308)"
+_TOO_SMALL = ("number too small: it rounds to 0 in a float64 (whose smallest is about 5e-324); "
+              "write 0 if 0 is meant")
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,8 @@ class Walker:
         if type(node.value) not in (int, float):
             raise self.line.error(node, f"'{self.line.source(node, 30)}' is not a finite real "
                                         "number")
+        if node.value == 0 and re.search(r"[1-9]", re.split("[eE]", self.line.source(node))[0]):
+            raise self.line.error(node, _TOO_SMALL)  # 1e-400: Python reads 0.0
         return self._checked(sp.Integer(node.value) if type(node.value) is int
                              else sp.Float(node.value), node)
 

@@ -32,7 +32,8 @@ WORKED_DIMS = {"D": 2, "H": 3, "K": 2, "N": 1, "T": 2, "d_k": 2, "D_ff": 3}
 OTHER_SIZE = 2                  # of a dimension WORKED_DIMS does not size
 DECIMALS = 1                    # random values are rounded to this many decimals, 0.3, −1.2
 # text Fraction reads exactly, and quickly (an exponent of at most 3 digits): 1/3, 2.5e-3
-_EXACT_TEXT = re.compile(r"[+-]?(\d+/\d+|(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?)\Z")
+_EXACT_TEXT = re.compile(r"[+-]?(\d+/\d+|(\d+\.?\d*|\.\d+)([eE][+-]?\d{1,3})?)\Z",
+                         re.ASCII)  # 0-9 only: not ١ or the full-width １ (a hunt)
 _LONGEST_TEXT = 40
 
 
@@ -148,23 +149,28 @@ def _number(what, x, at):
         shown = quoted(x, 40) if isinstance(x, str) else repr(x)[:40]
         return ValuesError(f"{what}{entry} {shown}, {reason}")
 
+    def in_range(value):  # of float64, in which the example is checked (as JSON's 1e400)
+        if abs(value) > Fraction(np.finfo(np.float64).max):
+            raise bad("beyond float64's range, in which the example is checked")
+        if value and float(value) == 0:
+            raise bad("below float64's smallest (about 5e-324), in which the example is "
+                      "checked: it would be 0 there")
+        return value
+
     if isinstance(x, bool) or x is None:
         raise bad("not a number")
     if isinstance(x, Integral):
-        return int(x)
+        return in_range(int(x))
     if isinstance(x, (Fraction, sp.Rational)):
-        return Fraction(int(x.numerator), int(x.denominator)) if isinstance(x, Fraction) \
-            else Fraction(int(x.p), int(x.q))
+        return in_range(Fraction(int(x.numerator), int(x.denominator)) if isinstance(x, Fraction)
+                        else Fraction(int(x.p), int(x.q)))
     if isinstance(x, str):
         if len(x) > _LONGEST_TEXT or not _EXACT_TEXT.match(x.strip()):
             raise bad("not a number (text may be an integer, a fraction or a decimal: "
                       "3, 1/3, 0.25, 1e-3)")
         if "/" in x and int(x.split("/")[1]) == 0:
             raise bad("a fraction over 0")
-        value = Fraction(x.strip())
-        if abs(value) > Fraction(np.finfo(np.float64).max):  # as the JSON number 1e400 is
-            raise bad("beyond float64's range, in which the example is checked")
-        return value
+        return in_range(Fraction(x.strip()))
     if isinstance(x, (float, np.floating, sp.Float)):
         if not np.isfinite(float(x)):
             raise bad("not a finite number")

@@ -596,6 +596,10 @@ broken.bp:3:17: the formula of phi is infinite or undefined (division by zero?)
 broken.bp:3:9: {TOO_LARGE}
     y = x * {"1" * 92}…
             ^"""),
+    "a number that rounds to 0 (found by a hunt: u·1e-400 was u·0)": ("phi(u) = u * 1e-400", """\
+broken.bp:3:14: number too small: it rounds to 0 in a float64 (whose smallest is about 5e-324); write 0 if 0 is meant
+    phi(u) = u * 1e-400
+                 ^"""),
     "100 KB line": ("y = W @ x" + " " * 100_000 + "+ q", f"""\
 broken.bp:3:100012: unknown name 'q'
     …{" " * 97}+ q

@@ -37,7 +37,8 @@ OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate", "pooled 
                                                                  "of a product", "of an input",
                                                                  "linear in a parameter", "heads",
                                                                  "c − a", "user formula",
-                                                                 "of dimensions"]
+                                                                 "of dimensions",
+                                                                 "split heads"]
 HEAD_FUNCTIONS = (d.sigmoid, d.tanh, d.relu)
 # "user formula": functions whose slope is a fraction with a sum above the line, (2u + 1)/
 # (u² + u + 1) (found by a hunt: the code wrote 2*u + 1/(…)), stable rewrites, and constants:
@@ -163,6 +164,18 @@ class Program:
             return d.sum(applied) if n % 2 else applied
         if name == "of dimensions":
             return a * OF_DIMENSIONS[o % len(OF_DIMENSIONS)]
+        if name == "split heads":  # f(z) ⊙ g(z2), z = P a and z2 = Q a nodes: P and Q fuse,
+            # and back the stack δ[z; z2] is built in place; or f(first half of z) ⊙ g(second) +
+            # tanh(z2), δz the halves put back (found by a hunt: its rows of the stack were left
+            # unwritten), halves by split or by slices
+            halved = o % 4 < 2
+            z = (self.param((2 * H if halved else H, "H")) @ a).named(f"p{len(self.graph.nodes)}")
+            z2 = (self.param(("H", "H")) @ a).named(f"q{len(self.graph.nodes)}")
+            f, g = HEAD_FUNCTIONS[n % 3], HEAD_FUNCTIONS[n // 3 % 3]
+            if not halved:
+                return f(z) * g(z2)
+            halves = d.split(z, 2) if o % 2 else [z[0:H], z[H:2 * H]]
+            return f(halves[0]) * g(halves[1]) + d.tanh(z2)
         if name in ("+", "*"):
             return OPERATORS[name](a, b if o % 2 else number, *((1,) if name == "+" else ()))
         if name == "/":
@@ -539,6 +552,16 @@ def test_four_heads_on_one_operand_whose_functions_make_two_runs():
     and silently the third head's gradient for the fourth's where it is an input)."""
     check(([("heads", 1, 0, 2, 36)], 0), recurrent=False)
     check(([("heads", 1, 0, 2, 117)], 0), recurrent=False)
+
+
+def test_a_stack_built_in_place_whose_block_is_a_split_put_back():
+    """Found by a hunt: δ(P a) = [δ first half; δ second half], a block of δ[P a; Q a], was
+    printed as a bare np.concatenate, and its rows of the stack (np.empty) were never
+    written: gradients of whatever was in memory. By split and by slices, fed forward and
+    recurrent."""
+    for o in (0, 1, 2):
+        check(([("split heads", 0, 0, 1, o)], 0), recurrent=False)
+        check(([("split heads", 1, 0, 5, o)], 0), recurrent=True)
 
 
 def test_a_prediction_that_cancels_to_a_constant_still_reads_the_batch_size():

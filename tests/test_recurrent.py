@@ -169,6 +169,20 @@ def test_T_is_kept_for_the_number_of_steps():
         d.derive(g)
 
 
+@pytest.mark.parametrize("state, params, output, where, what", [
+    ("h[H, N]", "W[H, D], U[H, H], W_y[K, H], T[K, 1]", "W_y @ h + T", "3:36", "a parameter"),
+    ("h[T, N]", "W[T, D], U[T, T], W_y[K, T]", "W_y @ h", "2:9", "a dimension")])
+def test_T_in_a_model_file_is_named_at_its_line_and_column(state, params, output, where, what):
+    """Found by a hunt: the graph's error, without the file's line, where every other
+    mistake in a model file is shown at its place."""
+    text = (f"sequence x[D, N], label[K, N]\nstate {state}\nparam {params}\n"
+            f"h = tanh(W @ x + U @ h[t-1])\ny = {output}\nloss = squared_error(y, label)")
+    with pytest.raises(d.ModelFileError) as raised:
+        d.modelfile.loads(text, "cell.bp")
+    assert str(raised.value).startswith(f"cell.bp:{where}: 'T' is {what} here, but a model "
+                                        "with states keeps T for the number of time steps")
+
+
 def test_a_state_that_is_never_read():
     g = d.Graph("g")
     x, _ = g.sequence("x", ("D", "N")), g.state("h", ("H", "N"))

@@ -1,6 +1,8 @@
 """Wrong answers that once came with no error, each now checked against autograd on the same
 graph (and its whole family drawn by the random-graph tests)."""
 
+import warnings
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -73,6 +75,24 @@ def test_cross_entropy_refuses_input_targets_whose_columns_do_not_sum_to_1():
     with pytest.raises(ValueError, match="input 't': softmax_cross_entropy needs target "
                                          "columns that each sum to 1"):
         module.forward(params, {"x": x, "t": 2 * np.eye(2)})
+
+
+def test_binary_cross_entropy_refuses_input_targets_outside_0_and_1():
+    """Σ softplus(z) − t z is a loss for any t, but with labels 0–3 its minimum is not the
+    labels' and train's accuracy meant nothing (found by a hunt): labels 0 and 1 and
+    probabilities pass, anything else (or NaN) is named."""
+    g = d.Graph("logistic")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))
+    g.loss(d.binary_cross_entropy(g.param("W", ("K", "D")) @ x, t))
+    module = d.compile_numpy(d.derive(g))
+    params = module.init_params({"D": 3, "K": 2}, scheme="normal")
+    x = np.ones((3, 2))
+    for fine in ([[0, 1], [1, 0]], [[0.25, 1], [0, 0.5]]):
+        module.forward(params, {"x": x, "t": np.array(fine, dtype=float)})
+    for wrong in ([[0, 3], [1, 0]], [[0, 1], [-1, 0]], [[0, np.nan], [1, 0]]):
+        with pytest.raises(ValueError, match="input 't': binary_cross_entropy needs targets "
+                                             r"in \[0, 1\]"):
+            module.forward(params, {"x": x, "t": np.array(wrong, dtype=float)})
 
 
 @pytest.mark.parametrize("error, accepted", [(0.9, True), (1.1, False)])
@@ -164,14 +184,33 @@ def test_a_loss_undefined_at_every_draw_is_named_not_failed():
 
 
 
+def test_a_loss_finite_only_through_values_that_overflow_is_passed_over_not_failed():
+    """σ(W u¹⁰⁰⁰): where u¹⁰⁰⁰ overflows, σ saturates and the loss is finite, but no gradient
+    is (∞ · 0): such a draw is outside float64's range, and gradcheck takes another rather
+    than report the derivation wrong (found by a hunt: "W NaN NO, FAILED"). Where it is
+    finite, u¹⁰⁰⁰ is too curved for steps of 1e-3 (off by 4e-3): the differences have not
+    converged, and a finer step is taken."""
+    power = d.elementwise("power", lambda u: u**1000)
+    g = d.Graph("g")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))
+    h = power(g.param("V", ("H", "D")) @ x + g.param("b", ("H", 1)))
+    g.loss(d.squared_error(d.sigmoid(g.param("W", ("K", "H")) @ h), t))
+    der = d.derive(g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and says nothing of numpy's overflows
+        report = d.gradcheck(der, {"D": 3, "H": 4, "K": 2, "N": 5}, max_entries=2)
+    assert report.ok and report.undefined > 0 and report.eps < 1e-3
+
+
 def test_draws_passed_over_for_a_loss_that_is_not_finite_are_not_called_kinks():
     """Found by a hunt: a draw taken after ones whose loss overflowed said the draws before it
     crossed kinks, of a function that has none."""
     report = GradcheckReport({"W": 1e-9}, 1e-6, 1e-3, 0, draw=5, undefined=5)
-    assert str(report).endswith("draw 5: the loss was not finite at the draws before it)")
+    assert str(report).endswith("draw 5: the loss, or a value it is made of, was not finite "
+                                "at the draws before it)")
     report.undefined = 2
-    assert str(report).endswith("draw 5: of the draws before it, 2 had a loss that is not "
-                                "finite and 3 crossed kinks)")
+    assert str(report).endswith("draw 5: of the draws before it, 2 had a loss, or a value it "
+                                "is made of, that is not finite and 3 crossed kinks)")
     report.undefined = 0
     assert str(report).endswith("draw 5: the draws before it crossed kinks)")
     der = d.derive(through(d.log))  # log(W x): NaN wherever W x has a negative entry

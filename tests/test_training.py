@@ -168,6 +168,11 @@ def test_a_recurrent_model_takes_sequences_one_example_a_row():
     with pytest.raises(DataError, match=re.escape("array 'x' holds no values (shape "
                                                   "(12, 0, 3))")):  # T = 0: no steps
         training.fit(mod, {"x": x[:, :0], "label": label[:, :0]}, dims={"H": 4}, **QUIET)
+    with pytest.raises(DataError, match=re.escape(  # found by a hunt: h0 = 5 did nothing
+            "the data has an array the model does not read, 'h0': h0 is the initial state of "
+            "every sequence, which training and prediction start at 0")):
+        training.fit(mod, {"x": x, "label": label, "h0": np.full((12, 4), 5.0)}, dims={"H": 4},
+                     **QUIET)
 
 
 def logistic():
@@ -260,6 +265,9 @@ BAD_DATA = [
     ("no target", {"x": DIGITS_X}, "the data has no array 't': the model reads x, t"),
     ("not numbers", {"x": DIGITS_X.astype(str), "t": DIGITS_T}, "array 'x' holds <U"),
     ("an unknown source", "iris", "unknown data source 'iris': give digits, FILE.npz or FILE.csv"),
+    ("an array the model does not read (found by a hunt: silently dropped)",
+     {"x": DIGITS_X, "t": DIGITS_T, "weights": DIGITS_T},
+     "the data has an array the model does not read, 'weights'; the model reads x, t"),
 ]
 
 

@@ -280,6 +280,8 @@ MLP_PARAMS = {"W1": [[1, 2], [3, 4]], "b1": [[0], [0]], "W2": [[1, -1]], "b2": [
     ({**MLP_INPUTS, "x": [[1], [True]]}, MLP_PARAMS, "not a number"),
     ({**MLP_INPUTS, "x": [[1], [float("nan")]]}, MLP_PARAMS, "not a finite number"),
     ({**MLP_INPUTS, "x": [[1], ["-1e999"]]}, MLP_PARAMS, "beyond float64's range"),
+    ({**MLP_INPUTS, "x": [[1], [10**400]]}, MLP_PARAMS, "beyond float64's range"),  # (hunt)
+    ({**MLP_INPUTS, "x": [[1], ["1e-400"]]}, MLP_PARAMS, "below float64's smallest"),
     ({**MLP_INPUTS, "x": [[1, 2], [3]]}, MLP_PARAMS, "input 'x' is ragged"),
     ({**MLP_INPUTS, "x": "1/2"}, MLP_PARAMS, "input 'x' has shape"),
     ([], MLP_PARAMS, "inputs are a dict"),
@@ -293,7 +295,7 @@ def test_values_that_do_not_fit_are_errors_naming_the_array(inputs, params, mess
 def test_a_fraction_in_text_is_read_exactly_and_nothing_else_is_read():
     example = chain().worked({"x": "1", "t": "3"}, {"w1": "2", "w2": "0.5"}, lr="1e-1")
     assert example.exact and example.value("y")[0, 0] == 2 and example.lr == sp.Rational(1, 10)
-    for text in ("1e999999999", "1/0", "0x10", "1_000", " ", "inf"):
+    for text in ("1e999999999", "1/0", "0x10", "1_000", " ", "inf", "\uff11", "\u0661/2"):
         with pytest.raises(ValuesError, match="parameter 'w1'"):
             chain().worked({"x": 1, "t": 3}, {"w1": text, "w2": 1})
     with pytest.raises(ValuesError, match="not a number"):

@@ -173,6 +173,8 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         if name in self._reads(terms):
             return None
         if len(terms) > 1 and all(type(t).__name__ == "Place" for t in terms):
+            if self.out is not None:  # (found by a hunt: the stack's rows were left unwritten)
+                raise Unmade
             whole = self._placed(terms)  # [δt1; δt2]: the blocks of a split, put back
             return None if whole is None else (whole, ())
         if len(terms) == 1 and not accumulate:
