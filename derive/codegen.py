@@ -582,13 +582,13 @@ def _values(exprs):
     return {a.name for e in exprs for a in e.atoms(sp.MatrixSymbol) if not isinstance(a, Delta)}
 
 
-def called_helpers(der, names, called):
+def called_helpers(der, names, called, printer_class=NumpyCodePrinter):
     """The helper functions the code calls, and those they call: derive's, then the user's,
-    each in a fixed order."""
+    each in a fixed order; the user's formulas printed by `printer_class`."""
     own = [h for h in called if isinstance(h, Helper)]
     users = [f for f in user_functions(der) if f in called]
     for f in users:
-        printer = NumpyCodePrinter(names, dtype="u.dtype")
+        printer = printer_class(names, dtype="u.dtype")
         body = f.definition(U)
         code = printer.doprint(numbers_as_floats(body).xreplace({U: Verbatim("u")}))
         if U not in body.free_symbols:  # a constant formula: its value at every entry

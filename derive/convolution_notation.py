@@ -83,7 +83,7 @@ _SPREAD = Helper(
     "spread_for", "Room for the pieces of δ that push_back adds up: `rows` rows to fill, one "
     "for each patch entry at each output position, then the zero row it reads for padding.",
     ("spread = np.empty((rows + 1, dy.shape[1]), dtype=dy.dtype)",
-     "spread[-1] = 0.0",
+     "spread[-1] = 0  # (an int: exact numbers stay exact)",
      "spread"), args="rows, dy")
 
 

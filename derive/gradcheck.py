@@ -82,7 +82,8 @@ def resolution(loss, step):
 
 def random_inputs(der, dims, rng):
     """Inputs drawn from N(0, 1), sequences T steps long, initial states too, except where an
-    operation says how its inputs are drawn (the targets of softmax_cross_entropy one-hot)."""
+    operation says how its inputs are drawn (the targets of softmax_cross_entropy one-hot),
+    or the input itself does (a causal mask, `Graph.input(…, sample=…)`)."""
     steps = (int(dims["T"]),) if der.recurrent else ()
     shapes = {name: steps * (name in der.sequences) + sized(der.shapes[name], dims)
               for name in der.inputs}
@@ -92,6 +93,7 @@ def random_inputs(der, dims, rng):
             if node.inputs[k].name in shapes:
                 wanted.setdefault(node.inputs[k].name, []).append(sample)
     samplers = {name: _serving(name, found) for name, found in wanted.items()}
+    samplers.update({n.name: n.attrs["sample"] for n in der.graph.inputs if "sample" in n.attrs})
     inputs = {name: samplers[name](rng, shape) if name in samplers else rng.normal(size=shape)
               for name, shape in shapes.items()}
     for state, (_, initial) in der.states.items():

@@ -223,9 +223,17 @@ class Graph:
         except KeyError:
             raise GraphError(f"graph {self.name!r} has no node named {name!r}") from None
 
-    def input(self, name, shape):
-        """Data fed in at run time (features, labels): no gradient is computed for it."""
-        return self._leaf("input", name, shape)
+    def input(self, name, shape, sample=None):
+        """Data fed in at run time (features, labels): no gradient is computed for it.
+        `sample(rng, shape)`, if given, draws it where derive draws values (gradient checks,
+        worked examples): a causal mask of 0 and −∞ is no N(0, 1) noise."""
+        node = self._leaf("input", name, shape)
+        if sample is not None:
+            if not callable(sample):
+                raise GraphError(f"input {name}: sample must be a function (rng, shape) -> "
+                                 f"array, got {sample!r}")
+            node.attrs["sample"] = sample
+        return node
 
     def sequence(self, name, shape):
         """Data with one value per time step: x_t is `shape`, passed as a T×rows×cols array."""

@@ -213,13 +213,21 @@ def transformer_layer(g, X, mask=None, prefix=""):
     return _normalised(g, R2, prefix, "2").named(f"{prefix}H2")
 
 
+def causal_mask(rng, shape):
+    """A causal mask as checks and worked examples draw it: 0 where key i ≤ query j (row i,
+    column j), else −10⁹, whose exp is 0 in float64 as −∞'s is, and which prints."""
+    import numpy as np  # here: the models are read where numpy is not needed
+    rows, cols = shape
+    return np.where(np.arange(rows)[:, None] <= np.arange(cols)[None, :], 0.0, -1e9)
+
+
 def transformer_block(causal=False):
     """One transformer block on X (D×T), squared error to a target; `causal` adds an input
     mask (T×T, 0 where key i ≤ query j, −∞ elsewhere) before the softmax, as decoders do."""
     causal = _flag("causal", causal)
     g = Graph("causal_transformer_block" if causal else "transformer_block")
     X, label = g.input("X", ("D", "T")), g.input("label", ("D", "T"))
-    mask = g.input("mask", ("T", "T")) if causal else None
+    mask = g.input("mask", ("T", "T"), sample=causal_mask) if causal else None
     g.loss(squared_error(transformer_layer(g, X, mask), label).named("E"))
     return g
 

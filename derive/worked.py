@@ -24,6 +24,7 @@ import numpy as np
 import sympy as sp
 
 from .codegen import called_helpers, compile_numpy, module_names
+from .namer import user_functions
 from .gradcheck import as_written, needed_dims
 from .printers.numpy_code import NumpyCodePrinter
 from .rendering import render
@@ -66,6 +67,10 @@ class Runner:
             size = sizes[str(d)]
             self.scope[self.names.dimension(str(d))] = sp.Integer(size) if exact else size
         self.code = {}
+        if exact:  # the user's functions with their fractions exact: u³/3 is not u³ · 0.333…
+            users = set(user_functions(der))
+            self._exec([h for h in called_helpers(der, self.names, users, ExactCodePrinter)
+                        if h.name in {self.names.function(f.name) for f in users}])
         self._exact_helpers()
 
     def __call__(self, expr):
@@ -83,10 +88,14 @@ class Runner:
         the module's template."""
         missing = [h for h in called_helpers(self.der, self.names, called)
                    if h.name not in self.scope]
-        if missing:  # derive's own generated code only
-            exec(compile(render("_helpers.py.j2", helpers=missing), "<derive worked>", "exec"),
-                 self.scope)
+        if missing:
+            self._exec(missing)
             self._exact_helpers()
+
+    def _exec(self, helpers):
+        """Define `helpers` in the scope: derive's own generated code only."""
+        exec(compile(render("_helpers.py.j2", helpers=helpers), "<derive worked>", "exec"),
+             self.scope)
 
     def _exact_helpers(self):
         """(exact) The module's functions, each giving back its comparisons' True and False
@@ -269,6 +278,13 @@ def worked(der, inputs, params, lr=None, digits=4):
         raise ValuesError(f"the loss is {float(loss)} at these values: an operation is "
                           "undefined there (log or sqrt of a negative number, a division by "
                           "0); give values in the model's domain")
+    for name, value in [*((f"δ{n}", v) for st in steps.values() for n, v in st.deltas.items()),
+                        *((f"δ{p}", g) for p, g in gradients.items())]:
+        if not np.isfinite(np.asarray(value, dtype=float)).all():  # (a hunt: √u at u = 0)
+            raise ValuesError(f"the loss is finite at these values, but {name} is not (it "
+                              "holds ∞ or NaN): a slope is infinite or undefined there (√u or "
+                              "log u at u = 0, a division by 0); give values where every slope "
+                              "is finite")
     updated = None if lr is None else {p: given.params[p] - given.lr * gradients[p]
                                        for p in der.params}
     return Worked(der, sizes, steps, gradients, loss, given.lr, updated, given.exact, digits,

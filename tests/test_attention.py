@@ -16,6 +16,7 @@ from derive.display import joined
 from derive.gradcheck import random_inputs
 from derive.modelfile import load
 from derive.printers.numpy_code import NumpyCodePrinter, numpy_code
+from derive.worked_values import random_values
 from helpers import check_grads, squared_error
 
 DIMS = {"D": 4, "T": 5, "d_k": 3, "D_ff": 6, "H": 4, "K": 2, "N": 5}
@@ -83,6 +84,20 @@ def test_causal_transformer_block_with_a_mask_of_zeros_and_minus_infinity():
     _, cache = module.forward(params, inputs)
     assert np.all(cache["A"][causal_mask(T) < 0] == 0)  # no query sees a later key
     assert np.allclose(cache["A"].sum(axis=0), 1)
+
+
+def test_the_causal_mask_is_drawn_causal_where_derive_draws_values():
+    """Gradient checks and worked examples drew the mask as N(0, 1) noise, so the default
+    worked example had queries weigh later keys, and nothing said so (found by a hunt): the
+    input says how it is drawn, 0 on and above the diagonal, −10⁹ below."""
+    der = d.derive(d.models.causal_transformer_block())
+    mask = random_inputs(der, {**DIMS, "T": 4}, np.random.default_rng(0))["mask"]
+    assert np.array_equal(mask == 0, causal_mask(4) == 0) and np.all(mask[mask != 0] == -1e9)
+    sizes = {"D": 2, "D_ff": 3, "T": 3, "d_k": 2}
+    worked = der.worked(*random_values(der, d.compile_numpy(der), sizes, seed=0))
+    assert np.all(worked.value("A")[causal_mask(3) < 0] == 0) and worked.agrees
+    with pytest.raises(d.GraphError, match="sample must be a function"):
+        d.Graph("g").input("mask", ("T", "T"), sample="causal")
 
 
 # --- the compact form of layer norm's δ ----------------------------------------------------------

@@ -186,6 +186,51 @@ def test_relu_and_its_step_keep_the_numbers_exact():
     assert example.steps[None].values["h"].tolist() == [[max(v, 0) for v in row] for row in z]
 
 
+def test_a_user_formula_with_a_fraction_keeps_the_numbers_exact():
+    """φ(u) = u³/3 (the README's own): the module's φ multiplies by the float 1/3, and the
+    example went to floats (found by a hunt); it is worked with the fraction exact."""
+    g = d.Graph("cube")
+    x, t = g.input("x", (1, 1)), g.input("t", (1, 1))
+    phi = d.elementwise("phi", lambda u: u**3 / 3)
+    g.loss(d.squared_error(phi((g.param("w", (1, 1)) @ x).named("z")).named("y"), t))
+    example = d.derive(g).worked({"x": 1, "t": 0}, {"w": 2})
+    assert example.exact and example.agrees
+    assert example.value("y")[0, 0] == sp.Rational(8, 3)  # 2³/3
+    assert example.gradients["w"][0, 0] == sp.Rational(8, 3) * 2**2 * 1  # (y − t) φ′(z) x
+
+
+@pytest.mark.parametrize("layer", ["conv2d", "overlapping max_pool2d"])
+def test_a_δ_pushed_back_through_patches_keeps_the_numbers_exact(layer):
+    """The pieces pushed back onto each pixel are summed with a row of zeros for the padding,
+    which was the float 0.0: every δ before it went to floats (found by a hunt)."""
+    g = d.Graph("patches")
+    x, t = g.input("x", (9, 1)), g.input("t", (1, 1))
+    a = (x * g.param("v", (9, 1))).named("a")
+    if layer == "conv2d":
+        z = d.conv2d(a, g.param("K", (1, 4)), image=(1, 3, 3), kernel=2)
+    else:
+        z = d.max_pool2d(a, image=(1, 3, 3), size=2, stride=1)
+    g.loss(d.squared_error(g.param("w", (1, 4)) @ z.named("z"), t))
+    params = {"w": [[1, "1/2", -1, "1/3"]], "v": [[1]] * 9, "K": [[1, -1, "1/2", 2]]}
+    example = d.derive(g).worked({"x": [[k - 4] for k in range(9)], "t": [[1]]},
+                                 {k: v for k, v in params.items() if k != "K" or layer == "conv2d"})
+    assert example.exact and example.agrees
+    assert all(isinstance(v, sp.Rational) for v in example.delta("a").ravel())
+
+
+def test_a_slope_that_is_infinite_where_the_loss_is_finite_is_named():
+    """√z at z = 0: the loss is finite, δz = δr / (2√z) is not; the example was worked in NaNs
+    and its check blamed derive (found by a hunt)."""
+    g = d.Graph("root")
+    x, t = g.input("x", (1, 1)), g.input("t", (1, 1))
+    r = d.sqrt((g.param("w", (1, 1)) @ x).named("z"))
+    g.loss(d.squared_error(g.param("v", (1, 1)) @ r, t))
+    for x_value in (0, 0.0):
+        with pytest.raises(ValuesError, match="the loss is finite at these values, but δz is "
+                                              "not"):
+            d.derive(g).worked({"x": x_value, "t": 1}, {"w": 2, "v": 3})
+
+
 def test_a_delta_the_module_computes_in_another_form_is_worked_as_written():
     """δz = softmax(z) − t + … : the module takes softmax(z) as the exp of the log_softmax the
     loss computed and defines no softmax; the example calls it all the same."""
