@@ -38,10 +38,10 @@ from .registry import KINK_ARGUMENTS
 class GradcheckReport:
     errors: dict        # parameter -> largest relative error over its entries
     tolerance: float
-    eps: float
+    eps: float          # the finest step a parameter's differences took
     seed: int           # the seed given
     draw: int = 0       # which of its draws was checked: those before put a kink within a step
-    undefined: int = 0  # or had a loss that is not finite
+    undefined: int = 0  # or had a loss (or values from finite inputs) that is not finite
 
     @property
     def ok(self):
@@ -69,8 +69,11 @@ class GradcheckReport:
 
 
 def relative_error(a, n, tiny=1e-300):
-    """|a − n| / max(|a|, |n|, tiny), entrywise."""
-    return np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), tiny)
+    """|a − n| / max(|a|, |n|, tiny), entrywise; ∞ where either is not finite (NaN would
+    compare below any tolerance, and be lost in a max)."""
+    with np.errstate(invalid="ignore"):
+        error = np.abs(a - n) / np.maximum(np.maximum(np.abs(a), np.abs(n)), tiny)
+    return np.where(np.isfinite(a) & np.isfinite(n), error, np.inf)
 
 
 def resolution(loss, step):
@@ -129,9 +132,10 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
 
     Parameters come from the module's `init_params(dims, seed + draw, scheme="normal")` (no
     zero biases or unit gains, which could hide a wrong term), inputs from N(0, 1) drawn by
-    [seed, draw] unless given. Where a step of eps would cross a kink, steps of eps/10 and
-    eps/100 are tried (no finer than 1e-6, where roundoff stays well below the tolerance);
-    where they would too, the next draw is taken.
+    [seed, draw] unless given. Where a step of eps would cross a kink, or the differences
+    over it have not converged, steps of eps/10 and eps/100 are tried, each parameter its
+    own (no finer than 1e-6, where roundoff stays well below the tolerance); where every
+    step would cross a kink, the next draw is taken.
     `max_entries` checks only that many entries of each parameter, drawn by `seed`;
     `progress(done, total)` is called after each entry checked.
     """
@@ -165,21 +169,25 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
             wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
             chosen = {name: _chosen_entries(value.shape, max_entries, [seed, k])
                       for k, (name, value) in enumerate(wrt.items())}
-            def differences(step):
-                tick = _ticker(progress, sum(entries[0].size for entries in chosen.values()))
-                floor = resolution(loss, step / 4)  # what roundoff leaves unresolved
-                found = {name: _differences((module, written), params, data, wrt[name], step,
-                                            kinks, sides, chosen[name], tick) for name in wrt}
-                converged = all(np.all(error <= np.maximum(tolerance * np.abs(numeric), floor))
-                                for numeric, error in found.values())
-                return {name: numeric for name, (numeric, _) in found.items()}, converged
-            taken = _first_converged(differences, steps)
-        if taken is not None and not all(np.isfinite(n).all() for n in taken[0].values()):
+            done, total, taken = 0, sum(entries[0].size for entries in chosen.values()), {}
+            for name, value in wrt.items():  # each its own step: one curved entry of one
+                def differences(step):       # parameter makes no other's finer
+                    numeric, error = _differences(
+                        (module, written), params, data, value, step, kinks, sides,
+                        chosen[name], _ticker(progress, done, total))
+                    floor = resolution(loss, step / 4)  # what roundoff leaves unresolved
+                    return numeric, bool(np.all(error <= np.maximum(tolerance * np.abs(numeric),
+                                                                    floor)))
+                taken[name] = _first_converged(differences, steps)
+                done += chosen[name][0].size
+                if taken[name] is None:
+                    break
+        if any(t is None for t in taken.values()):
+            continue  # a kink within every step: the next draw
+        if not all(np.isfinite(numeric).all() for numeric, _ in taken.values()):
             undefined += 1  # the loss is not finite a step away
             continue
-        if taken is not None:
-            numeric, eps = taken  # the step the report gives is the one that was taken
-            break
+        break
     else:
         if undefined == redraws + 1:
             raise UndefinedEverywhere(
@@ -190,28 +198,31 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
                 "d.gradcheck(der, dims, inputs=…) checks it at inputs in its domain")
         raise KinkedEverywhere(f"gradcheck: every one of {redraws + 1} draws put a kink within a "
                                f"step of {steps[-1]:g}; pass inputs away from the kinks")
-    tiny = resolution(loss, eps / 4) / tolerance  # the smallest step resolves least
     with np.errstate(all="ignore"):  # a gradient that is not finite is reported, not warned of
         paths = _every_path(module, params, cache)
-    errors = {name: max(float(np.max(relative_error(grads[name][chosen[name]],
-                                                    numeric[name][chosen[name]], tiny),
-                                     initial=0.0)) for grads in paths)
-              for name in numeric}
+    errors = {}
+    for name, (numeric, step) in taken.items():
+        tiny = resolution(loss, step / 4) / tolerance  # the smallest step resolves least
+        errors[name] = max(float(np.max(relative_error(grads[name][chosen[name]],
+                                                       numeric[chosen[name]], tiny),
+                                        initial=0.0)) for grads in paths)
+    eps = min(step for _, step in taken.values())  # the finest the report's numbers rest on
     return GradcheckReport(errors, tolerance, eps, seed, attempt, undefined)
 
 
 def _overflowed(module, params, cache, data):
-    """Whether the gradients are not finite where values forward computed (not the inputs
-    given, such as a mask of −∞) are not either: the loss is finite only because a function
-    saturates past float64's range (σ(u¹⁰⁰⁰) = 1), and no gradient is to be had there. Where
-    every value is finite, a gradient that is not is reported as the error it is."""
-    grads = module.backward(params, cache)
-    if all(np.isfinite(g).all() for g in grads.values()):
+    """Whether values forward computed from finite numbers are not finite, and then the
+    gradients are not either: the loss is finite only because a function saturates past
+    float64's range (σ(u¹⁰⁰⁰) = 1), and no gradient is to be had there. Where the inputs
+    are not all finite (a mask of −∞), or every value is, a gradient that is not finite is
+    reported as the error it is. The values are read before backward runs (a backward that
+    wrote into its cache would pass its own NaN off as forward's)."""
+    if not all(np.isfinite(value).all() for value in [*params.values(), *data.values()]):
         return False
-    given = {id(value) for value in data.values()}
-    return any(not np.isfinite(np.asarray(value, dtype=float)).all()
-               for key, value in cache.items()
-               if key not in ("dims", "dtype") and id(value) not in given)
+    if all(np.isfinite(np.asarray(value, dtype=float)).all()
+           for key, value in cache.items() if key not in ("dims", "dtype")):
+        return False
+    return not all(np.isfinite(g).all() for g in module.backward(params, cache).values())
 
 
 SCALE = 0.375  # a δE such as sgd_step hands backward (its lr); 3/8, divided back closely
@@ -401,7 +412,8 @@ def _chosen_entries(shape, max_entries, seed):
     return np.unravel_index(flat, shape)
 
 
-def _ticker(progress, total):
-    """A function to call after each entry checked; it tells `progress(done, total)`."""
-    done = itertools.count(1)
-    return (lambda: progress(next(done), total)) if progress else (lambda: None)
+def _ticker(progress, done, total):
+    """A function to call after each entry checked, `done` before the first; it tells
+    `progress(done, total)`."""
+    count = itertools.count(done + 1)
+    return (lambda: progress(next(count), total)) if progress else (lambda: None)

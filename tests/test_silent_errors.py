@@ -202,6 +202,72 @@ def test_a_loss_finite_only_through_values_that_overflow_is_passed_over_not_fail
     assert report.ok and report.undefined > 0 and report.eps < 1e-3
 
 
+MLP_DIMS = {"D": 3, "H": 4, "K": 2, "N": 5}
+
+
+def test_a_gradient_that_is_not_finite_on_any_path_fails_the_check(monkeypatch):
+    """gradcheck takes the worst of the paths backward has (δE = 1, δE = 0.375, a recurrent
+    module's sums in the loop), by Python's max, which drops a NaN that comes after a number:
+    a module whose every gradient was NaN under sgd_step's seed, or whose in-loop δW_y was ∞,
+    was "all ok" (found by a hunt mutating modules). An error that is not finite is ∞."""
+    nan_when_seeded = ("    delta_out *= scale\n",
+                       "    delta_out *= scale\n    if scale != 1.0:\n        delta_out *= np.nan\n")
+    assert not gradcheck_of_mutant(monkeypatch, d.derive(d.models.mlp()), nan_when_seeded,
+                                   MLP_DIMS).ok
+    infinite_in_the_loop = ("            delta_W_y += delta_y @ h.T",
+                            "            delta_W_y += np.inf * (delta_y @ h.T)")
+    assert not gradcheck_of_mutant(monkeypatch, d.derive(d.models.lstm()), infinite_in_the_loop,
+                                   dict(d.models.EXAMPLE_DIMS)).ok
+
+
+def test_a_gradient_that_is_not_finite_beside_a_mask_of_minus_infinity_is_no_overflow(
+        monkeypatch):
+    """relu(W x + b + mask), a mask of −∞ given: forward's values are not all finite at any
+    draw, and a wrong backward's ∞ was taken for an overflow and its draws passed over until
+    one passed (found by a hunt). Inputs that are not finite are the user's, not an
+    overflow: the gradients are judged."""
+    g = d.Graph("masked")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))
+    mask = g.input("mask", ("H", "N"), sample=lambda rng, shape: np.where(
+        np.arange(shape[0])[:, None] == shape[0] - 1, -np.inf, np.zeros(shape)))
+    h = d.relu((g.param("W1", ("H", "D")) @ x + g.param("b1", ("H", 1)) + mask).named("z"))
+    g.loss(d.squared_error(g.param("W2", ("K", "H")) @ h.named("h"), t))
+    der = d.derive(g)
+    assert d.gradcheck(der, MLP_DIMS).ok
+    report = gradcheck_of_mutant(monkeypatch, der, ("delta_z = delta_h * step(z)",
+                                                    "delta_z = delta_h * step(z) * z / z"),
+                                 MLP_DIMS)
+    assert not report.ok and report.draw == 0
+
+
+def test_a_backward_that_writes_its_cache_cannot_pass_its_nan_off_as_an_overflow(monkeypatch):
+    """Found by a hunt: values were judged finite after backward had run, so one that wrote
+    NaN into its cache had its draws passed over as overflows. They are read before."""
+    edit = ("    delta_out = out - label\n",
+            "    delta_out = out - label\n    out[...] = np.nan\n")
+    report = gradcheck_of_mutant(monkeypatch, d.derive(d.models.mlp()), edit, MLP_DIMS)
+    assert not report.ok and report.draw == 0
+
+
+def test_a_curved_entry_makes_only_its_own_parameter_take_finer_steps(monkeypatch):
+    """u¹⁰⁰⁰ needs steps finer than 1e-3; the finer step was taken for every parameter, which
+    widened every other one's floor 100×, and a term 10⁻⁹ Σ c² whose gradient was dropped
+    passed (found by a hunt). Each parameter takes its own step."""
+    power = d.elementwise("power", lambda u: u**1000)
+    g = d.Graph("g")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))
+    h = power(g.param("V", ("H", "D")) @ x + g.param("b", ("H", 1)))
+    c = g.param("c", ("K", 1))
+    g.loss(d.squared_error(d.sigmoid(g.param("W", ("K", "H")) @ h), t) + 1e-9 * d.sum(c * c))
+    der = d.derive(g)
+    assert d.gradcheck(der, {**MLP_DIMS, "H": 4}).ok
+    line = next(line for line in d.to_numpy(der).splitlines()
+                if line.startswith("    delta_c = "))
+    report = gradcheck_of_mutant(monkeypatch, der, (line, "    delta_c = 0 * params['c']"),
+                                 MLP_DIMS)
+    assert not report.ok
+
+
 def test_draws_passed_over_for_a_loss_that_is_not_finite_are_not_called_kinks():
     """Found by a hunt: a draw taken after ones whose loss overflowed said the draws before it
     crossed kinks, of a function that has none."""
