@@ -28,9 +28,13 @@ def examples(der):
         return across(node) and any(isinstance(v, sp.Basic) and dim in v.free_symbols
                                     for v in node.attrs.values())  # (E / N is a batch's mean)
 
-    for node in nodes:
-        summed = not across(node) and any(map(across, node.inputs))  # Σ_cols, then read by
-        if across(node, 0) or (summed and any(map(across, readers[node]))) or counts(node):
+    summed = set()  # values with no columns made of values with them (Σ_cols z, tanh of it)
+    for node in nodes:  # (operands come before the nodes that read them)
+        if not across(node) and any(across(x) or x in summed for x in node.inputs):
+            summed.add(node)
+    for node in nodes:  # a sum over the columns read back by a value of each column
+        read_back = node in summed and any(map(across, readers[node]))
+        if across(node, 0) or read_back or counts(node):
             place = der.places.get(node)
             return {"dim": None, "meet": place if isinstance(place, str) else str(node)}
     return {"dim": str(dim), "meet": None}

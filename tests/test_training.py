@@ -515,6 +515,12 @@ def test_a_model_whose_columns_meet_is_not_trained_on_batches_of_them():
     g.loss(d.squared_error(h - d.mean(h, axis=1).named("m"), label))
     assert d.compile_numpy(d.derive(g)).EXAMPLES == {"dim": None, "meet": "m"}
     assert d.compile_numpy(d.derive(d.models.lstm())).EXAMPLES == {"dim": "N", "meet": None}
+    for between in (d.tanh, lambda m: 2 * m, lambda m: d.sum(m, axis=0)):  # found by a hunt:
+        g = d.Graph("centred")  # an operation between the mean and its way back hid it, and
+        x, label = g.input("x", ("D", "N")), g.input("label", ("D", "N"))  # one example came
+        h = (g.param("W", ("D", "D")) @ x).named("h")  # out differently alone and in a batch
+        g.loss(d.squared_error(h - between(d.mean(h, axis=1)).named("m"), label))
+        assert d.compile_numpy(d.derive(g)).EXAMPLES == {"dim": None, "meet": "m"}
 
 
 def test_a_model_with_a_constant_of_the_number_of_examples_is_not_batched():
