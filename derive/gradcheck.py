@@ -42,16 +42,19 @@ class GradcheckReport:
     seed: int           # the seed given
     draw: int = 0       # which of its draws was checked: those before put a kink within a step
     undefined: int = 0  # or had a loss (or values from finite inputs) that is not finite
+    unjudged: tuple = ()  # parameters a kink within every step kept from being differenced
 
     @property
     def ok(self):
         return all(e < self.tolerance for e in self.errors.values())
 
     def __str__(self):
-        width = max(map(len, self.errors), default=5)
+        width = max(map(len, [*self.errors, *self.unjudged]), default=5)
         rows = [f"{'param':<{width}}  max rel. error  ok"]
         rows += [f"{name:<{width}}  {err:14.3e}  {'yes' if err < self.tolerance else 'NO'}"
                  for name, err in self.errors.items()]
+        rows += [f"{name:<{width}}  not judged: a kink within every step at every draw"
+                 for name in self.unjudged]
         rows.append(f"{'all ok' if self.ok else 'FAILED'} (tolerance {self.tolerance:g}, "
                     f"eps {self.eps:g}, seed {self.seed}{self._passed_over()})")
         return "\n".join(rows)
@@ -153,7 +156,7 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
     module = compile_numpy(der)
     kinks, written = _kinks(der, dims), as_written(der, module)
     steps = [step for step in (eps, eps / 10, eps / 100) if step >= min(eps, 1e-6)]
-    undefined = 0
+    undefined, kinked, judged, told = 0, 0, None, _Progress(progress)
     for attempt in range(redraws + 1):
         rng = np.random.default_rng([seed, attempt])
         params = module.init_params(dims, seed=seed + attempt, scheme="normal")
@@ -164,50 +167,116 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
             if not np.isfinite(loss) or _overflowed(module, params, cache, data):
                 undefined += 1  # outside the model's domain (log of a negative number), or
                 continue        # past float64's range (u¹⁰⁰⁰ of a large u, then σ of it)
-            sides = _sides(kinks, written.forward(params, data)[1])
-            # the initial states of a recurrent net have gradients too
-            wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
-            chosen = {name: _chosen_entries(value.shape, max_entries, [seed, k])
-                      for k, (name, value) in enumerate(wrt.items())}
-            done, total, taken = 0, sum(entries[0].size for entries in chosen.values()), {}
-            for name, value in wrt.items():  # each its own step: one curved entry of one
-                def differences(step):       # parameter makes no other's finer
-                    numeric, error = _differences(
-                        (module, written), params, data, value, step, kinks, sides,
-                        chosen[name], _ticker(progress, done, total))
-                    floor = resolution(loss, step / 4)  # what roundoff leaves unresolved
-                    return numeric, bool(np.all(error <= np.maximum(tolerance * np.abs(numeric),
-                                                                    floor)))
-                taken[name] = _first_converged(differences, steps)
-                done += chosen[name][0].size
-                if taken[name] is None:
-                    break
-        if any(t is None for t in taken.values()):
-            continue  # a kink within every step: the next draw
-        if not all(np.isfinite(numeric).all() for numeric, _ in taken.values()):
+            draw = _Draw(attempt, undefined, params, loss, cache, _differenced(
+                (module, written), params, data, loss, der, kinks, steps, tolerance,
+                max_entries, seed, told))
+        if not all(np.isfinite(t[0]).all() for t in draw.taken.values() if t is not None):
             undefined += 1  # the loss is not finite a step away
             continue
-        break
+        if all(t is not None for t in draw.taken.values()):
+            break
+        kinked += 1  # some parameter's entries have a kink within every step: the next draw,
+        judged = judged or draw  # and the first such one's other parameters if none is whole
     else:
-        if undefined == redraws + 1:
+        if judged is None:
             raise UndefinedEverywhere(
                 f"gradcheck: the loss is not finite at any of {redraws + 1} draws, or is "
                 "finite only through values that are not (entries ~ N(0, 1)): an operation is "
                 "undefined there, like log or sqrt of a negative number, or values overflow "
                 "(exp of a large number, u ** 1000, through a recurrence); "
                 "d.gradcheck(der, dims, inputs=…) checks it at inputs in its domain")
-        raise KinkedEverywhere(f"gradcheck: every one of {redraws + 1} draws put a kink within a "
-                               f"step of {steps[-1]:g}; pass inputs away from the kinks")
+        draw = judged
+    told.finish()
+    errors = _errors(module, draw, tolerance)
+    eps = min((step for step, _ in (t[1:] for t in draw.taken.values() if t is not None)),
+              default=steps[-1])
+    unjudged = tuple(name for name, taken in draw.taken.items() if taken is None)
+    report = GradcheckReport(errors, tolerance, eps, seed, draw.attempt, draw.undefined,
+                             unjudged)
+    if unjudged and report.ok:  # a fault in what could be judged is reported instead
+        raise KinkedEverywhere(
+            f"gradcheck: {kinked} of {redraws + 1} draws put a kink within a step of "
+            f"{steps[-1]:g} of an entry of {', '.join(unjudged)}"
+            + (f" ({undefined} had a loss that is not finite)" if undefined else "")
+            + (f"; {', '.join(errors)} agreed at draw {draw.attempt}" if errors else "")
+            + ". d.gradcheck(der, dims, inputs=…) checks it at inputs away from the kinks")
+    return report
+
+
+@dataclass
+class _Draw:
+    attempt: int
+    undefined: int  # draws before it whose loss was not finite
+    params: dict
+    loss: float
+    cache: dict
+    taken: dict     # parameter → (differences, step, entries), or None: a kink in every step
+
+
+def _differenced(modules, params, data, loss, der, kinks, steps, tolerance, max_entries, seed,
+                 told):
+    """Each parameter's (and initial state's) central differences at the first of `steps`
+    that crosses no kink and over which they have converged, each its own (one curved entry
+    of one makes no other's finer): parameter → (differences, step, entries), or None."""
+    _, written = modules
+    sides = _sides(kinks, written.forward(params, data)[1])
+    # the initial states of a recurrent net have gradients too
+    wrt = {**params, **{initial: data[initial] for _, initial in der.states.values()}}
+    chosen = {name: _chosen_entries(value.shape, max_entries, [seed, k])
+              for k, (name, value) in enumerate(wrt.items())}
+    told.start(sum(entries[0].size for entries in chosen.values()))
+    taken, done = {}, 0
+    for name, value in wrt.items():
+        def differences(step, value=value, entries=chosen[name], done=done):
+            numeric, error = _differences(modules, params, data, value, step, kinks, sides,
+                                          entries, told.ticker(done))
+            floor = resolution(loss, step / 4)  # what roundoff leaves unresolved
+            return numeric, bool(np.all(error <= np.maximum(tolerance * np.abs(numeric), floor)))
+        found = _first_converged(differences, steps)
+        taken[name] = None if found is None else (*found, chosen[name])
+        done += chosen[name][0].size
+    return taken
+
+
+def _errors(module, draw, tolerance):
+    """The largest relative error of each parameter differenced at `draw`, over every path
+    backward has."""
     with np.errstate(all="ignore"):  # a gradient that is not finite is reported, not warned of
-        paths = _every_path(module, params, cache)
+        paths = _every_path(module, draw.params, draw.cache)
     errors = {}
-    for name, (numeric, step) in taken.items():
-        tiny = resolution(loss, step / 4) / tolerance  # the smallest step resolves least
-        errors[name] = max(float(np.max(relative_error(grads[name][chosen[name]],
-                                                       numeric[chosen[name]], tiny),
-                                        initial=0.0)) for grads in paths)
-    eps = min(step for _, step in taken.values())  # the finest the report's numbers rest on
-    return GradcheckReport(errors, tolerance, eps, seed, attempt, undefined)
+    for name, taken in draw.taken.items():
+        if taken is not None:
+            numeric, step, chosen = taken
+            tiny = resolution(draw.loss, step / 4) / tolerance  # the smallest step resolves least
+            errors[name] = max(float(np.max(relative_error(grads[name][chosen], numeric[chosen],
+                                                           tiny), initial=0.0)) for grads in paths)
+    return errors
+
+
+class _Progress:
+    """`progress(done, total)`, told after each entry differenced: never backwards (a finer
+    step or a fresh draw goes over entries again), and `total` once, when the check ends."""
+
+    def __init__(self, progress):
+        self.progress, self.total, self.shown = progress, 0, 0
+
+    def start(self, total):
+        self.total = total
+
+    def ticker(self, done):
+        """A function to call after each entry, `done` entries before the first."""
+        count = itertools.count(done + 1)
+
+        def tick():
+            reached = min(next(count), self.total - 1)
+            if self.progress and reached > self.shown:
+                self.shown = reached
+                self.progress(reached, self.total)
+        return tick
+
+    def finish(self):
+        if self.progress and self.total:
+            self.progress(self.total, self.total)
 
 
 def _overflowed(module, params, cache, data):
@@ -411,9 +480,3 @@ def _chosen_entries(shape, max_entries, seed):
         flat = np.sort(np.random.default_rng(seed).choice(count, max_entries, replace=False))
     return np.unravel_index(flat, shape)
 
-
-def _ticker(progress, done, total):
-    """A function to call after each entry checked, `done` before the first; it tells
-    `progress(done, total)`."""
-    count = itertools.count(done + 1)
-    return (lambda: progress(next(count), total)) if progress else (lambda: None)

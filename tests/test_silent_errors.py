@@ -268,6 +268,47 @@ def test_a_curved_entry_makes_only_its_own_parameter_take_finer_steps(monkeypatc
     assert not report.ok
 
 
+def wiggled():
+    """W x + c to a target, and Σ wiggle(A x), whose kinks lie closer than gradcheck's finest
+    step: A's entries cannot be differenced at any draw."""
+    wiggle = d.elementwise("wiggle", lambda u: sp.Abs(sp.sin(10**6 * u)) / 10**6 + u**2)
+    g = d.Graph("wiggled")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))
+    out = g.param("W", ("K", "D")) @ x + g.param("c", ("K", 1))
+    g.loss(d.squared_error(out, t) + d.sum(wiggle(g.param("A", ("H", "D")) @ x)))
+    return d.derive(g)
+
+
+def test_a_kink_in_every_step_of_one_parameter_hides_no_fault_in_another(monkeypatch):
+    """Found by a hunt: a draw where one parameter's entries had a kink within every step was
+    thrown away whole, so W's doubled gradient beside it ended as "a kink within a step" like
+    the right module's. The other parameters are judged; a fault among them is a failure, and
+    where they agree the error names the parameter that could not be judged."""
+    with pytest.raises(d.DeriveError, match="21 of 21 draws put a kink within a step of 1e-05 "
+                                            "of an entry of A; W, c agreed at draw 0"):
+        d.gradcheck(wiggled(), MLP_DIMS)
+    report = gradcheck_of_mutant(monkeypatch, wiggled(), ("    delta_W = delta_t1 @ x.T",
+                                                          "    delta_W = 2 * delta_t1 @ x.T"),
+                                 MLP_DIMS)
+    assert not report.ok and report.errors["W"] > 0.4 and report.unjudged == ("A",)
+    assert "A  not judged: a kink within every step at every draw" in str(report)
+
+
+def test_progress_never_goes_back_and_tells_the_total_once():
+    """A step of 0.3 crosses relu's kinks: finer steps and fresh draws go over entries again,
+    and progress(done, total) went back to where each started (found by a hunt)."""
+    g = d.Graph("relu")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))
+    g.loss(d.squared_error(g.param("W", ("K", "H")) @ d.relu(g.param("V", ("H", "D")) @ x), t))
+    told = []
+    report = d.gradcheck(d.derive(g), MLP_DIMS, eps=0.3, seed=1,
+                         progress=lambda done, total: told.append((done, total)))
+    assert report.ok and report.eps < 0.3  # (the kinks were crossed)
+    done = [k for k, _ in told]
+    total = 4 * 3 + 2 * 4
+    assert done == sorted(set(done)) and done[-1] == total and {n for _, n in told} == {total}
+
+
 def test_draws_passed_over_for_a_loss_that_is_not_finite_are_not_called_kinks():
     """Found by a hunt: a draw taken after ones whose loss overflowed said the draws before it
     crossed kinks, of a function that has none."""
