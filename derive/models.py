@@ -1,5 +1,6 @@
 """Built-in example networks, each a function returning its Graph."""
 
+import numpy as np
 import sympy as sp
 
 from . import functions as f
@@ -216,7 +217,6 @@ def transformer_layer(g, X, mask=None, prefix=""):
 def causal_mask(rng, shape):
     """A causal mask as checks and worked examples draw it: 0 where key i ≤ query j (row i,
     column j), else −10⁹, whose exp is 0 in float64 as −∞'s is, and which prints."""
-    import numpy as np  # here: the models are read where numpy is not needed
     rows, cols = shape
     return np.where(np.arange(rows)[:, None] <= np.arange(cols)[None, :], 0.0, -1e9)
 
