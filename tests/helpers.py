@@ -89,8 +89,9 @@ def unread(source):
             nodes = list(ast.walk(function))
             names = [n for n in nodes if isinstance(n, ast.Name)]
             stored = {n.id for n in names if isinstance(n.ctx, ast.Store)}
-            views = {a.targets[0].id for a in nodes if isinstance(a, ast.Assign) and
-                     isinstance(a.value, ast.Call) and any(k.arg == "out" for k in a.value.keywords)}
+            views = {a.targets[0].id for a in nodes
+                     if isinstance(a, ast.Assign) and isinstance(a.value, ast.Call)
+                     and any(k.arg == "out" for k in a.value.keywords)}
             updated = {n.target.id for n in nodes if isinstance(n, ast.AugAssign)}
             read = {n.id for n in names if isinstance(n.ctx, ast.Load)} | {"dims"} | \
                 {n.target.id for n in nodes if isinstance(n, ast.For)} | (views & updated)

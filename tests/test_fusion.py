@@ -142,8 +142,8 @@ def test_a_stack_of_δs_is_made_once_and_each_block_written_into_its_rows():
     assert "np.concatenate" not in loop
     assert ("        # δ[i; f; o] = [δi_t; δf_t; δo_t], its blocks made in place\n"
             "        delta_i_f_o = np.empty((3*H, N), dtype=dtype)\n") in loop
-    assert "        # δi_t = δc_t ⊙ g_t\n        np.multiply(delta_c, g, out=delta_i_f_o[0:H])\n" \
-        in loop
+    assert ("        # δi_t = δc_t ⊙ g_t\n"
+            "        np.multiply(delta_c, g, out=delta_i_f_o[0:H])\n") in loop
     assert ("        delta_z_g = np.subtract(1, g**2, out=delta_z_ifog[3*H:4*H])\n"
             "        delta_z_g *= delta_g\n") in loop
     assert loop.index("delta_z_ifog = np.empty((4*H, N)") < loop.index("delta_z_g = ")
