@@ -30,6 +30,7 @@ PUBLIC = {
     "log_softmax": ("softmax", "log_softmax"), "max_pool2d": ("convolution", "max_pool2d"),
     "maximum": ("extrema", "maximum"), "mean": ("reductions", "averaging"),
     "minimum": ("extrema", "minimum"), "models": ("models", None),
+    "predict": ("training", "predict"),
     "register": ("registry", "register"), "registry": ("registry", None),
     "relu": ("functions", "relu"), "scaled_tanh": ("functions", "scaled_tanh"),
     "sigmoid": ("functions", "sigmoid"), "softmax": ("softmax", "softmax"),

@@ -45,12 +45,20 @@ class Roles:
     target: str       # the loss's target input, or None
     initial: tuple    # initial states (h0) of a recurrent model: zeros, not data
 
+    @property
+    def scaled(self):
+        """The features that training standardises: not the target, even where the model
+        reads it as a feature too (an autoencoder's x), so that outputs stay in its units."""
+        return tuple(n for n in self.features if n != self.target)
+
 
 def roles(module):
     """What each of a module's inputs is: its target, its initial states (h0, which start at
-    zero) and its features, the rest."""
+    zero) and its features, the rest, and the target too where the prediction reads it (an
+    autoencoder, loss = squared_error(out, x))."""
     target, initial = module.LOSS["target"], module.STATES
-    features = tuple(n for n in module.INPUTS if n != target and n not in initial)
+    features = tuple(n for n in module.INPUTS if n not in initial
+                     and (n != target or n in module.PREDICTS_FROM))
     return Roles(features, target, initial)
 
 
@@ -68,7 +76,8 @@ def examples(data, module, dims=None, targets=True, columns=None):
         if name in named:
             arrays[name] = _by_name(where, arrays[name], named[name], expected)
             named[name] = expected
-    needed = [*role.features, *([role.target] if targets and role.target else [])]
+    needed = list(dict.fromkeys(
+        [*role.features, *([role.target] if targets and role.target else [])]))
     missing = [name for name in needed if name not in arrays]
     if missing:
         raise DataError(f"{where} has no array {quoted(missing[0])}: the model reads "
@@ -127,8 +136,8 @@ def _one_input(role, features, labels, where):
         raise DataError(f"{where} gives one table of features, but the model reads "
                         f"{', '.join(role.features)}: give an .npz with an array for each")
     arrays = {role.features[0]: features}
-    if role.target and labels is not None:
-        arrays[role.target] = labels
+    if role.target and role.target not in role.features and labels is not None:
+        arrays[role.target] = labels  # (a target that is the features: they are its values)
     return arrays
 
 
@@ -174,8 +183,10 @@ def _read_csv(path, role, targets):
         raise DataError(f"{quoted(path)} names two columns {quoted(repeated)}: give each "
                         "column a name of its own")
     table = np.array(table)
-    label = next((n for n in (role.target, "label") if n and n in header), None)
-    if targets and role.target and label is None:
+    labelled = role.target and role.target not in role.features  # (an autoencoder's is not)
+    label = next((n for n in (role.target, "label") if n and n in header), None) \
+        if labelled else None
+    if targets and labelled and label is None:
         called = " or ".join(map(quoted, dict.fromkeys((role.target, "label"))))
         raise DataError(f"{quoted(path)} has no label column: name it {called} "
                         f"(its columns: {', '.join(header)})")

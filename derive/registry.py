@@ -177,8 +177,10 @@ class Op:
                                           # for checks that know nothing of the rule (`at`
                                           # gives the value of an expression of
                                           # dimensions: a size, or 1/sqrt(d_k))
-    init: Optional[Callable] = None      # (node, input index) -> "weight", "bias", "gain" or
-                                         # None: how a parameter fed there starts training
+    init: Optional[Callable] = None      # (node, input index) -> "weight" (fan-in its
+                                         # columns), "transposed weight" (its rows), "bias",
+                                         # "gain", "transposed" (as its uses, sides swapped)
+                                         # or None: how a parameter fed there starts training
     fan_out: Optional[Callable] = None   # (node) -> outputs each row of a weight reaches
                                          # (a kernel's kh·kw positions), for Glorot's fan_out
     predict: Optional[Callable] = None   # a loss's: (node, output) -> what the model predicts

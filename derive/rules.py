@@ -70,7 +70,7 @@ def scalar_loss(node, *shapes):
 
 @register("matmul", Rule.WEIGHT_MATRIX, matmul_shape, lambda node, a, b: a * b,
           reference=lambda xp, at, node, a, b: a @ b,
-          init=lambda node, index: "weight" if index == 0 else None)
+          init=lambda node, index: ("weight", "transposed weight")[index])
 def weight_matrix(node, delta, y, a, b):
     """z = W x:  δW = δz xᵀ,  δx = Wᵀ δz."""
     return delta * b.T, a.T * delta
@@ -233,7 +233,8 @@ def _power(x, p):
 # --- transposition: rule 5 with a permutation, xᵀ = P vec(x) -------------------------------
 
 @register("transpose", Rule.WEIGHT_MATRIX, lambda node, shape: (shape[1], shape[0]),
-          lambda node, x: x.T, view=True, reference=lambda xp, at, node, x: x.T)
+          lambda node, x: x.T, view=True, reference=lambda xp, at, node, x: x.T,
+          init=lambda node, index: "transposed")
 def transposing(node, delta, y, x):
     """y = xᵀ:  δx = (δy)ᵀ."""
     return (delta.T,)

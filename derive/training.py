@@ -40,6 +40,15 @@ class TrainingError(DeriveError):
     """Training cannot go on: a bad option, a size nobody gave, a run that diverged."""
 
 
+class Trained(dict):
+    """Trained parameters (name -> array) that carry the features' scaling their training
+    standardised with (`scaling`), so that `predict` sees new data as training saw it."""
+
+    def __init__(self, params, scaling):
+        super().__init__(params)
+        self.scaling = scaling
+
+
 @dataclass
 class Result:
     params: dict    # the module's parameters after the last epoch
@@ -62,7 +71,9 @@ def train(model, data, epochs=10, batch_size=32, optimizer="adam", lr=None, seed
     loss per example on the training and held-out examples ("loss", "val_loss") and, for a
     classifier, the fraction classified right ("accuracy", "val_accuracy"), measured after
     the epoch. `progress` shows a bar (tqdm, on a terminal) and a line per epoch on standard
-    error. The features are standardised (see `fit`, which also returns the statistics).
+    error. The features are standardised: `params` carries the statistics (`params.scaling`),
+    which `predict(model, params, data)` applies; the module's own predict takes features
+    already standardised so.
     """
     result = fit(model, data, epochs, batch_size, optimizer, lr, seed, val, dims, progress)
     return result.params, result.history
@@ -79,7 +90,7 @@ def fit(model, data, epochs=10, batch_size=32, optimizer="adam", lr=None, seed=0
         arrays, dims, columns = examples(data, module, _given(module, dims))
         rng = np.random.default_rng(seed)
         training, held_out = _split(rng, _count(arrays), val)
-        scaling = statistics(take(arrays, training), roles(module).features)
+        scaling = statistics(take(arrays, training), roles(module).scaled)
         arrays = standardised(arrays, scaling)
         scaling.update({f"{name}.columns": np.array(names) for name, names in columns.items()})
         splits = {"": take(arrays, training), **({"val_": take(arrays, held_out)} if val else {})}
@@ -104,7 +115,7 @@ def fit(model, data, epochs=10, batch_size=32, optimizer="adam", lr=None, seed=0
             _check_finite(history["loss"][-1], epoch, lr)
             bar.write(f"epoch {epoch}/{epochs}: " + ", ".join(
                 f"{key} {values[-1]:.4f}" for key, values in history.items()), file=sys.stderr)
-    return Result(params, history, scaling, held_out, fitted(module))
+    return Result(Trained(params, scaling), history, scaling, held_out, fitted(module))
 
 
 def as_module(model):
@@ -293,8 +304,10 @@ def decided(module, values):
 def predict(model, params, data, scaling=None, dims=None):
     """What `model` predicts for each example of `data` (as `train` takes it, targets not
     needed), first axis the examples: the class for a classifier, else the outputs. `scaling`
-    is the features' statistics of the training run (`fit`)."""
+    is the features' statistics of the training run (`fit`), by default those `params`
+    carries (`train`'s)."""
     module = by_examples(model)
+    scaling = getattr(params, "scaling", None) if scaling is None else scaling
     with _reported():
         trained = _sizes_of(module, params)  # H too, for the initial states
         expected = {key.removesuffix(".columns"): list(value)

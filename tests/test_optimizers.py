@@ -171,14 +171,31 @@ def test_a_bad_hyperparameter_is_named(call, message):
 
 def test_biases_start_at_zero_gains_at_one_and_weights_by_what_follows_them():
     module = d.compile_numpy(d.derive(d.models.layer_norm_mlp()))
-    starts = {name: start for name, (start, _) in module.INIT.items()}
+    starts = {name: start for name, (start, _, _) in module.INIT.items()}
     assert {starts[k] for k in module.PARAMS if k.startswith("b")} == {"zeros"}
     assert starts["gamma"] == "ones" and starts["beta"] == "zeros"
     relu_net = d.compile_numpy(d.derive(d.models.deep_mlp(depth=2)))
     assert [relu_net.INIT[k][0] for k in ("W1", "W2", "W3")] == ["he", "he", "glorot"]
     lenet = d.compile_numpy(d.derive(d.models.lenet()))
     kernels = {k: v for k, v in lenet.INIT.items() if k.startswith("K")}
-    assert kernels and all(start == "he" and spread > 1 for start, spread in kernels.values())
+    assert kernels and all(start == "he" and spread > 1 for start, spread, _ in kernels.values())
+
+
+def test_a_weights_fan_in_is_what_it_sums_over_columns_in_W_x_rows_in_x_V_and_W_T_x():
+    g = d.Graph("sides")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("N", "K"))
+    W, b, V = g.param("W", ("D", "H")), g.param("b", ("H", 1)), g.param("V", ("H", "K"))
+    h = d.relu(W.T @ x + b).named("h")                 # W sums over its D rows
+    g.loss(d.squared_error((h.T @ V).named("o"), t))    # V sums over its H rows
+    module = d.compile_numpy(d.derive(g))
+    assert module.INIT["W"][0] == "he" and module.INIT["V"][0] == "glorot"
+    dims = {"D": 400, "H": 100, "K": 300, "N": 1}
+    for scheme in ("auto", "he", "glorot"):
+        params = module.init_params(dims, seed=0, scheme=scheme)
+        he, glorot = np.sqrt(2 / 400), np.sqrt(6 / (400 + 100)) / np.sqrt(3)
+        assert abs(params["W"].std() - (glorot if scheme == "glorot" else he)) < 0.01 * he
+        V_std = np.sqrt(2 / 100) if scheme == "he" else np.sqrt(6 / (100 + 300)) / np.sqrt(3)
+        assert abs(params["V"].std() - V_std) < 0.01 * V_std
 
 
 def test_glorot_and_he_draw_with_their_published_spreads():
@@ -371,16 +388,34 @@ def test_a_step_that_cannot_be_taken_moves_nothing(spoil, error, message):
         assert state["step"] == 0 and not any(m.any() for m in state["m"].values())
 
 
-def test_one_array_given_as_two_parameters_is_refused_before_anything_moves():
-    """b1 and b2 one array (found by a hunt): sgd_step moved it by both gradients, silently."""
+@pytest.mark.parametrize("shared", [lambda b1: b1, lambda b1: b1[:], lambda b1: b1.T.T,
+                                    lambda b1: b1[::-1]])
+def test_one_array_given_as_two_parameters_is_refused_before_anything_moves(shared):
+    """b1 and b2 one array (found by a hunt): sgd_step moved it by both gradients, silently;
+    and b2 a view of b1 (a second hunt: only the same object was caught)."""
     module = d.compile_numpy(d.derive(d.models.mlp()))
     params = module.init_params({"D": 2, "H": 3, "K": 3})
-    params["b2"] = params["b1"]
+    params["b2"] = shared(params["b1"])
     before = copy(params)
-    with pytest.raises(ValueError, match="parameters 'b1' and 'b2' are one array, so no "
-                                         "parameter was moved"):
+    with pytest.raises(ValueError, match="parameters 'b1' and 'b2' are one array or share "
+                                         "entries, so no parameter was moved"):
         module.sgd_step(params, {"x": np.ones((2, 4)), "label": np.zeros((3, 4))}, 0.1)
     assert all(np.array_equal(params[k], before[k]) for k in params)
+
+
+def test_parameters_that_are_slices_of_one_flat_vector_move_as_separate_arrays():
+    """Views of one buffer that do not overlap are separate parameters: each moves by its own
+    step, as a flat parameter vector's slices do for an optimizer that wants one vector."""
+    module = d.compile_numpy(d.derive(d.models.mlp()))
+    params = module.init_params({"D": 2, "H": 3, "K": 3})
+    flat = np.concatenate([params[k].ravel() for k in module.PARAMS])
+    ends = np.cumsum([0, *(params[k].size for k in module.PARAMS)])
+    views = {k: flat[a:b].reshape(params[k].shape)
+             for k, a, b in zip(module.PARAMS, ends, ends[1:])}
+    inputs = {"x": np.ones((2, 4)), "label": np.zeros((3, 4))}
+    module.sgd_step(params, inputs, 0.1)
+    module.sgd_step(views, inputs, 0.1)
+    assert all(np.array_equal(views[k], params[k]) for k in module.PARAMS)
 
 
 def test_one_state_is_not_taken_by_two_optimizers():
