@@ -91,6 +91,13 @@ def examples(data, module, dims=None, targets=True, columns=None):
         raise DataError(f"{where} has {'arrays' if len(unread) > 1 else 'an array'} the model "
                         f"does not read, {', '.join(map(quoted, unread))}{why}; the model reads "
                         f"{', '.join(needed)}")
+    each = module.EXAMPLES["dim"]
+    for name in needed:  # (a hunt: m[H, 1] was "taken as 1×H (one example per row)")
+        if each is not None and module.SHAPES[name][-1] != each:
+            raise DataError(f"input {quoted(name)} is {'×'.join(map(str, module.SHAPES[name]))}"
+                            f", with no column for each example ({each}): data give every "
+                            f"input one example per row, so training and prediction take "
+                            f"only inputs with one ({name} could be a parameter)")
     arrays = {name: _numbers(name, arrays[name]) for name in needed}
     _same_count(arrays)
     dims = dict(dims or {})

@@ -291,6 +291,20 @@ def test_data_that_do_not_fit_are_named(case, data, message):
         d.train(module(d.models.digits_mlp), data, epochs=1, **QUIET)
 
 
+def test_an_input_without_a_column_for_each_example_is_named(tmp_path):
+    """m[K, 1] is one array for every example, which data of one example per row cannot give
+    (a hunt: the error said the model takes m as 1×K, one example per row)."""
+    model = tmp_path / "masked.bp"
+    model.write_text("input x[D, N], label[K, N], m[K, 1]\nparam W[K, D]\nout = W @ x\n"
+                     "loss = squared_error(out * m, label)\n")
+    mod = d.compile_numpy(d.derive(load(model)))
+    for m in (np.ones((40, 2, 1)), np.ones((1, 2)), np.ones((2, 1))):
+        with pytest.raises(DataError, match=re.escape(
+                "input 'm' is K×1, with no column for each example (N): data give every input "
+                "one example per row, so training and prediction take only inputs with one")):
+            d.train(mod, {"x": DIGITS_X, "label": DIGITS_X[:, :2], "m": m}, **QUIET)
+
+
 def test_labels_of_one_class_are_refused_where_the_labels_give_the_number_of_classes():
     """Found by a hunt: it trained a 1-row softmax, identically 1, to 'accuracy 1.000'."""
     with pytest.raises(DataError, match="every label is 0, so the model would have 1 class"):
