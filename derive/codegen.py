@@ -123,6 +123,7 @@ class State:
     var: str        # h_prev's identifier
     carrier: str    # the identifier of h, which the next step receives
     delta: str      # δh_prev's identifier
+    copied: bool = False  # returned as a copy: it names an array another state's δ may name
 
 
 def to_numpy(der):
@@ -264,8 +265,10 @@ def render_module(der, names, pool_first=True):
     weights = [k for k, _ in stacked_weights if k in backward_reads]  # stacks backward reads
     runs = [k for k in plan.runs if k in backward_reads]  # f over a run of rows, every step
     kept_made = [k for k, _ in made if k in backward_reads]  # pooled first, or shared
-    states = [State(initial, names.value(s), names.value(carrier), names.delta(s))
-              for s, (carrier, initial) in der.states.items()]
+    viewed = {k for k, terms in equations if k in der.states and own_array(terms) != terms}
+    states = [State(initial, names.value(s), names.value(carrier), names.delta(s),
+                    s in viewed and len(viewed) > 1)  # (a hunt: gradients of h0 and c0 one
+              for s, (carrier, initial) in der.states.items()]  # array, δh_prev = δc_prev)
     gradients = [Array(p, names.delta(p)) for p in der.params]
     in_blocks = {names.delta(p) for p, _, _ in blocks}
     checks = _checks(der, names)

@@ -192,6 +192,25 @@ def test_a_state_that_is_never_read():
         d.derive(g)
 
 
+def test_two_states_whose_deltas_are_one_array_return_gradients_of_their_own():
+    """δh_prev = δc_prev = Uᵀ δz when h_{t−1} + c_{t−1} is what the step reads (a hunt: the
+    gradients of h0 and c0 were one array, so scaling one in place scaled the other)."""
+    g = d.Graph("twins")
+    x, label = g.sequence("x", ("D", "N")), g.sequence("label", ("K", "N"))
+    h_prev, c_prev = g.state("h", ("H", "N")), g.state("c", ("H", "N"))
+    z = d.tanh(g.param("W", ("H", "D")) @ x + g.param("U", ("H", "H")) @ (h_prev + c_prev))
+    z = z.named("z")
+    d.identity(z).named("h"), (z * 2).named("c")
+    g.loss(d.squared_error(g.param("W_y", ("K", "H")) @ z, label))
+    mod = d.compile_numpy(d.derive(g))
+    rng = np.random.default_rng(0)
+    inputs = {"x": rng.normal(size=(3, 2, 4)), "label": rng.normal(size=(3, 1, 4)),
+              "h0": rng.normal(size=(5, 4)), "c0": rng.normal(size=(5, 4))}
+    _, grads = mod.gradients(mod.init_params({"D": 2, "H": 5, "K": 1}), inputs)
+    np.testing.assert_array_equal(grads["h0"], grads["c0"])
+    assert not np.shares_memory(grads["h0"], grads["c0"])
+
+
 def test_a_state_whose_next_value_no_parameter_feeds():
     """h_t = tanh(x_t), read one step later through W: no δ flows back through h_t, and δh0
     is W's share at the first step (this raised a KeyError inside derive)."""
