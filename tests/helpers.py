@@ -100,12 +100,12 @@ def unread(source):
 
 
 def assert_own_arrays(grads, params, inputs):
-    """No parameter's gradient shares memory with another gradient, a parameter or an input:
-    an optimizer's in-place update of one would change the other. And each can be updated
-    in place at all (not a read-only np.broadcast_to view)."""
+    """No gradient (of a parameter, or of an initial state h0) shares memory with another
+    gradient, a parameter or an input: an optimizer's in-place update of one would change the
+    other. And each can be updated in place at all (not a read-only np.broadcast_to view)."""
     others = {**{f"δ{k}": v for k, v in grads.items()}, **params,
               **{k: v for k, v in inputs.items() if isinstance(v, np.ndarray)}}
-    for name in params:
+    for name in grads:
         assert grads[name].flags.writeable, f"δ{name} is read-only"
         for other, array in others.items():
             assert other == f"δ{name}" or not np.shares_memory(grads[name], array), \

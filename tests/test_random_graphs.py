@@ -59,7 +59,7 @@ step = st.tuples(st.sampled_from(OPERATIONS), *(st.integers(0, 99) for _ in rang
 # (steps, target, extras): extras add to a program what its steps do not (see Program); the
 # cases kept below are (steps, target), as they were found
 programs = st.tuples(st.lists(step, min_size=1, max_size=7), st.integers(0, 99),
-                     st.integers(0, 23))
+                     st.integers(0, 47))
 
 
 class Program:
@@ -69,7 +69,9 @@ class Program:
     one's pool holds the state. `extras` % 3 adds a weight's decay (1) or a constant (2) to the
     loss; `extras` // 3 % 2 (recurrent) puts an input that is not a sequence in the pool, and
     `extras` // 6 % 2 leaves the state's next value out of it: only the next step reads it;
-    `extras` // 12 checks the program on a batch of one column (`check`)."""
+    `extras` // 12 % 2 checks the program on a batch of one column (`check`); `extras` // 24
+    (recurrent) gives it a second state c, read only in h_{t−1} + c_{t−1}: the two δs are one
+    (a hunt: the gradients of h0 and c0 were one array)."""
 
     def __init__(self, steps, target, recurrent=False, extras=0):
         g = self.graph = d.Graph("random")
@@ -81,7 +83,9 @@ class Program:
         self.pool, self.penalties, self.fresh = [self.weight @ x], [], 0
         self.square = []
         if recurrent:
-            self.pool.append(g.state("h", ("H", "N")))
+            state = g.state("h", ("H", "N"))
+            twins = extras // 24 % 2
+            self.pool.append(state + g.state("c", ("H", "N")) if twins else state)
             if extras // 3 % 2:  # an input that is not a sequence: the same at every step
                 self.pool.append(g.input("m", ("H", "N")))
         for name, a, b, n, o in steps:
@@ -103,6 +107,8 @@ class Program:
         if recurrent:  # close the loop: the state's next value, read by the next step's loss
             h = d.tanh(self.pool[-1]).named("h")  # (through h[t−1]) and maybe by this one's
             self.pool += [h] * (extras // 6 % 2 == 0)
+            if twins:
+                d.sigmoid(self.pool[-1]).named("c")
         total = self.pool[0]
         for node in self.pool[1:]:
             total = total + node
@@ -308,7 +314,7 @@ ROUNDOFF_ULPS = 8
 def check(program, recurrent, drawn=False):
     steps, target, *extras = program
     graph = Program(steps, target, recurrent, *extras).graph
-    dims = {**DIMS, "N": 1} if extras and extras[0] // 12 else DIMS  # N = 1: a row, a 1×1 δ
+    dims = {**DIMS, "N": 1} if extras and extras[0] // 12 % 2 else DIMS  # N = 1: a row, a 1×1 δ
     check_graph(graph, {**dims, "T": 3} if recurrent else dims, recurrent, drawn)
 
 
@@ -674,3 +680,11 @@ def test_a_state_whose_next_value_reads_only_an_input():
     """Found by a 400-graph run once inputs that are not sequences joined the pool:
     h_t = tanh(|m|) feeds no δ back, and derive raised a KeyError looking for it."""
     check(([("abs", 20, 0, 0, 0)], 0, 3), recurrent=True)
+
+
+def test_two_states_read_only_as_their_sum():
+    """δh_prev = δc_prev, one array (a hunt: the gradients of h0 and c0 were that array, so
+    an optimizer scaling one in place would scale the other); with the state's next value
+    in the pool and out of it."""
+    for extras in (24, 30):
+        check(([("tanh", 1, 0, 0, 0), ("*", 0, 1, 0, 0)], 0, extras), recurrent=True)
