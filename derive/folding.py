@@ -13,9 +13,14 @@ from .walker import Term
 PROVISIONAL = "__tmp"  # never a user name: those do not start with two underscores
 
 
+def _dimensions(order):
+    """The dimensions' names, which no node's name may take (H, or a dimension E)."""
+    return {str(s) for n in order for d in n.shape for s in getattr(d, "free_symbols", ())}
+
+
 def provisional_names(order, loss):
-    taken = {n.name for n in order if n.name}
-    names = {n: n.name for n in order if n.name}
+    taken = {n.name for n in order if n.name} | _dimensions(order)  # (a hunt: a dimension E
+    names = {n: n.name for n in order if n.name}                     # read as the loss)
     if loss.name is None and "E" not in taken:
         names[loss] = "E"
     for k, n in enumerate(n for n in order if n not in names):
@@ -55,7 +60,8 @@ def foldable(order, loss, terms, symbols, names, keep=frozenset()):
 
 
 def final_names(order, folded, names):
-    taken = {names[n] for n in order if not names[n].startswith(PROVISIONAL)}
+    taken = {names[n] for n in order if not names[n].startswith(PROVISIONAL)} | \
+        _dimensions(order)
     fresh = temporaries(taken)
     return {n: (next(fresh) if names[n].startswith(PROVISIONAL) else names[n])
             for n in order if n not in folded}

@@ -33,6 +33,7 @@ from .graph import Graph, Node
 from .modelfile_expressions import Call, Formula, Scope, Walker
 from .modelfile_source import Line, ModelFileError, read, split_lines
 from .naming import check_identifier
+from .validation import steps_clash
 
 __all__ = ["ModelFileError", "graph_name", "load", "loads"]
 
@@ -232,11 +233,18 @@ class _Compiler:
                                         "step as sequence x[rows, columns]")
 
     def _check_time_is_free(self):
-        """A recurrent model counts its steps T: no node or dimension of its own is T."""
-        where = self.scope.defined.get("T")
-        if self.declared_states and where is not None:
-            raise self._error_at(where, f"'T' is {where.what} here, but a model with states "
-                                        "keeps T for the number of time steps: rename it")
+        """A recurrent model counts its steps T, indexes them t and writes x at step 1 as x_1:
+        no name of its own may read as those (`validation.steps_clash`)."""
+        if not self.declared_states:
+            return
+        defined = self.scope.defined
+        stepped = {name for name, where in defined.items()
+                   if where.what in ("a sequence", "a state", "a node")}
+        for name, where in defined.items():
+            clash = steps_clash(name, stepped, where.what == "a dimension")
+            if clash:
+                raise self._error_at(where, f"{name!r} is {where.what} here, but in a model "
+                                            f"with states {clash}: rename it")
 
     def _check_everything_reaches_the_loss(self):
         """Every input, parameter, state and node the file names must lead to the loss."""

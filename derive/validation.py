@@ -1,9 +1,14 @@
 """What a graph must satisfy before it is derived: one meaning per name, and recurrences that
 close (each state has a next value of its own shape, and is read on the way to the loss)."""
 
+import re
+
 import sympy as sp
 
 from .errors import GraphError, ShapeError
+
+_AT_A_STEP = re.compile(r"(\w+?)_(\d+|t)")  # x_1, x_t: how a recurrent graph's equations
+#                                             write x at step 1, at step t
 
 
 def check_names(graph, order):
@@ -21,9 +26,14 @@ def check_names(graph, order):
             if owner != f"{what} {name}":
                 raise GraphError(f"graph {graph.name!r}: {what} {name!r} has the same name as "
                                  f"{owner}; rename one of them")
-    if graph.recurrent and "T" in owners:
-        raise GraphError(f"graph {graph.name!r}: the {owners['T']} is named 'T', which a recurrent "
-                         "graph keeps for the number of time steps")
+    if graph.recurrent:
+        stepped = {n.name for n in order if n.name and n.kind != "param"
+                   and (n.kind != "input" or n.attrs.get("sequence"))}
+        for name, owner in owners.items():
+            clash = steps_clash(name, stepped, owner.startswith("dimension"))
+            if clash:
+                raise GraphError(f"graph {graph.name!r}: the {owner} is named {name!r}, but in "
+                                 f"a recurrent graph {clash}: rename it")
     functions = {}
     for n in order:
         if n.kind == "apply":
@@ -31,6 +41,18 @@ def check_names(graph, order):
             if f.user and functions.setdefault(f.name, f) is not f:
                 raise GraphError(f"graph {graph.name!r}: two different functions are named "
                                  f"{f.name!r}")
+
+
+def steps_clash(name, stepped, dimension=False):
+    """Why `name` cannot be given in a recurrent graph whose values at every step are named
+    `stepped`, or None: T counts the steps, a dimension t would read as their index (1/t), and
+    x_1 is x at step 1 (a hunt: a parameter x_1 printed as the sequence x at step 1)."""
+    if name == "T" or (name == "t" and dimension):
+        return f"{name} {'counts' if name == 'T' else 'indexes'} the time steps"
+    at = _AT_A_STEP.fullmatch(name)
+    if at and at[1] in stepped:
+        return f"{name} reads as {at[1]} at step {at[2]}"
+    return None
 
 
 def carriers(graph, order):

@@ -1,6 +1,8 @@
 """Backpropagation through time: the built-in cells against central differences and autograd
 (every parameter and initial state, several sequence lengths), and the δ equations' form."""
 
+import re
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -179,8 +181,31 @@ def test_T_in_a_model_file_is_named_at_its_line_and_column(state, params, output
             f"h = tanh(W @ x + U @ h[t-1])\ny = {output}\nloss = squared_error(y, label)")
     with pytest.raises(d.ModelFileError) as raised:
         d.modelfile.loads(text, "cell.bp")
-    assert str(raised.value).startswith(f"cell.bp:{where}: 'T' is {what} here, but a model "
-                                        "with states keeps T for the number of time steps")
+    assert str(raised.value).startswith(f"cell.bp:{where}: 'T' is {what} here, but in a model "
+                                         "with states T counts the time steps: rename it")
+
+
+@pytest.mark.parametrize("declared, read, message", [
+    ("param W[H, D], U[H, H], W_y[K, H], x_1[K, 1]", "W_y @ h + x_1",
+     "3:36: 'x_1' is a parameter here, but in a model with states x_1 reads as x at step 1"),
+    ("param W[H, D], U[H, H], W_y[K, H], h_t[K, 1]", "W_y @ h + h_t",
+     "3:36: 'h_t' is a parameter here, but in a model with states h_t reads as h at step t"),
+    ("param W[H, D], U[H, H], W_y[K, H]\ninput m[t, 1]", "W_y @ h + sum(m)",
+     "4:9: 't' is a dimension here, but in a model with states t indexes the time steps")])
+def test_a_name_that_reads_as_a_value_at_a_step_is_refused(declared, read, message):
+    """Found by a hunt: a parameter x_1 printed as the sequence x at step 1 (in the worked
+    examples two values of one name in an equation), a dimension t as the step's index."""
+    text = (f"sequence x[D, N], label[K, N]\nstate h[H, N]\n{declared}\n"
+            f"h = tanh(W @ x + U @ h[t-1])\ny = {read}\nloss = squared_error(y, label)")
+    with pytest.raises(d.ModelFileError, match="^" + re.escape(f"cell.bp:{message}: rename it")):
+        d.modelfile.loads(text, "cell.bp")
+    g = d.Graph("cell")  # the same from Python
+    x, h_prev = g.sequence("x", ("D", "N")), g.state("h", ("H", "N"))
+    h = d.tanh(g.param("W", ("H", "D")) @ x + g.param("U", ("H", "H")) @ h_prev).named("h")
+    g.loss(d.squared_error(h + g.param("x_1", ("H", 1)), g.sequence("label", ("H", "N"))))
+    with pytest.raises(d.GraphError, match=re.escape("the node x_1 is named 'x_1', but in a "
+                                                     "recurrent graph x_1 reads as x at step 1")):
+        d.derive(g)
 
 
 def test_a_state_that_is_never_read():
