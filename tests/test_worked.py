@@ -115,6 +115,16 @@ def test_a_float_learning_rate_makes_floats_and_digits_round_them():
     assert "w1 ← w1 − 0.1 δw1 = 2 − 0.1 · (−1) = 2.1" in str(example)
 
 
+def test_a_number_the_decimals_would_cut_to_one_digit_shows_its_leading_digits():
+    """Found by a hunt: 0.00014 printed 0.0001, so that 'z = w1 x = 0.0001 · 3 = 0.0004';
+    and at 0 decimals every number printed as nothing (10 as 1)."""
+    example = chain().worked({"x": 3, "t": 1}, {"w1": 0.00014, "w2": 10.0}, lr=0.1)
+    assert "z = w1 x = 1.400e−04 · 3 = 4.200e−04" in str(example)
+    assert "y = w2 h = 10 · 8.400e−04 = 0.0084" in str(example)
+    rounded = chain().worked({"x": 3, "t": 1}, {"w1": 2.0, "w2": 5.0}, lr=0.1, digits=0)
+    assert "z = w1 x = 2 · 3 = 6" in str(rounded) and "y = w2 h = 5 · 12 = 60" in str(rounded)
+
+
 def test_a_delta_of_several_terms_shows_each_term_and_their_sum():
     der = d.derive(fan_out())
     inputs, params = random_values(der, d.compile_numpy(der), worked_sizes(der, {}), 0)

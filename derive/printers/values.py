@@ -122,10 +122,13 @@ class Substituting:
         x = float(x)
         if x != x or x in (float("inf"), float("-inf")):
             return self._special(x)
-        text = f"{abs(x):.{self.digits}f}".rstrip("0").rstrip(".")
-        if text == "0" and x != 0:  # too small for the decimals: its leading digits
-            mantissa, exponent = f"{abs(x):.{max(self.digits - 1, 0)}e}".split("e")
+        fixed = f"{abs(x):.{self.digits}f}"
+        if abs(x) < 1 and len(fixed.replace(".", "").lstrip("0")) < 2 and float(fixed) != abs(x):
+            # too small for the decimals to show two digits of it (a hunt: 0.00014 was 0.0001,
+            # so 0.0001 · 3 = 0.0004): its leading digits
+            mantissa, exponent = f"{abs(x):.{max(self.digits - 1, 1)}e}".split("e")
             return self._scientific(mantissa, int(exponent), x < 0)
+        text = fixed.rstrip("0").rstrip(".") if "." in fixed else fixed  # (10 at 0 decimals)
         return self._signed(text, x < 0 and text != "0")
 
 
