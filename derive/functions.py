@@ -7,6 +7,7 @@ helper of the generated module), and where its kinks are. `function(...)` regist
 model files can call it too; `elementwise(...)` makes a user's own, local to their graphs.
 """
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -57,6 +58,15 @@ class _NumbersPrinter(NumPyPrinter):
 
     def _module_format(self, fqn, register=True):
         return "np." + fqn.removeprefix("numpy.") if fqn.startswith("numpy.") else fqn
+
+    def _print_Max(self, expr, ufunc="np.maximum"):
+        """np.maximum of the arguments, nested (sympy's functools.reduce needs a module the
+        formula's namespace lacks)."""
+        first, *rest = (self._print(a) for a in expr.args)
+        return functools.reduce(lambda a, b: f"{ufunc}({a}, {b})", rest, first)
+
+    def _print_Min(self, expr):
+        return self._print_Max(expr, "np.minimum")
 
 
 class Entrywise(ElementwiseApplyFunction):
@@ -138,12 +148,51 @@ class Function:
 
 
 def slope_of(body):
-    """d body / du, with every step's value at its jump taken as 0 (as relu′(0) is) and the
-    Dirac deltas of a kink's derivative, which vanish off the kink, dropped."""
-    slope = sp.diff(body, U).replace(lambda e: isinstance(e, sp.DiracDelta),
-                                     lambda e: sp.Integer(0))
-    return slope.replace(lambda e: isinstance(e, sp.Heaviside),
-                         lambda e: sp.Heaviside(e.args[0], 0))
+    """d body / du. At a kink, where differentiating makes a step, the step's value at its
+    jump is 0 (as relu′(0) is), and the Dirac deltas, which vanish off the kink, are dropped.
+    A step the formula itself holds (u ⊙ Heaviside(v)) keeps its own value at the jump; and
+    Max or Min whose arguments are equal over an interval (Max(u, |u|) for u > 0) take
+    their common slope there (found by a hunt: both were 0 over whole intervals)."""
+    held = body.replace(lambda e: isinstance(e, sp.Heaviside), lambda e: _Held(*e.args))
+    paired = held.replace(lambda e: isinstance(e, (sp.Max, sp.Min)), _Extremum.of)
+    slope = sp.diff(paired, U).replace(lambda e: isinstance(e, sp.DiracDelta),
+                                       lambda e: sp.Integer(0))
+    slope = slope.replace(lambda e: isinstance(e, sp.Heaviside),
+                          lambda e: sp.Heaviside(e.args[0], 0))
+    return slope.replace(lambda e: isinstance(e, (_Held, _Extremum)), lambda e: e.restored())
+
+
+class _Held(sp.Function):
+    """Heaviside(x, h0) of the formula itself while it is differentiated: its value at the jump
+    is the formula's, and its slope (a Dirac delta, zero off the jump) is 0."""
+
+    def fdiff(self, argindex=1):
+        return sp.Integer(0)
+
+    def restored(self):
+        return sp.Heaviside(*self.args)
+
+
+class _Extremum(sp.Function):
+    """Max (sign 1) or Min (sign −1) of a and b while differentiated: the slope of the one
+    chosen; where a = b with one slope (the same function over an interval), that slope; at
+    a kink, where their slopes differ, 0 (relu′(0) = 0 for Max(u, 0))."""
+
+    @classmethod
+    def of(cls, extremum):
+        sign = 1 if isinstance(extremum, sp.Max) else -1
+        first, *rest = extremum.args
+        return cls(sign, first, cls.of(type(extremum)(*rest)) if len(rest) > 1 else rest[0])
+
+    def _eval_derivative(self, s):
+        sign, a, b = self.args
+        da, db = sp.diff(a, s), sp.diff(b, s)
+        common = sp.Piecewise((da, sp.Eq(a, b) & sp.Eq(da, db)), (0, True))
+        return da * sp.Heaviside(sign * (a - b), 0) + db * sp.Heaviside(sign * (b - a), 0) + common
+
+    def restored(self):
+        sign, a, b = self.args
+        return (sp.Max if sign == 1 else sp.Min)(a, b)
 
 
 def function(name, definition, **knowledge):

@@ -124,6 +124,12 @@ PIECEWISE = [
     ("sign", lambda u: u**2 * sp.sign(u), lambda v: v**2 * anp.sign(v)),
     ("piecewise", lambda u: sp.Piecewise((u**2, u > 0), (u / 2, True)),
      lambda v: anp.where(v > 0, v**2, v / 2)),
+    # found by a hunt: the arguments equal over an interval (u = |u| for u > 0) took slope 0
+    # there, and a Heaviside of the formula's own took 0 for its value ½ at its jump
+    ("max_of_equals", lambda u: sp.Max(u, sp.Abs(u)), lambda v: anp.abs(v)),
+    ("min_of_equals", lambda u: sp.Min(u, (u + sp.Abs(u)) / 2) * u, lambda v: v * v),
+    ("max_of_three", lambda u: sp.Max(u, 2 * u, sp.Abs(u)), lambda v: anp.maximum(2 * v, -v)),
+    ("held_step", lambda u: u * sp.Heaviside(sp.Max(u, 0)), lambda v: anp.where(v > 0, v, v / 2)),
 ]
 
 

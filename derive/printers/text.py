@@ -68,6 +68,12 @@ class TextPrinter(Notation, StrPrinter):
                   for value, condition in expr.args]
         return "{" + "; ".join(pieces) + "}"
 
+    def _print_Equality(self, expr):
+        return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
+
+    def _print_And(self, expr):
+        return " and ".join(self._print(a) for a in expr.args)
+
     def _power(self, text, exp):
         return f"{text}**{exp}"
 
