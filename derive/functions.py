@@ -20,7 +20,7 @@ from sympy.printing.precedence import PRECEDENCE
 from . import registry
 from .algebra import Helper, ones
 from .errors import GraphError
-from .graph import Node, number
+from .graph import Node, exactly, number
 from .naming import check_identifier
 from .registry import Builder, Signature
 from .scalars import check_constants, find_kinks, stabilize, unsupported_functions
@@ -329,6 +329,7 @@ def elementwise(name, f):
     if not isinstance(body, sp.Expr):
         raise TypeError(f"elementwise({name!r}, f): f(u) must return a sympy expression of u, "
                         f"got {type(body).__name__}")
+    body = body.replace(lambda e: isinstance(e, sp.Float), exactly)  # each float as it is
     stray = body.free_symbols - {U}
     if stray:
         raise ValueError(f"elementwise({name!r}, f): f(u) uses symbols other than its "

@@ -1,6 +1,7 @@
 """Wrong answers that once came with no error, each now checked against autograd on the same
 graph (and its whole family drawn by the random-graph tests)."""
 
+import math
 import warnings
 
 import autograd.numpy as anp
@@ -582,3 +583,22 @@ def test_gradcheck_judges_the_gradients_sgd_step_takes(monkeypatch):
     report = gradcheck_of_mutant(monkeypatch, d.derive(d.models.mlp()),
                                  ("    delta_out *= scale\n", ""), {"D": 3, "H": 4, "K": 2, "N": 5})
     assert not report.ok
+
+
+def test_a_float_constant_keeps_every_digit_it_was_given():
+    """Found by a hunt: constants went through sympy's 15 digits, so P·π had the gradient
+    3.14159265358979 (7 ulps off), and P·(1 + 2⁻⁵²) − P became exactly 0. Each is the float
+    it was given, and prints as that decimal."""
+    for written in (lambda P: P * math.pi, d.elementwise("times_pi", lambda u: u * math.pi)):
+        g = d.Graph("constant")
+        g.loss(d.sum(written(g.param("P", (1, 1)))))
+        der = d.derive(g)
+        assert "3.141592653589793" in str(der) + d.to_numpy(der)
+        module = d.compile_numpy(der)
+        params = {"P": np.ones((1, 1))}
+        assert module.backward(params, module.forward(params, {})[1])["P"][0, 0] == math.pi
+    g = d.Graph("next_after_one")
+    P = g.param("P", (1, 1))
+    g.loss(d.sum(P * 1.0000000000000002 - P))
+    module = d.compile_numpy(d.derive(g))
+    assert module.forward({"P": np.ones((1, 1))}, {})[0] == 2.0**-52

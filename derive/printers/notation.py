@@ -98,6 +98,14 @@ def outer_ones(factors):
     return rows, cols, factors
 
 
+def _float_text(p, q):
+    """p/q as Python writes the float it is exactly (π, 0.30000000000000004, 2⁻⁵²), where q
+    is a power of two too large for a fraction to read well; else None."""
+    if q < 2**20 or q & (q - 1) or sp.Rational(float(p / q)) != sp.Rational(p, q):
+        return None
+    return repr(p / q)
+
+
 class Notation:
     """The shared half of every printer; subclasses give `matmul`, `hadamard`, `minus`,
     `reduced` (how tightly a Σ binds) and the spelling methods.
@@ -113,6 +121,14 @@ class Notation:
     target = "text"
     timing = {}
     time = T
+
+    def _print_Rational(self, expr):
+        """A constant given as a float that no short fraction is (π) as Python writes that
+        float, 3.141592653589793, not as p/2⁴⁸; others as sympy writes them (1/3, 5/2)."""
+        written = _float_text(int(expr.p), int(expr.q))
+        if written is None:
+            return super()._print_Rational(expr)
+        return written.replace("-", getattr(self, "minus", "-"))
 
     # --- how tightly each expression binds, as printed ----------------------------------
 
