@@ -7,22 +7,26 @@ name, a model file's text. So `derive codegen lstm` run a second time answers fr
 importing sympy, and a change to any of those makes a new entry rather than reading a stale one.
 
 The cache lives in $DERIVE_CACHE_DIR, else $XDG_CACHE_HOME/derive, else ~/.cache/derive; an
-empty DERIVE_CACHE_DIR turns it off (`derive.folders`). It is only ever a shortcut: an entry
+empty DERIVE_CACHE_DIR turns it off, and so does a folder others may write to
+(`derive.folders`). It is only ever a shortcut: an entry
 that cannot be read, or whose text no longer matches the checksum written before it, is made
 again; one that cannot be written is not kept, without a word.
 """
 
 import hashlib
 import os
+import re
 import stat
 import sys
 import tempfile
+from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
 
 from .folders import location, template_dir
 
 ENTRIES = 256            # kept at most; the oldest go first
+_ENTRY = re.compile(r"[0-9a-f]{64}\.txt")  # an entry's name: its key
 LARGEST = 64 * 2**20     # bytes in an entry at most (the largest module is far below)
 SHAPERS = ("sympy", "networkx", "jinja2", "numpy")
 _PACKAGE = Path(__file__).resolve().parent
@@ -62,7 +66,7 @@ def regular(info):
 
 
 def key(parts):
-    digest = hashlib.sha256(_fingerprint())
+    digest = hashlib.sha256(fingerprint())
     for part in parts:
         data = part if isinstance(part, bytes) else part.encode("utf-8", "surrogatepass")
         digest.update(len(data).to_bytes(8, "little") + data)
@@ -73,8 +77,10 @@ def _checksum(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _fingerprint():
-    """Everything besides the caller's parts that the text depends on, as bytes."""
+@lru_cache(maxsize=None)
+def fingerprint():
+    """Everything besides the caller's parts that the text depends on, as bytes (once a
+    process: derive's files do not change under a running derive)."""
     digest = hashlib.sha256(sys.version.encode())
     for name in SHAPERS:
         spec = find_spec(name)
@@ -104,8 +110,9 @@ def _keep(folder, entry, text):
         except BaseException:
             os.unlink(scratch)
             raise
-        entries = sorted(folder.glob("*.txt"), key=lambda path: path.stat().st_mtime_ns)
-        for old in entries[:-ENTRIES]:
-            old.unlink(missing_ok=True)
+        entries = sorted((path for path in folder.glob("*.txt") if _ENTRY.fullmatch(path.name)),
+                         key=lambda path: path.stat().st_mtime_ns)  # derive's own, no other
+        for old in entries[:-ENTRIES]:                              # (a hunt: a user's notes
+            old.unlink(missing_ok=True)                             # went)
     except (OSError, UnicodeError):
         pass

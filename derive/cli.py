@@ -218,17 +218,26 @@ def main(argv=None):
     except OSError as exc:
         where = f": {quoted(exc.filename)}" if exc.filename else ""
         return _fail(f"derive: error: {exc.strerror or exc}{where}")
+    except UnicodeEncodeError as exc:
+        if exc.encoding != getattr(sys.stdout, "encoding", None):
+            return _internal(exc)
+        return _fail(f"derive: error: standard output's encoding, {exc.encoding}, cannot write "
+                     f"the notation (δ, ⊙, Σ): set PYTHONIOENCODING=utf-8 or a UTF-8 locale")
     except MemoryError:
         return _fail("derive: error: out of memory: the model or its sizes are too large")
     except KeyboardInterrupt:
         return _fail("derive: interrupted", 130)
     except Exception as exc:
-        if os.environ.get("DERIVE_DEBUG"):
-            traceback.print_exc()
-        message = str(exc).split("\n", 1)[0]
-        return _fail(f"derive: internal error: {type(exc).__name__}: {message[:200]} — a bug "
-                     "in derive; please report it with the command and the model file "
-                     "(DERIVE_DEBUG=1 shows the traceback)", 1)
+        return _internal(exc)
+
+
+def _internal(exc):
+    if os.environ.get("DERIVE_DEBUG"):
+        traceback.print_exception(exc)
+    message = str(exc).split("\n", 1)[0]
+    return _fail(f"derive: internal error: {type(exc).__name__}: {message[:200]} — a bug in "
+                 "derive; please report it with the command and the model file "
+                 "(DERIVE_DEBUG=1 shows the traceback)", 1)
 
 
 def _fail(message, status=2):

@@ -2,7 +2,8 @@
 
 import os
 from functools import lru_cache
-from .cache import regular
+
+from .cache import fingerprint, regular
 from .folders import location, template_dir
 
 
@@ -23,10 +24,14 @@ def _compiled_templates(jinja2):
     """The templates compiled before, kept in derive's cache folder (`derive.cache`), or None
     when it is off: compiling them takes 80 ms, which every first run of a command would pay.
     jinja2 checks each against its template's text; one that cannot be read is compiled again,
-    one that cannot be written is not kept, without a word."""
+    one that cannot be written is not kept, without a word. Their names hold derive's own
+    fingerprint (`cache.fingerprint`): jinja2 checks a compiled template against its text
+    alone, and a derive whose settings changed (trim_blocks) read the old ones (a hunt);
+    those of other fingerprints go when a template is compiled."""
     folder = location()
     if folder is None:
         return None
+    made = f"jinja2-{jinja2.__version__}-{fingerprint().hex()[:16]}-"
 
     class Compiled(jinja2.FileSystemBytecodeCache):
         def load_bytecode(self, bucket):
@@ -41,10 +46,13 @@ def _compiled_templates(jinja2):
                 os.makedirs(folder, mode=0o700, exist_ok=True)  # the cache folder's own mode
                 os.makedirs(self.directory, mode=0o700, exist_ok=True)
                 super().dump_bytecode(bucket)
+                for name in os.listdir(self.directory):
+                    if name.startswith("jinja2-") and not name.startswith(made):
+                        os.unlink(os.path.join(self.directory, name))
             except OSError:
                 pass
 
-    return Compiled(str(folder / "templates"), f"jinja2-{jinja2.__version__}-%s.cache")
+    return Compiled(str(folder / "templates"), made + "%s.cache")
 
 
 def render(name, **context):

@@ -150,6 +150,57 @@ def test_the_cache_keeps_the_newest_entries(tmp_path, monkeypatch):
     assert kept == ["text 2", "text 3"]
 
 
+def test_the_cache_drops_only_its_own_entries(tmp_path, monkeypatch):
+    """Found by a hunt: with DERIVE_CACHE_DIR a folder of the user's notes, every *.txt
+    beyond ENTRIES was deleted, the notes too."""
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(cache, "ENTRIES", 1)
+    notes = [tmp_path / f"note{n}.txt" for n in range(3)]
+    for note in notes:
+        note.write_text("mine")
+        os.utime(note, ns=(0, 0))  # older than any entry
+    for n in range(3):
+        cache.remembered([f"part {n}"], lambda: f"text {n}")
+    assert all(note.read_text() == "mine" for note in notes)
+    assert len(list(tmp_path.glob("*.txt"))) == len(notes) + 1
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="folders have owners on POSIX")
+def test_a_cache_folder_others_may_write_to_is_not_used(tmp_path, monkeypatch):
+    """Found by a hunt: an entry planted in a shared folder was printed as derive's answer,
+    and a planted compiled template ran. Such a folder is passed over: no cache."""
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path))
+    tmp_path.chmod(0o777)
+    made = []
+    for _ in range(2):
+        assert cache.remembered(["part"], lambda: made.append(1) or "text") == "text"
+    assert len(made) == 2 and not list(tmp_path.iterdir())
+    tmp_path.chmod(0o700)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("DERIVE_CACHE_DIR", "~/cache")  # ~ is the home folder, as a shell says
+    cache.remembered(["part"], lambda: "text")
+    assert list((tmp_path / "cache").glob("*.txt"))
+
+
+def test_compiled_templates_are_named_by_derive_itself(tmp_path):
+    """Found by a hunt: jinja2 checks a compiled template against its text alone, so a derive
+    whose rendering settings changed read templates compiled by the one before."""
+    command(["codegen", "mlp"], tmp_path)
+    own = f"-{cache.fingerprint().hex()[:16]}-"
+    compiled = [path.name for path in (tmp_path / "templates").iterdir()]
+    assert compiled and all(own in name for name in compiled)
+
+
+def test_an_output_that_cannot_write_the_notation_is_an_error_not_a_bug(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DERIVE_CACHE_DIR": "",
+           "PYTHONIOENCODING": "ascii"}
+    done = subprocess.run([sys.executable, "-m", "derive", "equations", "mlp"], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.startswith("derive: error: standard output's encoding, ascii, cannot "
+                                  "write the notation")
+
+
 def test_each_public_name_is_what_the_api_names_it_whatever_was_imported_first():
     out, _ = python("import derive, derive.draw, derive.softmax, derive.gradcheck\n"
                     "print([type(derive.draw).__name__, type(derive.gradcheck).__name__, "
