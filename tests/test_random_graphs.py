@@ -170,8 +170,9 @@ class Program:
             formula = USER_FORMULAS[o % len(USER_FORMULAS)]  # over no array was one number
             applied = d.elementwise(f"f{len(self.graph.nodes)}", formula)(a)
             return d.sum(applied) if n % 2 else applied
-        if name == "of dimensions":
-            return a * OF_DIMENSIONS[o % len(OF_DIMENSIONS)]
+        if name == "of dimensions":  # (or a bias scaled by one: b (H + 1)/N, the batch's size
+            constant = OF_DIMENSIONS[o % len(OF_DIMENSIONS)]  # on a value with no columns)
+            return a + self.param(("H", 1)) * constant if n % 3 == 2 else a * constant
         if name == "split heads":  # f(z) ⊙ g(z2), z = P a and z2 = Q a nodes: P and Q fuse,
             # and back the stack δ[z; z2] is built in place; or f(first half of z) ⊙ g(second) +
             # tanh(z2), δz the halves put back (found by a hunt: its rows of the stack were left
@@ -345,8 +346,30 @@ def check_graph(graph, dims, recurrent=False, drawn=True):
             raise
         reject()
     assert not upcast_from_float32(graph, dims)
+    assert predicts_each_column_alone(graph, dims)
     if recurrent:
         assert summed_after_the_loop_as_in_it(graph, dims)
+
+
+def predicts_each_column_alone(graph, dims):
+    """Where the module says its columns are examples of their own (`EXAMPLES`, which train
+    and predict batch by), each column's prediction is the same alone as in the batch (found
+    by a hunt: a state carrying a mean over the columns, b / √N, and more, were batched)."""
+    der = d.derive(graph)
+    module = d.compile_numpy(der)
+    each = module.EXAMPLES["dim"]
+    if each is None:
+        return True
+    params = module.init_params(dims, seed=0, scheme="normal")
+    inputs = random_inputs(der, dims, np.random.default_rng([0, 1]))
+    columned = [name for name in module.PREDICTS_FROM if module.SHAPES[name][-1] == each]
+    with np.errstate(all="ignore"):
+        together = module.predict(params, inputs)
+        alone = [module.predict(params, {**inputs, **{name: inputs[name][..., [j]]
+                                                      for name in columned}})
+                 for j in range(dims[each])]
+    return np.allclose(together, np.concatenate(alone, axis=-1), rtol=1e-9, atol=1e-12,
+                       equal_nan=True)
 
 
 def summed_after_the_loop_as_in_it(graph, dims):
@@ -682,6 +705,12 @@ def test_a_state_whose_next_value_reads_only_an_input():
     """Found by a 400-graph run once inputs that are not sequences joined the pool:
     h_t = tanh(|m|) feeds no δ back, and derive raised a KeyError looking for it."""
     check(([("abs", 20, 0, 0, 0)], 0, 3), recurrent=True)
+
+
+def test_a_bias_scaled_by_the_number_of_examples_is_not_batched():
+    """b (H + 1)/N added to every column: each prediction depends on its batch's size (a
+    hunt: batched, as the constant sat on a value without columns)."""
+    check(([("of dimensions", 0, 0, 2, 0)], 0), recurrent=False)
 
 
 def test_two_states_read_only_as_their_sum():

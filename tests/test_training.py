@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sympy as sp
 
 import derive as d
 from derive import training
@@ -582,6 +583,49 @@ def test_a_model_whose_columns_meet_is_not_trained_on_batches_of_them():
         h = (g.param("W", ("D", "D")) @ x).named("h")  # out differently alone and in a batch
         g.loss(d.squared_error(h - between(d.mean(h, axis=1)).named("m"), label))
         assert d.compile_numpy(d.derive(g)).EXAMPLES == {"dim": None, "meet": "m"}
+
+
+def _bias_over_root_N(g, x, label):
+    N, = d.dims("N")
+    b = (g.param("b", ("K", 1)) / sp.sqrt(N)).named("m")
+    g.loss(d.squared_error(g.param("W", ("K", "D")) @ x + b, label))
+
+
+def _a_state_of_the_batchs_mean(g, x, label):
+    s_prev, h_prev = g.state("s", ("K", 1)), g.state("h", ("K", "N"))
+    h = d.tanh(g.param("W", ("K", "D")) @ x + h_prev + s_prev).named("h")
+    d.mean(h, axis=1).named("s")
+    g.loss(d.squared_error(h, label))
+
+
+def _a_loss_of_means(g, x, label):
+    out = (g.param("W", ("K", "D")) @ x).named("out")
+    g.loss(d.squared_error(d.mean(out, axis=1), d.mean(label, axis=1)).named("m"))
+
+
+def _a_penalty_of_a_sum_over_the_columns(g, x, label):
+    out = (g.param("W", ("K", "D")) @ x).named("out")
+    s = d.sum(out, axis=1)
+    g.loss(d.squared_error(out, label) + d.sum(s * s).named("m"))
+
+
+def _a_parameter_per_example(g, x, label):
+    g.loss(d.squared_error(g.param("W", ("K", "D")) @ x + g.param("m", ("K", "N")), label))
+
+
+@pytest.mark.parametrize("build", [_bias_over_root_N, _a_state_of_the_batchs_mean,
+                                   _a_loss_of_means, _a_penalty_of_a_sum_over_the_columns,
+                                   _a_parameter_per_example])
+def test_what_the_batch_changes_beyond_a_columns_own_value_is_named(build):
+    """Found by a hunt: a constant of N on a bias, a mean over the columns a state carries to
+    the next step, a loss of means over them, the square of a sum over them and a parameter
+    with a column for each example were batched, and one example's prediction or gradient
+    changed with its batch. Each is named as where the columns meet."""
+    g = d.Graph("batched")
+    make = g.sequence if build is _a_state_of_the_batchs_mean else g.input
+    build(g, make("x", ("D", "N")), make("label", ("K", "N")))
+    examples = d.compile_numpy(d.derive(g)).EXAMPLES
+    assert examples["dim"] is None and examples["meet"] in ("m", "s_prev", "t2")  # t2 = t1²
 
 
 def test_a_model_with_a_constant_of_the_number_of_examples_is_not_batched():
