@@ -393,14 +393,16 @@ def summed_after_the_loop_as_in_it(graph, dims):
 
 def upcast_from_float32(graph, dims):
     """What is not float32 though the parameters are: every value, δ and prediction should
-    be (no constant of the generated code, np.sqrt(d_k) or np.zeros, may make it float64)."""
+    be (no constant of the generated code, np.sqrt(d_k) or np.zeros, may make it float64, nor
+    a scale given as a numpy float64: a hunt)."""
     der = d.derive(graph)
     module = d.compile_numpy(der)
     params = module.init_params(dims, seed=0, scheme="normal", dtype="float32")
     inputs = random_inputs(der, dims, np.random.default_rng([0, 0]))
     with np.errstate(all="ignore"):
         loss, cache = module.forward(params, inputs)
-        arrays = {**{f"δ{k}": v for k, v in module.backward(params, cache).items()},
+        grads = module.backward(params, cache, scale=np.float64(0.5))
+        arrays = {**{f"δ{k}": v for k, v in grads.items()},
                   "prediction": module.predict(params, inputs),
                   **{k: np.asarray(v) for k, v in cache.items() if k not in ("dims", "dtype")}}
     return {k: str(a.dtype) for k, a in arrays.items() if a.dtype != np.float32}

@@ -602,3 +602,17 @@ def test_a_float_constant_keeps_every_digit_it_was_given():
     g.loss(d.sum(P * 1.0000000000000002 - P))
     module = d.compile_numpy(d.derive(g))
     assert module.forward({"P": np.ones((1, 1))}, {})[0] == 2.0**-52
+
+
+def test_a_numpy_scale_keeps_a_float32_module_float32():
+    """Found by a hunt: backward(…, scale=np.float64(0.5)) made the weight decay's δ of ones,
+    scale · 𝟏, float64 (numpy 2 does not let a numpy scalar adapt), and the gradient with it."""
+    g = d.Graph("decayed")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))
+    W = g.param("W", ("K", "D"))
+    g.loss(d.squared_error(W @ x, t) + 0.01 * d.sum(W * W))
+    module = d.compile_numpy(d.derive(g))
+    params = module.init_params({"D": 3, "K": 2}, dtype="float32")
+    inputs = {"x": np.ones((3, 4), np.float32), "t": np.zeros((2, 4), np.float32)}
+    cache = module.forward(params, inputs)[1]
+    assert module.backward(params, cache, scale=np.float64(0.5))["W"].dtype == np.float32
