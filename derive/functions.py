@@ -152,9 +152,11 @@ def slope_of(body):
     jump is 0 (as relu′(0) is), and the Dirac deltas, which vanish off the kink, are dropped.
     A step the formula itself holds (u ⊙ Heaviside(v)) keeps its own value at the jump; and
     Max or Min whose arguments are equal over an interval (Max(u, |u|) for u > 0) take
-    their common slope there (found by a hunt: both were 0 over whole intervals)."""
+    their common slope there, for two arguments (found by a hunt: both were 0 over whole
+    intervals; of three or more, sympy's slope, which such a tie still makes 0)."""
     held = body.replace(lambda e: isinstance(e, sp.Heaviside), lambda e: _Held(*e.args))
-    paired = held.replace(lambda e: isinstance(e, (sp.Max, sp.Min)), _Extremum.of)
+    paired = held.replace(lambda e: isinstance(e, (sp.Max, sp.Min)) and len(e.args) == 2,
+                          _Extremum.of)  # (of more arguments, the slope grew 3ⁿ: sympy's)
     slope = sp.diff(paired, U).replace(lambda e: isinstance(e, sp.DiracDelta),
                                        lambda e: sp.Integer(0))
     slope = slope.replace(lambda e: isinstance(e, sp.Heaviside),
@@ -180,9 +182,7 @@ class _Extremum(sp.Function):
 
     @classmethod
     def of(cls, extremum):
-        sign = 1 if isinstance(extremum, sp.Max) else -1
-        first, *rest = extremum.args
-        return cls(sign, first, cls.of(type(extremum)(*rest)) if len(rest) > 1 else rest[0])
+        return cls(1 if isinstance(extremum, sp.Max) else -1, *extremum.args)
 
     def _eval_derivative(self, s):
         sign, a, b = self.args

@@ -177,6 +177,9 @@ def number(value, op):
         exact = sp.nan
     if not (exact.is_finite and exact.is_real) or abs(float(exact)) == float("inf"):
         raise ValueError(f"operator {op}: the constant {value!r} is not a finite real number")
+    if exact != 0 and abs(exact) < sp.Rational(1, 10**290):  # its code would need 2^-1000
+        raise ValueError(f"operator {op}: the constant {value!r} is too small for derive "
+                         "(below 1e-290): leave it out, or scale the value it multiplies")
     return exact
 
 
@@ -185,9 +188,10 @@ def exactly(value):
     1/10, and 1/3 in a float 1/3), else the float's own value (a hunt: nsimplify's 15 digits
     made π 7 ulps off and 1 + 2⁻⁵² exactly 1)."""
     exact = sp.nsimplify(value, rational=True)
-    if isinstance(value, (float, sp.Float)) and math.isfinite(value) and float(exact) != value:
-        exact = sp.Rational(float(value))
-    return exact
+    if isinstance(value, (float, sp.Float)) and math.isfinite(value) and (
+            float(exact) != value or max(abs(exact.p), exact.q) > 2**53):
+        exact = sp.Rational(float(value))  # (p/q printed in code is exact only where p and q
+    return exact                           # are floats: 1e-23 was 1/10²³, an ulp off)
 
 
 def _dimension_number(value, op):

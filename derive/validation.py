@@ -7,8 +7,8 @@ import sympy as sp
 
 from .errors import GraphError, ShapeError
 
-_AT_A_STEP = re.compile(r"(\w+?)_(\d+|t)")  # x_1, x_t: how a recurrent graph's equations
-#                                             write x at step 1, at step t
+_AT_A_STEP = re.compile(r"(\w+?)_(\d+|t|T)")  # x_1, x_t, x_T: how a recurrent graph's
+#                                               equations write x at step 1, t and the last
 
 
 def check_names(graph, order):
@@ -27,8 +27,8 @@ def check_names(graph, order):
                 raise GraphError(f"graph {graph.name!r}: {what} {name!r} has the same name as "
                                  f"{owner}; rename one of them")
     if graph.recurrent:
-        stepped = {n.name for n in order if n.name and n.kind != "param"
-                   and (n.kind != "input" or n.attrs.get("sequence"))}
+        stepped = {"E"} | {n.name for n in order if n.name and n.kind != "param"  # (E_t, the
+                           and (n.kind != "input" or n.attrs.get("sequence"))}  # loss at t)
         for name, owner in owners.items():
             clash = steps_clash(name, stepped, owner.startswith("dimension"))
             if clash:

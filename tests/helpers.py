@@ -79,8 +79,9 @@ def gradcheck_of_mutant(monkeypatch, der, edit, dims):
 def unread(source):
     """The names that a generated module's forward, backward or predict assigns and never
     reads, as (function, name): work done for nothing (fusion's z_i = z_ifog[0:H] beside
-    i = i_f_o[0:H]). The dimensions predict is handed with its precision, and a loop's
-    counter, are let be; so is a name for rows of a stack that are updated in place through
+    i = i_f_o[0:H]). The dimensions predict is handed with its precision, a precision let go
+    as `_` where no input is read (found by the random programs: dtype, unread), and a loop's
+    counter are let be; so is a name for rows of a stack that are updated in place through
     it (`δt1 = np.subtract(1, t2, out=δ[z; t1][H:2H]); δt1 *= δt2`): that writes the stack."""
     found = []
     for function in ast.parse(source).body:
@@ -93,7 +94,7 @@ def unread(source):
                      if isinstance(a, ast.Assign) and isinstance(a.value, ast.Call)
                      and any(k.arg == "out" for k in a.value.keywords)}
             updated = {n.target.id for n in nodes if isinstance(n, ast.AugAssign)}
-            read = {n.id for n in names if isinstance(n.ctx, ast.Load)} | {"dims"} | \
+            read = {n.id for n in names if isinstance(n.ctx, ast.Load)} | {"dims", "_"} | \
                 {n.target.id for n in nodes if isinstance(n, ast.For)} | (views & updated)
             found += [(function.name, name) for name in sorted(stored - read)]
     return found

@@ -721,3 +721,10 @@ def test_two_states_read_only_as_their_sum():
     in the pool and out of it."""
     for extras in (24, 30):
         check(([("tanh", 1, 0, 0, 0), ("*", 0, 1, 0, 0)], 0, extras), recurrent=True)
+
+
+def test_a_prediction_that_reads_no_input():
+    """softmax(P2ᵀ), a target that is a parameter's: predict bound the precision of inputs it
+    does not read (found by the random programs)."""
+    check(([("abs", 0, 0, 0, 0), ("abs", 0, 0, 0, 0), ("+", 0, 0, 1, 44),
+            ("softmax_cross_entropy", 5, 0, 0, 0)], 0, 0), recurrent=False)

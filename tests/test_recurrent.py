@@ -190,6 +190,10 @@ def test_T_in_a_model_file_is_named_at_its_line_and_column(state, params, output
      "3:36: 'x_1' is a parameter here, but in a model with states x_1 reads as x at step 1"),
     ("param W[H, D], U[H, H], W_y[K, H], h_t[K, 1]", "W_y @ h + h_t",
      "3:36: 'h_t' is a parameter here, but in a model with states h_t reads as h at step t"),
+    ("param W[H, D], U[H, H], W_y[K, H], x_T[K, 1]", "W_y @ h + x_T",  # x at the last step
+     "3:36: 'x_T' is a parameter here, but in a model with states x_T reads as x at step T"),
+    ("param W[H, D], U[H, H], W_y[K, H], E_t[K, 1]", "W_y @ h + E_t",  # the loss at step t
+     "3:36: 'E_t' is a parameter here, but in a model with states E_t reads as E at step t"),
     ("param W[H, D], U[H, H], W_y[K, H]\ninput m[t, 1]", "W_y @ h + sum(m)",
      "4:9: 't' is a dimension here, but in a model with states t indexes the time steps")])
 def test_a_name_that_reads_as_a_value_at_a_step_is_refused(declared, read, message):

@@ -616,3 +616,26 @@ def test_a_numpy_scale_keeps_a_float32_module_float32():
     inputs = {"x": np.ones((3, 4), np.float32), "t": np.zeros((2, 4), np.float32)}
     cache = module.forward(params, inputs)[1]
     assert module.backward(params, cache, scale=np.float64(0.5))["W"].dtype == np.float32
+
+
+def test_a_constant_is_written_in_the_code_as_exactly_its_float():
+    """Found by a hunt: 1e-23 was kept as 1/10²³, which the code divided by the float 10²³,
+    an ulp off; 1e-300 needed an integer no float holds (an internal error). The first is
+    now exact, the second refused by name."""
+    g = d.Graph("tiny")
+    g.loss(1e-23 * d.sum(g.param("P", (1, "M"))))
+    module = d.compile_numpy(d.derive(g))
+    params = {"P": np.ones((1, 3))}
+    assert np.all(module.backward(params, module.forward(params, {})[1])["P"] == 1e-23)
+    with pytest.raises(ValueError, match=r"the constant 1e-300 is too small for derive"):
+        1e-300 * d.sum(d.Graph("tinier").param("P", (1, "M")))
+
+
+def test_a_users_step_and_a_max_of_four_read_and_derive(tmp_path):
+    """Found by a hunt of today's changes: u·Heaviside(u), its step now held at ½, crashed
+    the LaTeX printer; a Max of four arguments with a Min inside took minutes to define."""
+    for formula in (lambda u: u * sp.Heaviside(u),
+                    lambda u: sp.Max(sp.Min(u, 1), sp.Min(2 * u, 3), -u, u / 2 - 2)):
+        der = d.derive(through(d.elementwise("f", formula)))
+        assert "H(" in str(der) or "Max" in d.to_numpy(der)
+        pdflatex(d.latex.to_latex(der, standalone=True), tmp_path)

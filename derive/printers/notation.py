@@ -125,10 +125,8 @@ class Notation:
     def _print_Rational(self, expr):
         """A constant given as a float that no short fraction is (π) as Python writes that
         float, 3.141592653589793, not as p/2⁴⁸; others as sympy writes them (1/3, 5/2)."""
-        written = _float_text(int(expr.p), int(expr.q))
-        if written is None:
-            return super()._print_Rational(expr)
-        return written.replace("-", getattr(self, "minus", "-"))
+        written = _float_text(int(expr.p), int(expr.q))  # ("-", as sympy's: its sums read it)
+        return super()._print_Rational(expr) if written is None else written
 
     # --- how tightly each expression binds, as printed ----------------------------------
 
@@ -317,11 +315,13 @@ class Notation:
                                                      and body.exp.is_Integer and body.exp > 0)
         return text if alone else f"({text})"
 
-    def _print_Heaviside(self, expr):
-        """1[u > 0], spelled as relu's step is (1[u ≥ 0] where it is 1 at 0)."""
+    def _print_Heaviside(self, expr, exp=None):
+        """1[u > 0], spelled as relu's step is (1[u ≥ 0] where it is 1 at 0); H(u), the
+        Heaviside step, where it is ½ at 0 (as a user's formula may hold it)."""
         at_zero = expr.args[1] if len(expr.args) > 1 else None
         if at_zero not in (0, 1):
-            return self._print_Function(expr)
+            inner = self._print(expr.args[0])
+            return rf"H\left({inner}\right)" if self.target == "latex" else f"H({inner})"
         text = step.spell(self.target, self._print(expr.args[0]))
         return text if at_zero == 0 else text.replace(" > 0]", f" {self.at_least} 0]")
 
