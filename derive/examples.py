@@ -19,10 +19,6 @@ def examples(der):
         return {"dim": None, "meet": None}
     dim = columns.pop()
     nodes, graph = der.graph.nodes, der.graph
-    readers = {node: [] for node in nodes}
-    for node in nodes:
-        for operand in node.inputs:
-            readers[operand].append(node)
     carried = {state: graph.by_name[state.attrs["carrier"]] for state in graph.states}
 
     def across(node, axis=1):  # the dimension among its columns (or rows)

@@ -238,8 +238,8 @@ class _Compiler:
         if not self.declared_states:
             return
         defined = self.scope.defined
-        stepped = {"E"} | {name for name, where in defined.items()  # (E_t: the loss at t)
-                           if where.what in ("a sequence", "a state", "a node")}
+        stepped = {name for name, where in defined.items()
+                   if where.what in ("a sequence", "a state", "a node")}
         for name, where in defined.items():
             clash = steps_clash(name, stepped, where.what == "a dimension")
             if clash:

@@ -27,8 +27,8 @@ def check_names(graph, order):
                 raise GraphError(f"graph {graph.name!r}: {what} {name!r} has the same name as "
                                  f"{owner}; rename one of them")
     if graph.recurrent:
-        stepped = {"E"} | {n.name for n in order if n.name and n.kind != "param"  # (E_t, the
-                           and (n.kind != "input" or n.attrs.get("sequence"))}  # loss at t)
+        stepped = {n.name for n in order if n.name and n.kind != "param"
+                   and (n.kind != "input" or n.attrs.get("sequence"))}
         for name, owner in owners.items():
             clash = steps_clash(name, stepped, owner.startswith("dimension"))
             if clash:
@@ -50,7 +50,7 @@ def steps_clash(name, stepped, dimension=False):
     if name == "T" or (name == "t" and dimension):
         return f"{name} {'counts' if name == 'T' else 'indexes'} the time steps"
     at = _AT_A_STEP.fullmatch(name)
-    if at and at[1] in stepped:
+    if at and (at[1] in stepped or at[1] == "E"):  # (E_t: the loss at step t)
         return f"{name} reads as {at[1]} at step {at[2]}"
     return None
 
