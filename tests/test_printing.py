@@ -119,6 +119,17 @@ def test_a_matrix_of_ones_is_a_bold_one_in_text_as_in_latex():
     assert r"\mathbf{1}" in der.to_latex()
 
 
+def test_a_scaled_penaltys_delta_is_a_number_times_a_matrix_of_ones():
+    """E = ½‖W x − t‖² + 0.1 Σ W ⊙ W: δ of W ⊙ W is 1/10 𝟏 (found by a hunt: the
+    coefficient stayed inside a product with a 1×1 identity, printed '1/10 1', read 1/101)."""
+    g = d.Graph("penalty")
+    x, t, W = g.input("x", ("D", "N")), g.input("t", ("K", "N")), g.param("W", ("K", "D"))
+    g.loss(d.squared_error(W @ x, t) + d.sum((W * W).named("t2")) * 0.1)
+    der = d.derive(g)
+    assert "δt2 = 1/10 𝟏 " in str(der)
+    assert r"\delta t_{2} &= \frac{1}{10} \mathbf{1}" in der.to_latex()
+
+
 def test_the_reciprocal_of_a_product_keeps_its_brackets():
     """1/(V x), where nothing else reads V x: 1/(V x) in the equations and 1 / (V @ x) in the
     code, which Python would otherwise read as (1/V) @ x (found by a hunt: a wrong loss)."""

@@ -125,6 +125,31 @@ def test_a_number_the_decimals_would_cut_to_one_digit_shows_its_leading_digits()
     assert "z = w1 x = 2 · 3 = 6" in str(rounded) and "y = w2 h = 5 · 12 = 60" in str(rounded)
 
 
+def test_a_number_a_spelling_leaves_bare_is_bracketed_as_a_base_divisor_or_factor():
+    """Found by a hunt: a = −3/4 printed 'b = a² = −3/4² = 9/16' and 'c = 1/a = 1/−3/4',
+    and scaled_tanh 'tanh(2/3 −3/4)': each reads as another number than the one it equals."""
+    g = d.Graph("bare")
+    x, t, w = g.input("x", (1, 1)), g.input("t", (1, 1)), g.param("w", (1, 1))
+    a = (w * x).named("a")
+    bare = (a ** 2).named("b") + (1 / a).named("c")
+    g.loss(d.squared_error(bare + d.scaled_tanh(a, 2, sp.Rational(2, 3)).named("f"), t))
+    for x_value, a_text in ((-0.75, "(−0.75)"), (0.75, "0.75")):  # floats: 0.75 is bare
+        text = str(d.derive(g).worked({"x": x_value, "t": 1}, {"w": 1}, digits=2))
+        assert f"b = a² = {a_text}² = 0.56" in text and f"c = 1/a = 1/{a_text} = " in text
+        assert f"tanh(2/3 {a_text})" in text
+    g = d.Graph("exact")
+    x, t, w = g.input("x", (1, 1)), g.input("t", (1, 1)), g.param("w", (1, 1))
+    a = (w * x).named("a")
+    g.loss(d.squared_error((a ** 2).named("b") + (1 / a).named("c"), t))
+    der = d.derive(g)
+    for x_value, a_text in ((Fraction(-3, 4), "(−3/4)"), (Fraction(3, 4), "(3/4)")):
+        text = str(der.worked({"x": x_value, "t": 1}, {"w": 1}))
+        assert f"b = a² = {a_text}² = 9/16\n" in text
+        assert f"c = 1/a = 1/{a_text} = " in text
+    latex = der.worked({"x": Fraction(-3, 4), "t": 1}, {"w": 1}).to_latex()
+    assert r"a^{2} = \left(-\tfrac{3}{4}\right)^{2}" in latex
+
+
 def test_a_delta_of_several_terms_shows_each_term_and_their_sum():
     der = d.derive(fan_out())
     inputs, params = random_values(der, d.compile_numpy(der), worked_sizes(der, {}), 0)

@@ -45,6 +45,7 @@ _BY_SCALAR = {getattr(e, "scalar", None): e for e in CALLABLE.values()
               if getattr(e, "scalar", None) is not None}
 
 
+_ONE_BY_ONE = sp.Identity(1)
 _BINDS = {"atom": ATOM, "power": POWER, "scaled": SCALED, "sum": SUM}  # Function.binds
 
 
@@ -53,8 +54,16 @@ def is_ones(expr):
 
 
 def split_coefficient_list(expr):
-    scalars = [a for a in expr.args if not a.is_Matrix]
-    factors = [a for a in expr.args if a.is_Matrix]
+    """A product's number and its matrix factors; a factor c I₁ (a 1×1 identity, scaled)
+    beside others is the number c: 𝟏 (c I₁) 𝟏ᵀ is c 𝟏 (found by a hunt: the coefficient
+    stayed inside, and the product printed as 1/10 1)."""
+    scalars, factors = [], []
+    for a in expr.args:
+        if isinstance(a, MatMul) and sum(f.is_Matrix for f in expr.args) > 1 and \
+                all(f == _ONE_BY_ONE for f in a.args if f.is_Matrix):
+            scalars.extend(f for f in a.args if not f.is_Matrix)
+        else:
+            (factors if a.is_Matrix else scalars).append(a)
     return sp.Mul(*scalars), factors
 
 

@@ -29,6 +29,7 @@ class Substituting:
         self.lookup, self.sizes, self.digits = lookup, sizes, digits
         self.matrices = False  # whether a value larger than 1×1 was printed
         self.plain = set()     # operands written inside a call's own brackets: f(−2)
+        self.alone = set()     # operands a call's spelling leaves bare: a², 1/a, tanh(b a)
         return self
 
     # --- values in place of names -----------------------------------------------------
@@ -49,7 +50,9 @@ class Substituting:
         return super()._print_Transpose(expr)
 
     def _put(self, expr, array):
-        return self.value(array) if expr in self.plain else self.operand(array)
+        if expr in self.plain:
+            return self.value(array)
+        return self.operand(array, alone=expr in self.alone)
 
     def _print_ElementwiseApplyFunction(self, expr):
         body, arg = expr.function.expr, expr.function.variables[0]
@@ -60,6 +63,24 @@ class Substituting:
     def _print_Function(self, expr, exp=None):
         return self._inside_call(expr.args, expr, lambda e: super(Substituting, self)
                                  ._print_Function(e, exp))
+
+    def _atom(self, expr):
+        return self._left_bare(expr, super()._atom)
+
+    def _factor(self, expr):
+        return self._left_bare(expr, super()._factor)
+
+    def _left_bare(self, expr, spell):
+        """An operand that a call's spelling writes outside its own brackets, as a base, a
+        divisor or a factor ({atom}, {factor}: a², 1/a, tanh(b a)): its value is bracketed
+        unless it is a plain number, (−3/4)², 1/(3/4) (found by a hunt: a = −3/4 printed
+        a² = −3/4² = 9/16)."""
+        saved = self.plain, self.alone
+        self.plain, self.alone = self.plain - {expr}, self.alone | {expr}
+        try:
+            return spell(expr)
+        finally:
+            self.plain, self.alone = saved
 
     def _inside_call(self, args, expr, spell):
         added = set(args) - self.plain
@@ -97,11 +118,15 @@ class Substituting:
 
     # --- values ---------------------------------------------------------------------
 
-    def operand(self, array):
-        """A value inside an equation: a negative number is bracketed, (−2)."""
+    def operand(self, array, alone=False):
+        """A value inside an equation: a negative number is bracketed, (−2); standing bare
+        as a base, divisor or factor (`alone`), any number not written in digits alone too,
+        (3/4)², 1/(2e−05)."""
         text = self.value(array)
-        return self._bracket(text) if array.shape == (1, 1) and _negative(array[0, 0]) \
-            else text
+        if array.shape != (1, 1):
+            return text
+        bare = text.replace(".", "").isdigit()
+        return self._bracket(text) if _negative(array[0, 0]) or (alone and not bare) else text
 
     def value(self, array):
         """A value on its own: a number, [a, b]ᵀ for a column, [a, b] for a row, else rows."""
