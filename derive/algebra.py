@@ -98,6 +98,19 @@ SUM_ROWS = Helper("sum_rows", "Σ_rows u, each column's sum: 1ᵀ u, one BLAS ca
                   "each step's).", ("ones_column(u.shape[-2], u.dtype).T @ u",), needs=(ONES,))
 SUM_COLS = Helper("sum_cols", "Σ_cols u, each row's sum: u 1, one BLAS call (steps first: each "
                   "step's).", ("u @ ones_column(u.shape[-1], u.dtype)",), needs=(ONES,))
+# u − its mean over the rows (columns): one pass leaves the mean's rounding in every entry, an
+# ulp of a large entry that the variance of layer norm can make ±1 (found by a hunt: a column
+# of equal entries normalised to ±0.93); the mean of what is left, taken off too, is exact
+CENTRED_ROWS = Helper("centred_rows", "u − the mean of each column, in two passes: the mean of "
+                      "what the first leaves is taken off too, so a column of equal entries is "
+                      "0 exactly (steps first: each step's).",
+                      ("c = u - sum_rows(u) / u.shape[-2]", "c -= sum_rows(c) / u.shape[-2]",
+                       "c"), needs=(SUM_ROWS,))
+CENTRED_COLS = Helper("centred_cols", "u − the mean of each row, in two passes: the mean of "
+                      "what the first leaves is taken off too, so a row of equal entries is 0 "
+                      "exactly (steps first: each step's).",
+                      ("c = u - sum_cols(u) / u.shape[-1]", "c -= sum_cols(c) / u.shape[-1]",
+                       "c"), needs=(SUM_COLS,))
 # (np.asarray: a worked example's exact numbers make vdot a sympy number, not a numpy scalar)
 SUM_SQUARES = Helper("sum_squares", "Σ u², 1×1: the dot product of u with itself (one BLAS "
                      "call, no array of squares).", ("np.asarray(np.vdot(u, u)).reshape(1, 1)",))

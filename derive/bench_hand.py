@@ -150,13 +150,15 @@ LN_EPS = 1e-5  # the layer norms' ε, as in models.transformer_block
 
 
 def _layer_norm_(r, ones):
-    """Normalise each column of `r` in place (mean and variance over its rows, ε = 1e-5);
+    """Normalise each column of `r` in place (mean and variance over its rows, ε = 1e-5, the
+    mean taken off twice as derive's `centred_rows` does, so equal entries give 0 exactly);
     returns `r`, now x̂, and each column's scale s = 1/√(σ² + ε), a row of T. `ones` is a
     vector of ones as long as a column: a sum over rows is then one BLAS matrix-vector call."""
-    inv_n = 1.0 / r.shape[0]
-    r -= (ones @ r) * inv_n
+    n = r.shape[0]
+    r -= (ones @ r) / n
+    r -= (ones @ r) / n                     # what one pass leaves of the mean's rounding
     s = np.einsum("ij,ij->j", r, r)        # Σ_rows x_c², no squared temporary
-    s *= inv_n
+    s /= n
     s += LN_EPS
     np.sqrt(s, out=s)
     np.divide(1.0, s, out=s)

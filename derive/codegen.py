@@ -342,17 +342,19 @@ class Prediction:
 
 
 def _prediction(der, names, forward, dims, arrays, states):
-    node = next((n for n in der.graph.nodes if n.op is not None and n.op.predict is not None
-                 and n in der.places), None)
-    if node is None:  # a loss written without a loss function: the loss is what it gives
+    functions = [n for n in der.graph.nodes if n.op is not None and n.op.predict is not None
+                 and n in der.places]
+    if not functions:  # a loss written without a loss function: the loss is what it gives
         expr, loss = der.symbol(der.loss), {"name": None, "output": der.loss, "target": None,
                                             "reduce": "sum"}
     else:
+        node = functions[0]
         output, target = (der.place(x) for x in node.inputs)
         expr = node.op.predict(node, der.symbol(output) if isinstance(output, str) else output)
         loss = {"name": node.op.name, "output": output if isinstance(output, str) else None,
                 "target": target if isinstance(target, str) and target in der.inputs else None,
                 "reduce": node.attrs["reduce"]}
+    loss["functions"] = len(functions)
     needed = _values([expr])
     while True:  # what it reads, and (recurrent) what each state it reads carries over
         more = needed | {carrier for s, (carrier, _) in der.states.items() if s in needed}

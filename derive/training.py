@@ -27,6 +27,7 @@ from .data import (DataError, examples, optional, read_npz, roles, standardised,
 from .derivation import Derivation
 from .errors import DeriveError
 from .graph import Graph
+from .operations import OPS
 from .optimizers import LEARNING_RATES
 from .output import MARK, claim, quoted, write
 
@@ -141,6 +142,15 @@ def by_examples(model):
         raise TrainingError(f"the model's columns are not examples of their own{why} (as "
                             "attention relates its tokens), so they cannot be split into "
                             "batches; train and predict take one example per column")
+    if module.LOSS["functions"] != 1:  # (found by a hunt: a target standardised as a feature)
+        why = "is written without one" if module.LOSS["functions"] == 0 else \
+            f"adds {module.LOSS['functions']} of them"
+        raise TrainingError(
+            f"train and predict take a model whose loss is one loss function ("
+            f"{', '.join(op.name for op in OPS.values() if op.predict is not None)}; a "
+            f"penalty may be added): it says which input is the target, never standardised, "
+            f"and what the model predicts; this model's loss {why}. Its module's own steps "
+            f"(adam_step, …) train it in a loop of yours")
     return module
 
 

@@ -179,6 +179,31 @@ def test_the_generated_softmax_is_shifted_and_finite_for_large_scores():
     assert np.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
 
 
+def _predicting(name, output):
+    """The module of a graph whose loss is squared_error(output(x), t): its predict is
+    output(x)."""
+    g = d.Graph(name)
+    x, t = g.input("x", ("H", "N")), g.input("t", ("H", "N"))
+    g.loss(d.squared_error(output(g, x).named("out"), t))
+    return d.compile_numpy(d.derive(g))
+
+
+@pytest.mark.parametrize("dtype, low, high", [(np.float32, 3e4, 1e7), (np.float64, 1e13, 1e16)])
+def test_a_column_of_equal_entries_normalises_to_zero_as_a_row_centres_to_zero(dtype, low, high):
+    """x − mean(x) is 0 where every entry is equal (found by a hunt: one pass left the mean's
+    rounding, an ulp of a large entry, which σ² + ε made ±0.93). Entries of every mantissa,
+    in columns of every height; and centred across each row."""
+    normalised = _predicting("equal", lambda g, x: g.param("gamma", ("H", 1)) * d.layer_norm(x))
+    centred = _predicting("across", lambda g, x: x - d.mean(x, axis=1))
+    rng = np.random.default_rng(0)
+    for H in range(2, 40):
+        v = rng.uniform(low, high, size=(1, 40)) * rng.choice([-1, 1], size=(1, 40))
+        x = np.repeat(v, H, axis=0).astype(dtype)  # H×40, each column equal entries
+        x_hat = normalised.predict({"gamma": np.ones((H, 1), dtype)}, {"x": x})
+        assert not x_hat.any(), (H, v[0, np.flatnonzero(x_hat.any(axis=0))[:1]])
+        assert not centred.predict({}, {"x": x.T}).any(), H  # 40×H, each row equal entries
+
+
 # --- mistakes -----------------------------------------------------------------------------------
 
 def test_layer_norm_of_one_row_is_refused():

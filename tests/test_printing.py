@@ -71,13 +71,14 @@ def test_printed_numpy_evaluates_to_what_sympy_evaluates(expr):
 
 
 def test_a_scaled_product_inside_a_function_keeps_its_brackets():
-    """0.25·(oᵀ m) fed into tanh printed as `o.T @ 1/4 * (…)` before: a ValueError at run time."""
+    """0.25·(oᵀ m) fed into tanh printed as `o.T @ 1/4 * (…)` before: a ValueError at run time
+    (now the quarter is a division, one rounding)."""
     g = d.Graph("g")
     o, x = g.input("o", (1, "D")), g.input("x", ("D", "N"))
     m = (g.param("W", ("D", "D")) @ x).named("m")
     g.loss(d.squared_error(d.tanh(0.25 * (o @ m)), g.input("t", (1, "N"))))
     source = d.to_numpy(d.derive(g))
-    assert "delta_m = o.T @ ((1/4) * delta_t1 * (1 - t1**2))" in source
+    assert "delta_m = o.T @ (delta_t1 * (1 - t1**2) / 4)" in source
 
 
 def test_scalar_formulas_read_like_the_rest_of_the_equations():

@@ -585,6 +585,34 @@ def test_a_model_whose_columns_meet_is_not_trained_on_batches_of_them():
         assert d.compile_numpy(d.derive(g)).EXAMPLES == {"dim": None, "meet": "m"}
 
 
+def test_a_model_whose_loss_is_not_one_loss_function_is_refused_by_train_and_predict():
+    """Found by a hunt: two losses added, and train standardised the second one's target as
+    a feature (and took the first's reduce for both); a loss written by hand, and train
+    standardised its target, and predict gave the loss for a batch. A penalty beside one
+    loss function is still trained."""
+    data = {"x": DIGITS_X[:12, :3], "t": DIGITS_X[:12, 3:5], "u": 100 + DIGITS_X[:12, 5:7]}
+    g = d.Graph("two")
+    x, t, u = g.input("x", ("D", "N")), g.input("t", ("K", "N")), g.input("u", ("J", "N"))
+    g.loss(d.squared_error(g.param("W", ("K", "D")) @ x, t)
+           + d.squared_error(g.param("V", ("J", "D")) @ x, u, reduce="sum"))
+    for call in (lambda der: d.train(der, data, **QUIET),
+                 lambda der: d.predict(der, {}, {"x": data["x"]})):
+        with pytest.raises(TrainingError, match="one loss function .*this model's loss adds 2 "
+                                                "of them"):
+            call(d.derive(g))
+    g = d.Graph("by_hand")
+    x, t = g.input("x", ("D", "N")), g.input("t", (1, "N"))
+    g.loss(d.sum(d.softplus(-t * (g.param("W", (1, "D")) @ x))))
+    with pytest.raises(TrainingError, match="this model's loss is written without one"):
+        d.train(d.derive(g), {"x": data["x"], "t": data["t"][:, :1]}, **QUIET)
+    g = d.Graph("penalised")
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))
+    W = g.param("W", ("K", "D"))
+    g.loss(d.squared_error(W @ x, t) + 0.1 * d.sum(W * W))
+    params, _ = d.train(d.derive(g), {"x": data["x"], "t": data["t"]}, **QUIET)
+    assert "t.mean" not in params.scaling
+
+
 def _bias_over_root_N(g, x, label):
     N, = d.dims("N")
     b = (g.param("b", ("K", 1)) / sp.sqrt(N)).named("m")

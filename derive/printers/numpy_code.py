@@ -6,12 +6,14 @@ sign, Heaviside and Piecewise of user formulas become numpy's own elementwise fu
 
 from contextlib import contextmanager
 
-from sympy import Float, Function, Lambda, MatrixSymbol, Max, Min, Rational, Symbol, fraction
+from sympy import (Float, Function, Lambda, MatMul, MatrixSymbol, Max, Min, OneMatrix,
+                   Rational, Symbol, fraction)
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 
-from ..algebra import SUM_COLS, SUM_PRODUCTS, SUM_ROWS, SUM_SQUARES, Helper, unstretched
+from ..algebra import (CENTRED_COLS, CENTRED_ROWS, SUM_COLS, SUM_PRODUCTS, SUM_ROWS,
+                       SUM_SQUARES, Helper, unstretched)
 from ..naming import Delta
 from .notation import (ATOM, Notation, outer_ones, broadcast_last, full_shaped,
                        split_coefficient, split_coefficient_list)
@@ -122,7 +124,24 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
 
     def _print_MatAdd(self, expr):
         self._loosen(expr)
-        return self._added_onto(expr) or super()._print_MatAdd(expr)
+        return self._centred(expr) or self._added_onto(expr) or super()._print_MatAdd(expr)
+
+    def _centred(self, expr):
+        """a − mean(a) over its rows (a − 1/k 𝟏 a, 𝟏 k×k) or its columns (a − 1/k a 𝟏) as one
+        helper call, which takes the mean off twice (`CENTRED_ROWS`); else None."""
+        if len(expr.args) != 2:
+            return None
+        for term, rest in (expr.args, expr.args[::-1]):
+            if not isinstance(term, MatMul):
+                continue
+            coeff, factors = split_coefficient_list(term)
+            rows, cols = rest.shape
+            for helper, mean, k in ((CENTRED_ROWS, [OneMatrix(rows, rows), rest], rows),
+                                    (CENTRED_COLS, [rest, OneMatrix(cols, cols)], cols)):
+                if factors == mean and coeff == -1 / k:
+                    self.helpers.add(helper)
+                    return f"{helper.name}({self._print(rest)})"
+        return None
 
     def _added_onto(self, expr):
         """a + b as one helper call where b's notation adds itself onto an array of the
@@ -408,6 +427,18 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
             text = f"{top}/{over}"
         constant = all(type(s) is Symbol for s in expr.free_symbols)  # of dimensions only
         return f"float({text})" if constant and expr.atoms(Function, Max, Min) else text
+
+    def _scaled(self, coeff, body):
+        """c·body, as body / k where c = ±1/k for a count k (a positive integer, a dimension or
+        their product): one rounding where (1/k)·body makes two, so that a mean of equal
+        entries is that entry (found by a hunt: the mean of a constant column missed it by an
+        ulp, and layer norm gave ±0.93 where it is 0)."""
+        numerator, denominator = fraction(coeff)
+        if numerator in (1, -1) and denominator != 1 and denominator.is_integer and \
+                denominator.is_positive:
+            sign = "-" if numerator == -1 else ""
+            return f"{sign}{body} / {self._scalar_atom(denominator)}"
+        return super()._scaled(coeff, body)
 
     def _print_Pow(self, expr, rational=False):
         if expr.is_Matrix:
