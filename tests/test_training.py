@@ -13,7 +13,7 @@ import sympy as sp
 import derive as d
 from derive import training
 from derive.cli import main
-from derive.data import DataError, statistics
+from derive.data import DataError, standardised, statistics
 from derive.modelfile import load
 from derive.output import MARK, is_derives
 from derive.training import TrainingError
@@ -52,7 +52,8 @@ def hand_loop(mod, X, T, target, dims, epochs, batch, lr, seed, val, optimizer="
     order = rng.permutation(len(X))
     kept = order[round(val * len(X)):]
     x, t = X[kept].T, T[kept].T
-    x = (x - x.mean(axis=1, keepdims=True)) / x.std()   # centred per feature, one scale
+    x = x - x.mean(axis=1, keepdims=True)   # centred per feature, then one scale: the
+    x /= x.std()                             # deviation of them all so centred
     params = mod.init_params(dims, seed=seed, scheme="auto")
     summed = mod.LOSS["reduce"] == "sum"
     (m, v), steps = ({k: np.zeros_like(p) for k, p in params.items()} for _ in "mv"), 0
@@ -172,7 +173,8 @@ def test_a_recurrent_model_takes_sequences_one_example_a_row():
     x, label = normal(12, 5, 3), normal(12, 5, 2, seed=1)   # N×T×D
     result = training.fit(mod, {"x": x, "label": label}, epochs=2, val=0, dims={"H": 4},
                           optimizer="sgd", lr=0.01, batch_size=12, **QUIET)
-    scaled = (x - x.mean(axis=(0, 1))) / x.std()
+    scaled = x - x.mean(axis=(0, 1))
+    scaled /= scaled.std()
     inputs = {"x": scaled.transpose(1, 2, 0), "label": label.transpose(1, 2, 0),
               "h0": np.zeros((4, 12))}                                     # T×D×N, h0 zeros
     loss, _ = mod.forward(result.params, inputs)
@@ -677,7 +679,19 @@ def test_features_near_the_top_of_float64_are_scaled_by_a_finite_deviation():
     found = statistics({"x": x}, ["x"])
     assert abs(found["x.mean"][0]) < 1e-15 * 1e299 and np.isclose(found["x.mean"][1], 0.25)
     assert np.all(np.isfinite(found["x.std"]))
-    assert np.allclose(found["x.std"], 1e299 * (x / 1e299).std())
+    unit = x / 1e299
+    assert np.allclose(found["x.std"], 1e299 * (unit - unit.mean(axis=1, keepdims=True)).std())
+
+
+def test_features_whose_means_differ_are_scaled_by_their_own_spread_not_the_means_spread():
+    """Found by a hunt: two features of spread 1, of means 1000 and 0, were divided by the
+    deviation about the mean of both (≈ 500), and reached training at spread 0.002."""
+    rng = np.random.default_rng(0)
+    x = np.stack([1000 + rng.normal(size=5000), rng.normal(size=5000)])
+    found = statistics({"x": x}, ["x"])
+    standard = standardised({"x": x}, found)["x"]
+    assert np.allclose(standard.mean(axis=1), 0) and np.isclose(standard.std(), 1)
+    assert np.allclose(standard.std(axis=1), 1, rtol=0.05)
 
 
 def test_plot_without_matplotlib_is_refused_before_the_run(monkeypatch, capsys, tmp_path):
@@ -729,7 +743,8 @@ def test_a_state_size_the_parameters_give_only_as_a_multiple_sizes_predicts_stat
     x_seq = normal(6, 4, 3)                                         # N×T×D
     result = training.fit(mod, {"x": x_seq, "label": normal(6, 4, 1, seed=1)}, epochs=1,
                           val=0, dims={"H": 2}, **QUIET)
-    scaled = (x_seq - x_seq.mean(axis=(0, 1))) / x_seq.std()
+    scaled = x_seq - x_seq.mean(axis=(0, 1))
+    scaled /= scaled.std()
     inputs = {"x": scaled.transpose(1, 2, 0), "h0": np.zeros((2, 6))}  # T×D×N, h0 zeros
     np.testing.assert_allclose(training.predict(mod, result.params, {"x": x_seq},
                                                 result.scaling),
