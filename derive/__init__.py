@@ -16,6 +16,7 @@ PUBLIC = {
     "Graph": ("graph", "Graph"), "GraphError": ("errors", "GraphError"),
     "ModelFileError": ("modelfile_source", "ModelFileError"), "Node": ("graph", "Node"),
     "Rule": ("registry", "Rule"), "ShapeError": ("errors", "ShapeError"),
+    "CallError": ("errors", "CallError"), "FormulaError": ("errors", "FormulaError"),
     "Signature": ("registry", "Signature"), "Term": ("walker", "Term"),
     "ValuesError": ("worked_values", "ValuesError"), "Worked": ("worked", "Worked"),
     "abs": ("functions", "abs"), "avg_pool2d": ("convolution", "avg_pool2d"),

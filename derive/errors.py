@@ -15,3 +15,15 @@ class GraphError(DeriveError):
 
 class ShapeError(DeriveError):
     """Two operands' shapes do not fit the operation that combines them."""
+
+
+class CallError(GraphError, TypeError):
+    """A function or operator of derive's given what it does not take (a missing node, an
+    unknown keyword, a name where a number goes): a TypeError, as Python's own are, and a
+    GraphError, as the README says every other misuse is."""
+
+
+class FormulaError(GraphError, ValueError):
+    """A constant or formula derive cannot compute with (not finite, not real, too small for
+    float64, symbols that are not its argument): a ValueError, as Python's own are, and a
+    GraphError."""

@@ -19,7 +19,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from . import registry
 from .algebra import Helper, ones
-from .errors import GraphError
+from .errors import CallError, FormulaError, GraphError
 from .graph import Node, exactly, number
 from .naming import check_identifier
 from .registry import Builder, Signature
@@ -117,7 +117,7 @@ class Function:
 
     def __call__(self, node):
         if not isinstance(node, Node):
-            raise TypeError(f"{self.name}() takes a derive node, got {type(node).__name__}")
+            raise CallError(f"{self.name}() takes a derive node, got {type(node).__name__}")
         return node.graph.add(registry.op_named("apply"), (node,), {"function": self})
 
     def numbers(self, xp, u):
@@ -292,7 +292,7 @@ def _scaled_tanh(node, a, b):
     # 1.7320508 √3 and math.sqrt(2) numpy.sqrt(2) in the module
     a, b = number(a, "scaled_tanh"), number(b, "scaled_tanh")
     if a == 0 or b == 0:
-        raise ValueError("scaled_tanh needs nonzero a and b")
+        raise FormulaError("scaled_tanh needs nonzero a and b")
     code, tex = NumPyPrinter(), latex_number  # its constants are part of its spelling
 
     f = Function("scaled_tanh", lambda u: a * sp.tanh(b * u), scalar=None,
@@ -327,12 +327,12 @@ def elementwise(name, f):
     if isinstance(body, (int, float)) and not isinstance(body, bool):
         body = sp.Float(body) if isinstance(body, float) else sp.Integer(body)
     if not isinstance(body, sp.Expr):
-        raise TypeError(f"elementwise({name!r}, f): f(u) must return a sympy expression of u, "
+        raise CallError(f"elementwise({name!r}, f): f(u) must return a sympy expression of u, "
                         f"got {type(body).__name__}")
     body = body.replace(lambda e: isinstance(e, sp.Float), exactly)  # each float as it is
     stray = body.free_symbols - {U}
     if stray:
-        raise ValueError(f"elementwise({name!r}, f): f(u) uses symbols other than its "
+        raise FormulaError(f"elementwise({name!r}, f): f(u) uses symbols other than its "
                          f"argument: {sorted(map(str, stray))}")
     # another user function inside the formula is written out as its own formula: the
     # generated module defines only the functions a graph applies
@@ -341,14 +341,14 @@ def elementwise(name, f):
     body = stabilize(body, sigmoid.scalar, softplus.scalar)
     unsupported = unsupported_functions(body, NamedFunction)
     if unsupported:
-        raise ValueError(f"elementwise({name!r}, f): generated numpy code cannot evaluate "
+        raise FormulaError(f"elementwise({name!r}, f): generated numpy code cannot evaluate "
                          f"{', '.join(unsupported)}; use functions numpy has (exp, sin, …)")
     slope = slope_of(body)
     unevaluated = sorted({type(e).__name__ for e in (body, slope)
                           for e in e.atoms(sp.Derivative, sp.Integral, sp.Sum)})
     if unevaluated or body.has(sp.floor, sp.ceiling, sp.frac, sp.Mod):
         held = ", ".join(unevaluated) or "a step function (floor, ceiling, frac, Mod)"
-        raise ValueError(f"elementwise({name!r}, f): f(u) or its slope holds {held}, which "
+        raise FormulaError(f"elementwise({name!r}, f): f(u) or its slope holds {held}, which "
                          "derive cannot differentiate into numpy code")
     check_constants(f"elementwise({name!r}, f)", body, slope)
     kinks = find_kinks(body, NamedFunction)

@@ -12,7 +12,7 @@ import numbers
 import networkx as nx
 import sympy as sp
 
-from .errors import GraphError, ShapeError
+from .errors import CallError, FormulaError, GraphError, ShapeError
 from .naming import check_identifier, dimension
 
 # What Python's operators on nodes make: filled in by the rules that define them (`rules`), so
@@ -91,7 +91,7 @@ class Node:
         try:
             make = OPERATORS[symbol]
         except KeyError:
-            raise TypeError(f"operator {symbol} is not defined for derive nodes") from None
+            raise CallError(f"operator {symbol} is not defined for derive nodes") from None
         return make(*operands)
 
     def __matmul__(self, other):
@@ -140,7 +140,7 @@ class Node:
     def __getitem__(self, rows):
         """z[start:stop], a block of rows; bounds may be dimensions (z[H:2*H])."""
         if not isinstance(rows, slice) or rows.step is not None:
-            raise TypeError(f"{self}[...]: take a block of rows, like {self}[0:H]")
+            raise CallError(f"{self}[...]: take a block of rows, like {self}[0:H]")
         start = sp.Integer(0) if rows.start is None else dimension_bound(rows.start)
         stop = self.shape[0] if rows.stop is None else dimension_bound(rows.stop)
         return self._operator("[]", self, start, stop)
@@ -148,7 +148,7 @@ class Node:
     def operand(self, other, op):
         """`other`, if it is a node of this node's graph (an operand of operator `op`)."""
         if not isinstance(other, Node):
-            raise TypeError(f"{self} {op} {other!r}: the operand must be a derive node")
+            raise CallError(f"{self} {op} {other!r}: the operand must be a derive node")
         if other.graph is not self.graph:
             raise GraphError(f"{self} {op} {other}: the nodes belong to different graphs "
                              f"({self.graph.name!r} and {other.graph.name!r})")
@@ -167,18 +167,18 @@ def dimension_bound(value):
 
 def number(value, op):
     """A finite real constant from a Python or sympy number, kept exact where it can be."""
-    if isinstance(value, sp.Expr) and value.free_symbols:
-        return _dimension_number(value, op)
+    if isinstance(value, sp.Expr) and not isinstance(value, sp.Number):
+        return _dimension_number(value, op)  # 1/sqrt(d_k), π, √2: exact, as written
     if isinstance(value, bool) or not isinstance(value, (numbers.Number, sp.Number)):
-        raise TypeError(f"operator {op}: expected a node or a number, got {value!r}")
+        raise CallError(f"operator {op}: expected a node or a number, got {value!r}")
     try:
         exact = exactly(value)
     except (OverflowError, ValueError):
         exact = sp.nan
     if not (exact.is_finite and exact.is_real) or abs(float(exact)) == float("inf"):
-        raise ValueError(f"operator {op}: the constant {value!r} is not a finite real number")
+        raise FormulaError(f"operator {op}: the constant {value!r} is not a finite real number")
     if exact != 0 and abs(exact) < sp.Rational(1, 10**290):  # its code would need 2^-1000
-        raise ValueError(f"operator {op}: the constant {value!r} is too small for derive "
+        raise FormulaError(f"operator {op}: the constant {value!r} is too small for derive "
                          "(below 1e-290): leave it out, or scale the value it multiplies")
     return exact
 
@@ -195,14 +195,15 @@ def exactly(value):
 
 
 def _dimension_number(value, op):
-    """A constant written with dimensions, such as 1/sqrt(d_k): real and non-zero for every
+    """A constant written with dimensions, such as 1/sqrt(d_k), or of none, such as π (found
+    by a hunt: z * sp.pi was "expected a node or a number"): real and non-zero for every
     size, and evaluated by the generated code from the sizes it is given."""
     stray = sorted(str(s) for s in value.free_symbols if not (s.is_integer and s.is_positive))
     if stray:
-        raise TypeError(f"operator {op}: {value} is not a number: {', '.join(stray)} "
+        raise CallError(f"operator {op}: {value} is not a number: {', '.join(stray)} "
                         "is not a dimension (make dimensions with d.dims)")
     if not (value.is_real and value.is_finite and value.is_nonzero):
-        raise ValueError(f"operator {op}: {value} is not a finite non-zero real number for "
+        raise FormulaError(f"operator {op}: {value} is not a finite non-zero real number for "
                          "every size of its dimensions")
     return value
 

@@ -25,7 +25,7 @@ from typing import Callable, Optional
 
 import sympy as sp
 
-from .errors import GraphError
+from .errors import CallError, GraphError
 from .graph import Node
 
 
@@ -99,28 +99,28 @@ class Signature:
             values.append(kwargs.pop(key, defaults.get(key)))
         if (self.nodes is None and count < 2) or len(nodes) < count or \
                 any(v is None for v in values) or len(extra) > len(self.options):
-            raise TypeError(f"{name} takes {self._count()}: {self.usage(name)}")
+            raise CallError(f"{name} takes {self._count()}: {self.usage(name)}")
         for key in set(kwargs) & set(self.numbers):
-            raise TypeError(f"{name} got {key!r} twice: {self.usage(name)}")
+            raise CallError(f"{name} got {key!r} twice: {self.usage(name)}")
         for k, node in enumerate(nodes):
             if not (isinstance(node, Node) or self.constants and _is_number(node)):
                 kind = "a derive node or a number" if self.constants else "a derive node"
-                raise TypeError(f"argument {k + 1} of {self.usage(name)} must be {kind}, "
+                raise CallError(f"argument {k + 1} of {self.usage(name)} must be {kind}, "
                                 f"got {node!r}")
         if not any(isinstance(node, Node) for node in nodes):
-            raise TypeError(f"{self.usage(name)} takes a derive node among its arguments, got "
+            raise CallError(f"{self.usage(name)} takes a derive node among its arguments, got "
                             f"{', '.join(map(repr, nodes))}")
         for k, value in enumerate(values):
             if not _is_number(value):
-                raise TypeError(f"argument {count + k + 1} of {self.usage(name)} must be a "
+                raise CallError(f"argument {count + k + 1} of {self.usage(name)} must be a "
                                 f"number, got {value!r}")
         given = dict(zip(self.options, extra))
         passed = {k: kwargs.pop(k) for k in [*self.sizes, *self.node_options] if k in kwargs}
         for key, value in kwargs.items():
             if key not in self.options:
-                raise TypeError(f"{name} has no keyword {key!r}: {self.usage(name)}")
+                raise CallError(f"{name} has no keyword {key!r}: {self.usage(name)}")
             if key in given:
-                raise TypeError(f"{name} got {key!r} twice: {self.usage(name)}")
+                raise CallError(f"{name} got {key!r} twice: {self.usage(name)}")
             given[key] = value
         options = {k: v[0] for k, v in self.options.items()}
         for key, value in given.items():
@@ -189,7 +189,7 @@ class Op:
     def __call__(self, *args, **kwargs):
         """Make this operation's node: op(a, b, …, numbers…, option=value)."""
         if self.signature is None:
-            raise TypeError(f"{self.name} is made by its operator, not called")
+            raise CallError(f"{self.name} is made by its operator, not called")
         nodes, values, options = self.signature.bind(self.name, args, kwargs)
         attrs = self.attributes(values, options) if self.attributes else dict(options)
         return nodes[0].graph.add(self, nodes, attrs)

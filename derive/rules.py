@@ -11,7 +11,7 @@ import operator
 import sympy as sp
 
 from .algebra import Place, Rows, Stack, broadcast, ones, unbroadcast
-from .errors import GraphError, ShapeError
+from .errors import CallError, GraphError, ShapeError
 from .functions import U, apply, power, reciprocal
 from .graph import OPERATORS, Node, number
 from .registry import KINK_ARGUMENTS, Builder, Rule, Signature, add, make, op_named, register
@@ -256,7 +256,7 @@ concat = op_named("concat")
 def _split(node, parts):
     """`parts` equal blocks of rows: i, f, o, g = split(z, 4) for a stacked 4H×N z."""
     if not (float(parts).is_integer() and parts >= 1):
-        raise TypeError(f"split({node}, {parts!r}): the number of parts is a whole number ≥ 1")
+        raise CallError(f"split({node}, {parts!r}): the number of parts is a whole number ≥ 1")
     size = node.shape[0] / parts
     if not (size.is_integer and size.is_positive):
         raise ShapeError(f"split({node}, {parts}): {node.shape[0]} rows do not split into "

@@ -12,6 +12,8 @@ import sympy as sp
 from sympy.printing.codeprinter import PrintMethodNotImplementedError
 from sympy.printing.numpy import NumPyPrinter
 
+from .errors import FormulaError
+
 # sympy functions the generated code evaluates with numpy, beyond NumPyPrinter's own table
 PIECEWISE = (sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside, sp.Piecewise)
 _LARGEST = float.fromhex("0x1.fffffffffffffp+1023")
@@ -73,14 +75,14 @@ def check_constants(where, *exprs):
     complex, u·(u − u)⁻¹ is undefined, 1e308·1e308 overflows."""
     for expr in exprs:
         if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan):
-            raise ValueError(f"{where}: the formula {expr} is infinite or undefined "
+            raise FormulaError(f"{where}: the formula {expr} is infinite or undefined "
                              "(a division by zero?)")
         if expr.has(sp.I) or any(not n.is_real for n in expr.atoms(sp.Number)):
-            raise ValueError(f"{where}: the formula {expr} is not real (a log or root of a "
+            raise FormulaError(f"{where}: the formula {expr} is not real (a log or root of a "
                              "negative number?)")
         for n in expr.atoms(sp.Number):
             if abs(n) > _LARGEST:
-                raise ValueError(f"{where}: the constant {sp.Float(n, 3)} is too large for "
+                raise FormulaError(f"{where}: the constant {sp.Float(n, 3)} is too large for "
                                  "float64")
 
 

@@ -265,12 +265,20 @@ def _misused(call):
     (lambda g, x, W: d.elementwise("fl", lambda u: sp.floor(u)), ValueError, "Derivative"),
     (lambda g, x, W: d.elementwise("su", lambda u: sp.Sum(u, (sp.Symbol("k"), 1, 3))),
      ValueError, "holds Sum"),
-], ids=["scaled_tanh of nan", "an array + a node", "an array @ a node", "floor", "a Sum"])
+    (lambda g, x, W: d.max_pool2d(x, image=(1, 2, 2), padding=1), TypeError,
+     "max_pool2d has no keyword 'padding'"),
+    (lambda g, x, W: d.relu(3), TypeError, "relu() takes a derive node, got int"),
+    (lambda g, x, W: x * sp.I, ValueError, "I is not a finite non-zero real number"),
+], ids=["scaled_tanh of nan", "an array + a node", "an array @ a node", "floor", "a Sum",
+        "a keyword it has not", "a number for a node", "an imaginary constant"])
 def test_misuse_of_the_api_is_named_where_it_happens(call, error, says):
     """Found by a hunt: each went through, then failed deep in sympy or the module (nan in
-    scaled_tanh, floor's unevaluated derivative), or made an array of nodes (array + x)."""
-    with pytest.raises(error, match=re.escape(says)):
+    scaled_tanh, floor's unevaluated derivative), or made an array of nodes (array + x).
+    Each is derive's own error (a later hunt: a TypeError or ValueError alone), and still the
+    TypeError or ValueError that Python's own would be."""
+    with pytest.raises(error, match=re.escape(says)) as raised:
         _misused(call)
+    assert isinstance(raised.value, d.GraphError)
 
 
 @pytest.mark.parametrize("option, says", [

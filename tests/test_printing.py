@@ -3,6 +3,8 @@ and evaluated, against sympy's own evaluation of the same tree on the same numbe
 
 import os
 
+import autograd
+import autograd.numpy as anp
 import numpy as np
 import sympy as sp
 from hypothesis import given, settings
@@ -129,6 +131,25 @@ def test_a_scaled_penaltys_delta_is_a_number_times_a_matrix_of_ones():
     der = d.derive(g)
     assert "δt2 = 1/10 𝟏 " in str(der)
     assert r"\delta t_{2} &= \frac{1}{10} \mathbf{1}" in der.to_latex()
+
+
+def test_π_and_e_are_constants_printed_as_such_whose_gradients_are_autograds():
+    """Found by a hunt: z * sp.pi was refused as "expected a node or a number"; and e must
+    not print as E, the loss."""
+    g = d.Graph("constants")
+    x, t, W = g.input("x", ("D", "N")), g.input("t", ("K", "N")), g.param("W", ("K", "D"))
+    g.loss(d.squared_error(d.tanh(W @ x * sp.pi + sp.sqrt(2)).named("h") * sp.E, t))
+    der = d.derive(g)
+    assert "h = tanh(π W x + sqrt(2))\n" in str(der) and "δh = e δt1 " in str(der)
+    module, rng = d.compile_numpy(der), np.random.default_rng(0)
+    params, x, t = {"W": rng.normal(size=(2, 3))}, rng.normal(size=(3, 4)), rng.normal(size=(2, 4))
+    loss, cache = module.forward(params, {"x": x, "t": t})
+
+    def oracle(W):
+        return 0.5 * anp.sum((anp.tanh(W @ x * np.pi + np.sqrt(2)) * np.e - t) ** 2)
+    assert np.isclose(loss, oracle(params["W"]), rtol=1e-14)
+    assert np.allclose(module.backward(params, cache)["W"], autograd.grad(oracle)(params["W"]),
+                       rtol=1e-13, atol=0)
 
 
 def test_the_reciprocal_of_a_product_keeps_its_brackets():

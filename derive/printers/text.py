@@ -22,6 +22,12 @@ class TextPrinter(Notation, StrPrinter):
     def _print_Delta(self, expr):
         return "δ" + self.stamp(*self._timed_delta(expr.node_name))
 
+    def _print_Pi(self, expr):
+        return "π"
+
+    def _print_Exp1(self, expr):
+        return "e"  # (E is the loss)
+
     def stamp(self, name, time):
         if time is None:
             return name
