@@ -41,7 +41,7 @@ def test_the_lstm_output_layer_and_loss_run_after_the_loop():
     source = d.to_numpy(d.models.lstm())
     after = forward_loop(source).split(AFTER)[1]
     assert "    y_all = W_y @ h_all\n    y_all += b_y\n" in after
-    assert "    E_all = (1/2) * sum_squares(y_all - label_all)\n    loss = E_all.item()" in after
+    assert "    E_all = sum_squares(y_all - label_all) / 2\n    loss = E_all.item()" in after
     assert "W_y @ h\n" not in forward_loop(source).split(AFTER)[0]
     assert "    delta_y_all = y_all - label_all\n    delta_y_all *= scale\n" in source
     assert "        delta_y = delta_y_all[t]\n" in source
@@ -73,7 +73,7 @@ def test_a_value_backward_does_not_read_is_collected_by_the_loop():
 
 def test_an_output_of_the_state_alone():
     source = checked(cell(lambda g, h, z, label: d.squared_error(h, label)))
-    assert "    E_all = (1/2) * sum_squares(h_all - label_all)" in source
+    assert "    E_all = sum_squares(h_all - label_all) / 2" in source
     assert "    # h_t − label_t, times δE = scale, for every step\n" \
            "    delta_h_outputs_all = h_all - label_all\n" \
            "    delta_h_outputs_all *= scale\n" in source
@@ -97,8 +97,8 @@ def test_losses_summed_with_constant_coefficients_are_hoisted_as_one_sum_over_th
     source = checked(cell(lambda g, h, z, label: (
         d.squared_error(h, label).named("E1") + 0.5 * d.squared_error(z, label).named("E2"))))
     after = forward_loop(source).split(AFTER)[1]
-    assert "    E1_all = (1/2) * sum_squares(h_all - label_all)\n" in after
-    assert "    E2_all = (1/2) * sum_squares(z_all - label_all)\n" in after
+    assert "    E1_all = sum_squares(h_all - label_all) / 2\n" in after
+    assert "    E2_all = sum_squares(z_all - label_all) / 2\n" in after
     assert "loss = " in after
 
 
