@@ -318,8 +318,8 @@ def statistics(arrays, names):
     hunt: features of means 1000 and 0, each of spread 1, reached training at 0.002). One
     scale keeps the features' relative sizes: a kernel shared over an image's
     positions needs every position on one scale, and a pixel that is nearly always 0 is not
-    magnified into noise (lenet on the digits: 0.967 test accuracy scaled per feature, 0.978
-    so). An array that is constant is scaled by 1. Both are taken of the array over its
+    magnified into noise (lenet on the digits, seeds 0–3: 0.955–0.972 test accuracy scaled
+    per feature, 0.964–0.972 so). An array that is constant is scaled by 1. Both are taken of the array over its
     largest magnitude, then scaled back: features near 1e300 would square past float64."""
     found = {}
     for name in names:
