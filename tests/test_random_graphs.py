@@ -38,7 +38,7 @@ OPERATIONS = sorted(d.registry.CALLABLE) + sorted(OPERATORS) + ["gate", "pooled 
                                                                  "linear in a parameter", "heads",
                                                                  "c − a", "user formula",
                                                                  "of dimensions",
-                                                                 "split heads"]
+                                                                 "split heads", "centred"]
 HEAD_FUNCTIONS = (d.sigmoid, d.tanh, d.relu)
 # "user formula": functions whose slope is a fraction with a sum above the line, (2u + 1)/
 # (u² + u + 1) (found by a hunt: the code wrote 2*u + 1/(…)), stable rewrites, and constants:
@@ -166,6 +166,11 @@ class Program:
             return a + self.param(("H", "N")) + self.param(("N", "H")).T  # δ is the sum's
         if name == "c − a":  # one sum, −a + c (rule 2)
             return number - a
+        if name == "centred":  # a − mean(a) down the columns or across the rows, which the code
+            axis = o % 2       # takes off twice (a hunt: a layer norm of equal entries was
+            if o % 4 < 2:      # ±0.93); and sums that must not be read as one: mean(a) − a,
+                return a - d.mean(a, axis=axis)  # a − mean(b)
+            return d.mean(a, axis=axis) - a if o % 4 == 2 else a - d.mean(b, axis=axis)
         if name == "user formula":  # f(a), or Σ f(a) alone (a penalty): a constant f summed
             formula = USER_FORMULAS[o % len(USER_FORMULAS)]  # over no array was one number
             applied = d.elementwise(f"f{len(self.graph.nodes)}", formula)(a)
