@@ -75,6 +75,11 @@ def carriers(graph, order):
             raise GraphError(f"state {state}: its next value {name!r} is {what}, not a value "
                              f"the step computes: name the equation that computes {name}[t] "
                              f"{name!r}, and the {what.split()[-1]} another name")
+        if carrier is graph.loss_node:  # (found by a hunt: its δ was 1, every gradient wrong)
+            raise GraphError(f"state {state}: its next value {name!r} is the loss, whose δ is 1 "
+                             f"by definition, so the share step t+1 sends back through "
+                             f"{name}[t−1] would be lost: give the loss a node of its own, "
+                             f"loss = identity({name})")
         if carrier.shape != state.shape:
             raise ShapeError(f"recurrence {name}: {state} is {'×'.join(map(str, state.shape))} "
                              f"but {name} is {'×'.join(map(str, carrier.shape))}")

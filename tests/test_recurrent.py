@@ -149,6 +149,23 @@ def test_a_state_whose_next_value_is_a_leaf_is_refused(leaf):
         d.derive(g)
 
 
+def test_a_loss_that_is_a_states_next_value_is_refused_and_its_identity_is_not():
+    """E = Σ_t s_t with s_t carried to step t+1: the loss's δ is 1 by definition, and the
+    share step t+1 sends back was lost (found by a hunt: every gradient wrong, h0's too, and
+    the worked example agreed with the module). loss = identity(s) is a node of its own."""
+    def cell(loss_of):
+        g = d.Graph("carried")
+        x, s_prev = g.sequence("x", ("H", "N")), g.state("s", (1, 1))
+        s = (0.5 * s_prev + d.sum(d.tanh(g.param("W", ("H", "H")) @ x))).named("s")
+        g.loss(loss_of(s))
+        return g
+    with pytest.raises(d.GraphError, match=re.escape(
+            "state s_prev: its next value 's' is the loss, whose δ is 1 by definition")):
+        d.derive(cell(lambda s: s))
+    g = cell(d.identity)
+    check_grads(g, twin(g), dims={**DIMS, "T": 3})
+
+
 def test_sequences_of_different_lengths_name_the_input():
     module = d.compile_numpy(d.derive(d.models.rnn()))
     params = module.init_params(DIMS, scheme="normal")
