@@ -6,10 +6,10 @@ argument: max(z, c) is then a function of z alone, rule 4 of one argument.
 """
 
 import sympy as sp
-from sympy.printing.numpy import NumPyPrinter
 
 from .algebra import Spelled, broadcast, ones, unbroadcast
-from .functions import U, Function, apply, latex_number, step, step_or_tie
+from .functions import (U, Function, apply, code_number, latex_number, step, step_or_tie,
+                        text_number)
 from .graph import Node, number
 from .registry import KINK_ARGUMENTS, Builder, Rule, Signature, add, make, register
 from .rules import broadcast_shape
@@ -78,7 +78,7 @@ def _extremum(name, cls, pick, wins):
             return make(name, (a, b))
         second = isinstance(b, Node)
         node, c = (b, number(a, name)) if second else (a, number(b, name))
-        shown = {"text": str(c), "latex": latex_number(c), "numpy": NumPyPrinter().doprint(c)}
+        shown = {"text": text_number(c), "latex": latex_number(c), "numpy": code_number(c)}
         form = {target: getattr(cls, target) for target in shown}  # "max({0}, {1})"
         spelled = {target: form[target].format(*((c_, "{0}") if second else ("{0}", c_)))
                    for target, c_ in shown.items()}

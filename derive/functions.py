@@ -8,6 +8,7 @@ model files can call it too; `elementwise(...)` makes a user's own, local to the
 """
 
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -265,7 +266,7 @@ def power(node, p):
     text = str(p).translate(_SUPERSCRIPTS) if p.is_Integer and p > 0 else f"^({text_number(p)})"
     f = Function("power", lambda u: u**p, derivative=lambda u: p * u ** (p - 1), binds="power",
                  text=f"{{atom}}{text}", latex=f"{{atom}}^{{{{{latex_number(p)}}}}}",
-                 numpy=f"({{atom}}**({NumPyPrinter().doprint(p)}))",
+                 numpy=f"({{atom}}**({code_number(p)}))",
                  reference=lambda xp, u: u ** float(p))
     return f(node)
 
@@ -274,8 +275,16 @@ _SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def text_number(number):
-    """A constant in the text notation, whose minus is −, as everywhere else in it."""
-    return str(number).replace("-", "−")
+    """A constant in the text notation, whose minus is −, as everywhere else in it, and π and
+    exp(1) as the text printer writes them."""
+    return re.sub(r"\bE\b", "exp(1)", re.sub(r"\bpi\b", "π", str(number))).replace("-", "−")
+
+
+def code_number(number):
+    """A constant as the generated code writes it: a fraction as p/q, which Python divides
+    exactly where p and q are floats; π, √2, log 3 as the float Python writes (found by a
+    hunt: sympy wrote numpy.pi, a name the module does not have)."""
+    return NumPyPrinter().doprint(number) if number.is_Rational else repr(float(number))
 
 
 def latex_number(number):
@@ -293,14 +302,14 @@ def _scaled_tanh(node, a, b):
     a, b = number(a, "scaled_tanh"), number(b, "scaled_tanh")
     if a == 0 or b == 0:
         raise FormulaError("scaled_tanh needs nonzero a and b")
-    code, tex = NumPyPrinter(), latex_number  # its constants are part of its spelling
+    code, tex = code_number, latex_number  # its constants are part of its spelling
 
     f = Function("scaled_tanh", lambda u: a * sp.tanh(b * u), scalar=None,
                  through_output=lambda y, shape: b * (a * ones(*shape)
                                                       - sp.HadamardPower(y, 2) / a),
                  text=f"{text_number(a)} tanh({text_number(b)} {{factor}})",
                  latex=f"{tex(a)} \\tanh\\left({tex(b)} {{factor}}\\right)",
-                 numpy=f"({code.doprint(a)}) * np.tanh(({code.doprint(b)}) * {{factor}})",
+                 numpy=f"({code(a)}) * np.tanh(({code(b)}) * {{factor}})",
                  binds="scaled" if a > 0 else "sum",
                  reference=lambda xp, u: float(a) * xp.tanh(float(b) * u))
     return f(node)

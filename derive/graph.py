@@ -175,11 +175,18 @@ def number(value, op):
         exact = exactly(value)
     except (OverflowError, ValueError):
         exact = sp.nan
+    return _in_range(exact, value, op)
+
+
+def _in_range(exact, value, op):
+    """`exact`, the constant `value`, if the generated code can hold it: finite and real in
+    float64, and 0 or at least 1e-290 in size (its code would need 2^-1000)."""
     if not (exact.is_finite and exact.is_real) or abs(float(exact)) == float("inf"):
-        raise FormulaError(f"operator {op}: the constant {value!r} is not a finite real number")
-    if exact != 0 and abs(exact) < sp.Rational(1, 10**290):  # its code would need 2^-1000
+        raise FormulaError(f"operator {op}: the constant {value!r} is not a finite real number "
+                           "in float64")
+    if exact != 0 and abs(exact) < sp.Rational(1, 10**290):
         raise FormulaError(f"operator {op}: the constant {value!r} is too small for derive "
-                         "(below 1e-290): leave it out, or scale the value it multiplies")
+                           "(below 1e-290): leave it out, or scale the value it multiplies")
     return exact
 
 
@@ -204,8 +211,9 @@ def _dimension_number(value, op):
                         "is not a dimension (make dimensions with d.dims)")
     if not (value.is_real and value.is_finite and value.is_nonzero):
         raise FormulaError(f"operator {op}: {value} is not a finite non-zero real number for "
-                         "every size of its dimensions")
-    return value
+                           "every size of its dimensions")
+    return value if value.free_symbols else _in_range(value, value, op)  # (a hunt: e¹⁰⁰⁰ in
+    # the code was inf)
 
 
 class Graph:

@@ -146,7 +146,9 @@ class Signature:
 
 
 def _is_number(value):
-    return isinstance(value, (numbers.Number, sp.Number)) and not isinstance(value, bool)
+    """A Python or numpy number, or a sympy one: 2, 0.5, Rational(1, 3), π, √2."""
+    return (isinstance(value, numbers.Number) and not isinstance(value, bool)) or \
+        (isinstance(value, sp.Expr) and value.is_number)
 
 
 @dataclass(frozen=True, eq=False)

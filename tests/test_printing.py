@@ -6,6 +6,7 @@ import os
 import autograd
 import autograd.numpy as anp
 import numpy as np
+import pytest
 import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -135,12 +136,12 @@ def test_a_scaled_penaltys_delta_is_a_number_times_a_matrix_of_ones():
 
 def test_π_and_e_are_constants_printed_as_such_whose_gradients_are_autograds():
     """Found by a hunt: z * sp.pi was refused as "expected a node or a number"; and e must
-    not print as E, the loss."""
+    not print as E, the loss, nor as e, which may be a node (a later hunt)."""
     g = d.Graph("constants")
     x, t, W = g.input("x", ("D", "N")), g.input("t", ("K", "N")), g.param("W", ("K", "D"))
     g.loss(d.squared_error(d.tanh(W @ x * sp.pi + sp.sqrt(2)).named("h") * sp.E, t))
     der = d.derive(g)
-    assert "h = tanh(π W x + sqrt(2))\n" in str(der) and "δh = e δt1 " in str(der)
+    assert "h = tanh(π W x + sqrt(2))\n" in str(der) and "δh = exp(1) δt1 " in str(der)
     module, rng = d.compile_numpy(der), np.random.default_rng(0)
     params, x, t = {"W": rng.normal(size=(2, 3))}, rng.normal(size=(3, 4)), rng.normal(size=(2, 4))
     loss, cache = module.forward(params, {"x": x, "t": t})
@@ -150,6 +151,34 @@ def test_π_and_e_are_constants_printed_as_such_whose_gradients_are_autograds():
     assert np.isclose(loss, oracle(params["W"]), rtol=1e-14)
     assert np.allclose(module.backward(params, cache)["W"], autograd.grad(oracle)(params["W"]),
                        rtol=1e-13, atol=0)
+
+
+def test_irrational_constants_in_every_place_a_number_goes_are_autograds():
+    """A later hunt: x ** π wrote numpy.pi into the module (a NameError); maximum(z, π),
+    scaled_tanh(z, √2, 1) and layer_norm(z, eps=e/10⁵) were refused; e¹⁰⁰⁰ became inf."""
+    g = d.Graph("irrational")
+    x, t, W = g.input("x", ("D", "N")), g.input("t", ("D", "N")), g.param("W", ("D", "D"))
+    z = (W @ x).named("z")
+    y = (d.maximum(z, sp.pi / 4) + d.scaled_tanh(z, sp.sqrt(2), 1 / sp.E)
+         + d.layer_norm(z, eps=sp.E / 10**5) + (z * z + 1) ** sp.pi).named("y")
+    g.loss(d.squared_error(y, t))
+    module, rng = d.compile_numpy(d.derive(g)), np.random.default_rng(1)
+    params, x, t = {"W": rng.normal(size=(3, 3))}, rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+
+    def oracle(W):
+        z = W @ x
+        centred = z - anp.mean(z, axis=0)
+        normed = centred / anp.sqrt(anp.mean(centred ** 2, axis=0) + np.e / 1e5)
+        y = (anp.maximum(z, np.pi / 4) + np.sqrt(2) * anp.tanh(z / np.e) + normed
+             + (z * z + 1) ** np.pi)
+        return 0.5 * anp.sum((y - t) ** 2)
+    loss, cache = module.forward(params, {"x": x, "t": t})
+    assert np.isclose(loss, oracle(params["W"]), rtol=1e-13)
+    assert np.allclose(module.backward(params, cache)["W"], autograd.grad(oracle)(params["W"]),
+                       rtol=1e-12, atol=0)
+    for huge in (sp.exp(1000), sp.pi ** -700):
+        with pytest.raises(d.FormulaError, match="the constant"):
+            z * huge
 
 
 def test_the_reciprocal_of_a_product_keeps_its_brackets():

@@ -26,7 +26,7 @@ class TextPrinter(Notation, StrPrinter):
         return "π"
 
     def _print_Exp1(self, expr):
-        return "e"  # (E is the loss)
+        return "exp(1)"  # (E is the loss, and e may be a node)
 
     def stamp(self, name, time):
         if time is None:
