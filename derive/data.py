@@ -185,6 +185,10 @@ def _read_csv(path, role, targets):
         raise DataError(f"{quoted(path)} is not a readable CSV file: {exc}") from None
     if not table:
         raise DataError(f"{quoted(path)} holds no examples: a header row, then one row each")
+    if all(_is_number_text(name) for name in header):  # (found by a hunt: np.savetxt writes
+        raise DataError(f"{quoted(path)} has no header row: its first row, "  # none, and the
+                        f"{', '.join(header[:4])}{', …' * (len(header) > 4)}, is numbers; "
+                        "give the columns names on a first row of their own")  # row was lost)
     repeated = next((name for k, name in enumerate(header) if name in header[:k]), None)
     if repeated is not None:  # columns are matched by name: two of one name are ambiguous
         raise DataError(f"{quoted(path)} names two columns {quoted(repeated)}: give each "
@@ -204,6 +208,15 @@ def _read_csv(path, role, targets):
     labels = table[:, header.index(label)] if label else None
     arrays = _one_input(role, table[:, keep], labels, quoted(path))
     return {**arrays, COLUMNS: {role.features[0]: [header[i] for i in keep]}}
+
+
+def _is_number_text(text):
+    """Whether a CSV entry reads as a number (1, −0.5, 1e3, nan), as a header name never would."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _csv_row(path, line, header, row):
@@ -325,7 +338,7 @@ def statistics(arrays, names):
     largest magnitude, then scaled back: features near 1e300 would square past float64."""
     found = {}
     for name in names:
-        array = arrays[name]
+        array = np.asarray(arrays[name], dtype=np.float64)  # (a hunt: float16 squares underflowed)
         axes = tuple(i for i in range(array.ndim) if i != array.ndim - 2)
         largest = float(np.max(np.abs(array), initial=0.0)) or 1.0
         unit = array / largest

@@ -49,6 +49,11 @@ class Trained(dict):
         super().__init__(params)
         self.scaling = scaling
 
+    def copy(self):
+        """A copy that carries the scaling too (a hunt: params.copy() predicted on unscaled
+        features, 0.43 right where the parameters gave 0.765)."""
+        return Trained(self, self.scaling)
+
 
 @dataclass
 class Result:
@@ -339,6 +344,10 @@ def _sizes_of(module, params):
     """The sizes of the dimensions the parameters' shapes give: those that stand alone, and
     those the module reads back from a parameter's compound entry (H of W[2*H, D], `SOLVED`);
     the module checks them all against the arrays when it runs."""
+    missing = [name for name in module.PARAMS if name not in params]
+    if missing:  # (found by a hunt: a bare KeyError)
+        raise TrainingError(f"the parameters have no {quoted(missing[0])}: the model's "
+                            f"parameters are {', '.join(module.PARAMS)}")
     sizes, compound = {}, {}
     for name in module.PARAMS:
         for dim, size in zip(module.SHAPES[name], np.shape(params[name])):
@@ -403,10 +412,41 @@ FITTED = ("name", "output", "target", "reduce")  # the loss's entries parameters
 
 
 def fitted(module):
-    """What a module's parameters fit: the shapes of its arrays and its loss, as text."""
+    """What a module's parameters fit: the shapes of its arrays, its loss and its forward
+    equations, as text."""
     return json.dumps({"shapes": {name: list(map(str, shape))
                                   for name, shape in module.SHAPES.items()},
-                       "loss": {key: module.LOSS[key] for key in FITTED}}, sort_keys=True)
+                       "loss": {key: module.LOSS[key] for key in FITTED},
+                       "forward": _forward(module)}, sort_keys=True)
+
+
+def _forward(module):
+    """The module's forward equations, as its docstring lists them (a relu where the
+    parameters were trained with a sigmoid, the same shapes and loss, was taken: a hunt)."""
+    block = (module.__doc__ or "").partition("Forward:\n")[2].partition("Backward")[0]
+    return [line.strip() for line in block.splitlines() if line.strip()]
+
+
+def _differs(text, module):
+    """Why the parameters saved with the model `text` (what `fitted` wrote) are not for
+    `module`, or None where they are. A file saved before the forward equations went into it
+    is judged by its shapes and loss."""
+    ours, here = json.loads(fitted(module)), f"here {module.LOSS['name']} of " \
+                                             f"{module.LOSS['output']}"
+    try:
+        theirs = json.loads(str(text))
+        loss = f"its loss {theirs['loss']['name']} of {theirs['loss']['output']}; "
+        same = all(theirs[key] == ours[key] for key in ("shapes", "loss"))
+        forward = theirs.get("forward", ours["forward"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return f"its inputs, parameters or loss differ from this one's ({here})"
+    if not same:
+        return f"its inputs, parameters or loss differ from this one's ({loss}{here})"
+    if forward != ours["forward"]:
+        there, now = next(((a, b) for a, b in zip(forward, ours["forward"]) if a != b),
+                          ("; ".join(forward), "; ".join(ours["forward"])))
+        return f"its forward equations differ (there {there}; here {now})"
+    return None
 
 
 def save(path, result, force=False):
@@ -427,11 +467,10 @@ def load(path, model):
     """The parameters of `model` and the features' scaling saved in the .npz `path`."""
     stored = read_npz(path, "parameters file")
     module = as_module(model)
-    if MODEL_KEY in stored and str(stored[MODEL_KEY]) != fitted(module):
+    why = _differs(stored[MODEL_KEY], module) if MODEL_KEY in stored else None
+    if why is not None:
         raise DataError(f"{quoted(path)} holds the parameters of another model, or is damaged: "
-                        "its inputs, parameters or loss differ from this one's ("
-                        f"{_their_loss(stored[MODEL_KEY])}here {module.LOSS['name']} of "
-                        f"{module.LOSS['output']})")
+                        f"{why}")
     missing = [name for name in module.PARAMS if name not in stored]
     if missing:
         raise DataError(f"{quoted(path)} has no parameter {quoted(missing[0])}: the model's "
@@ -441,15 +480,6 @@ def load(path, model):
     for name, array in [*((p, stored[p]) for p in module.PARAMS), *scaling.items()]:
         _check_stored(path, name, array)
     return {name: stored[name] for name in module.PARAMS}, scaling
-
-
-def _their_loss(text):
-    """'its loss softmax_cross_entropy of z2; ' as a parameters file records it, or nothing."""
-    try:
-        theirs = json.loads(str(text))["loss"]
-        return f"its loss {theirs['name']} of {theirs['output']}; "
-    except (ValueError, TypeError, KeyError):
-        return ""
 
 
 def _check_stored(path, name, array):

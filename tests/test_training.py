@@ -168,6 +168,20 @@ def test_the_parameters_train_returns_predict_with_the_scaling_they_were_trained
     np.testing.assert_array_equal(d.predict(mod, params, {"x": x}), classes)
     right = np.mean(classes[held_out] == DIGITS_T[held_out])
     assert history["val_accuracy"][-1] == pytest.approx(right, abs=1e-12)
+    copied = params.copy()  # (a hunt: a copy forgot the scaling, and predicted unscaled)
+    np.testing.assert_array_equal(d.predict(mod, copied, {"x": x}), classes)
+    del copied["b2"]        # (the same hunt: a bare KeyError)
+    with pytest.raises(TrainingError, match="the parameters have no 'b2': the model's "
+                                            "parameters are W1, b1, W2, b2"):
+        d.predict(mod, copied, {"x": x})
+
+
+def test_features_in_float16_are_measured_in_float64():
+    """Found by a hunt: 1 and its next float16, 1 + 2⁻¹⁰, had a spread of 0 in float16 (its
+    squares underflowed), and were taken for a constant feature."""
+    x = np.r_[np.ones(99), 1 + 2.0**-10][None, :]
+    assert statistics({"x": x.astype(np.float16)}, ["x"])["x.std"] == \
+        pytest.approx(statistics({"x": x}, ["x"])["x.std"], rel=1e-12)
 
 
 def test_a_recurrent_model_takes_sequences_one_example_a_row():
@@ -367,6 +381,10 @@ def test_a_csv_file_of_features_and_labels(tmp_path, monkeypatch):
     twice = ["p0", *header]  # two columns 'p0': predict, matching by name, read one twice
     with pytest.raises(DataError, match=re.escape("'twice.csv' names two columns 'p0'")):
         d.train(mod, write_csv("twice.csv", twice, [[r[0], *r] for r in rows]), **QUIET)
+    np.savetxt("bare.csv", DIGITS_X[:5], delimiter=",")  # no header (a hunt: the first
+    with pytest.raises(DataError, match=re.escape("'bare.csv' has no header row: its first "
+                                                  "row, ")):  # example was taken for one)
+        d.predict(mod, mod.init_params({"H": 64}), "bare.csv")
     wide = [*header[:-1], "extra", "label"]  # 65 features for 64: no "and 64 = 64" after it
     with pytest.raises(DataError, match=r"the model takes x as N×64 \(one example per row\)$"):
         d.train(mod, write_csv("wide.csv", wide, [[*r[:-1], 0, r[-1]] for r in rows]), **QUIET)
@@ -506,6 +524,15 @@ def test_parameters_are_refused_by_another_model_and_by_data_of_other_sizes(tmp_
                                         r".* \(its loss softmax_cross_entropy of z2; here "
                                         r"squared_error of out\)"):
         training.load(tmp_path / "p.npz", d.derive(d.models.mlp()))
+    g = d.Graph("softmax_classifier")  # its shapes and loss, relu for tanh: (found by a hunt:
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))  # taken, 0.91 right for 0.99)
+    W1, b1 = g.param("W1", ("H", "D")), g.param("b1", ("H", 1))
+    h = d.relu((W1 @ x + b1).named("z1")).named("h")
+    z2 = (g.param("W2", ("K", "H")) @ h + g.param("b2", ("K", 1))).named("z2")
+    g.loss(d.softmax_cross_entropy(z2, t).named("E"))
+    with pytest.raises(DataError, match=re.escape(
+            "its forward equations differ (there h = tanh(z1); here h = relu(z1))")):
+        training.load(tmp_path / "p.npz", d.derive(g))
     params, scaling = training.load(tmp_path / "p.npz", d.derive(d.models.softmax_classifier()))
     with pytest.raises(DataError, match=re.escape("array 'x' has shape (40, 4): the model takes "
                                                   "x as N×D (one example per row), and D = 3")):
