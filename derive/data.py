@@ -70,7 +70,7 @@ def examples(data, module, dims=None, targets=True, columns=None):
     training read them) puts a CSV file's columns in that order, by name."""
     role = roles(module)
     where = quoted(data) if isinstance(data, str) else "the data"
-    arrays = read(data, role, targets)
+    arrays = read(data, role, targets, [n for names in (columns or {}).values() for n in names])
     named = arrays.pop(COLUMNS, {})
     for name, expected in (columns or {}).items():
         if name in named:
@@ -119,8 +119,9 @@ def _by_name(where, table, names, expected):
     return table[:, [names.index(n) for n in expected]]
 
 
-def read(data, role, targets=True):
-    """A dict of arrays in the user's layout from a source or a dict."""
+def read(data, role, targets=True, named=()):
+    """A dict of arrays in the user's layout from a source or a dict; `named`, the column
+    names training read, which a CSV file's header may be even where they are numbers."""
     if isinstance(data, Mapping):
         return dict(data)
     if not isinstance(data, str):
@@ -133,7 +134,7 @@ def read(data, role, targets=True):
     if data.endswith(".npz"):
         return read_npz(data)
     if data.endswith(".csv"):
-        return _read_csv(data, role, targets)
+        return _read_csv(data, role, targets, named)
     raise DataError(f"unknown data source {quoted(data)}: give digits, FILE.npz or FILE.csv")
 
 
@@ -171,9 +172,10 @@ def _array(path, file, name):
                         "arrays of numbers") from None
 
 
-def _read_csv(path, role, targets):
+def _read_csv(path, role, targets, named=()):
     """The features and labels of a CSV file with a header row; a bad entry names its row and
-    column."""
+    column. A first row of numbers is no header, unless they are the names training read
+    (`named`: columns named 0, 1, 2)."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as file:  # a BOM is not a name
             rows = csv.reader(file)
@@ -185,10 +187,11 @@ def _read_csv(path, role, targets):
         raise DataError(f"{quoted(path)} is not a readable CSV file: {exc}") from None
     if not table:
         raise DataError(f"{quoted(path)} holds no examples: a header row, then one row each")
-    if all(_is_number_text(name) for name in header):  # (found by a hunt: np.savetxt writes
-        raise DataError(f"{quoted(path)} has no header row: its first row, "  # none, and the
+    numbers = all(_is_number_text(name) for name in header)
+    if numbers and not set(header) <= set(named):  # (a hunt: np.savetxt writes no header,
+        raise DataError(f"{quoted(path)} has no header row: its first row, "  # and its first
                         f"{', '.join(header[:4])}{', …' * (len(header) > 4)}, is numbers; "
-                        "give the columns names on a first row of their own")  # row was lost)
+                        "give the columns names on a first row of their own")  # example was lost)
     repeated = next((name for k, name in enumerate(header) if name in header[:k]), None)
     if repeated is not None:  # columns are matched by name: two of one name are ambiguous
         raise DataError(f"{quoted(path)} names two columns {quoted(repeated)}: give each "

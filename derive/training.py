@@ -344,6 +344,9 @@ def _sizes_of(module, params):
     """The sizes of the dimensions the parameters' shapes give: those that stand alone, and
     those the module reads back from a parameter's compound entry (H of W[2*H, D], `SOLVED`);
     the module checks them all against the arrays when it runs."""
+    if not callable(getattr(params, "keys", None)):  # (a hunt: a bare TypeError for None)
+        raise TrainingError(f"the parameters are a dict of arrays by name, not "
+                            f"{type(params).__name__}")
     missing = [name for name in module.PARAMS if name not in params]
     if missing:  # (found by a hunt: a bare KeyError)
         raise TrainingError(f"the parameters have no {quoted(missing[0])}: the model's "
@@ -412,41 +415,40 @@ FITTED = ("name", "output", "target", "reduce")  # the loss's entries parameters
 
 
 def fitted(module):
-    """What a module's parameters fit: the shapes of its arrays, its loss and its forward
-    equations, as text."""
+    """What a module's parameters fit: the shapes of its arrays and its loss, as text."""
     return json.dumps({"shapes": {name: list(map(str, shape))
                                   for name, shape in module.SHAPES.items()},
-                       "loss": {key: module.LOSS[key] for key in FITTED},
-                       "forward": _forward(module)}, sort_keys=True)
+                       "loss": _loss(module.LOSS)}, sort_keys=True)
 
 
-def _forward(module):
-    """The module's forward equations, as its docstring lists them (a relu where the
-    parameters were trained with a sigmoid, the same shapes and loss, was taken: a hunt)."""
-    block = (module.__doc__ or "").partition("Forward:\n")[2].partition("Backward")[0]
-    return [line.strip() for line in block.splitlines() if line.strip()]
+def _loss(loss):
+    return {key: loss.get(key) for key in FITTED}
 
 
 def _differs(text, module):
     """Why the parameters saved with the model `text` (what `fitted` wrote) are not for
-    `module`, or None where they are. A file saved before the forward equations went into it
-    is judged by its shapes and loss."""
-    ours, here = json.loads(fitted(module)), f"here {module.LOSS['name']} of " \
-                                             f"{module.LOSS['output']}"
+    `module`, or None where they are."""
+    ours = json.loads(fitted(module))
     try:
         theirs = json.loads(str(text))
-        loss = f"its loss {theirs['loss']['name']} of {theirs['loss']['output']}; "
-        same = all(theirs[key] == ours[key] for key in ("shapes", "loss"))
-        forward = theirs.get("forward", ours["forward"])
+        same = theirs["shapes"] == ours["shapes"] and _loss(theirs["loss"]) == ours["loss"]
+        loss = _loss(theirs["loss"])
     except (ValueError, TypeError, KeyError, AttributeError):
-        return f"its inputs, parameters or loss differ from this one's ({here})"
-    if not same:
-        return f"its inputs, parameters or loss differ from this one's ({loss}{here})"
-    if forward != ours["forward"]:
-        there, now = next(((a, b) for a, b in zip(forward, ours["forward"]) if a != b),
-                          ("; ".join(forward), "; ".join(ours["forward"])))
-        return f"its forward equations differ (there {there}; here {now})"
-    return None
+        return f"its inputs, parameters or loss differ from this one's (here {_words(ours)})"
+    if same:
+        return None
+    return (f"its inputs, parameters or loss differ from this one's (its loss "
+            f"{_words({'loss': loss}, ours)}; here {_words(ours, {'loss': loss})})")
+
+
+def _words(fit, other=None):
+    """A loss as `_differs` names it: its function and output, and its reduce and target
+    where they differ from `other`'s (a hunt: 'squared_error of y; here squared_error of y')."""
+    loss, theirs = fit["loss"], (other or fit)["loss"]
+    alike = all(loss[key] == theirs[key] for key in ("name", "output"))
+    extra = [f"{key} {loss[key]}" for key in ("reduce", "target")
+             if alike and loss[key] != theirs[key]]
+    return " ".join([f"{loss['name']} of {loss['output']}", *([", ".join(extra)] * bool(extra))])
 
 
 def save(path, result, force=False):

@@ -112,6 +112,29 @@ def test_the_explanation_follows_a_δ_from_where_it_starts():
     assert said.count("a pixel sits in every patch") == 1 and "Within each such place" in said
 
 
+def test_a_state_read_twice_one_step_on_feeds_two_places():
+    """h_t reaches the loss only through step t+1, read there twice (U h_{t−1} and W_y h_{t−1}):
+    one term carried back through time, two places (found by a hunt: 'feeds one place')."""
+    g = d.Graph("lagged")
+    x, label, h_prev = g.sequence("x", ("D", "N")), g.sequence("label", ("K", "N")), \
+        g.state("h", ("H", "N"))
+    d.tanh(g.param("W", ("H", "D")) @ x + g.param("U", ("H", "H")) @ h_prev).named("h")
+    g.loss(d.squared_error(g.param("W_y", ("K", "H")) @ h_prev, label))
+    text = d.derive(g).explain()
+    assert "h_t feeds 2 places, so rule 1 (splitting) adds their terms." in text
+    assert "feeds one place" not in text.split("δh_t =")[1].split("\n\n")[0]
+
+
+def test_a_loss_times_a_number_passes_that_number_on_not_it_times_1():
+    """E = 3 e: δe = 3, 3 I₁ (found by a hunt: '3 1', read as 31)."""
+    g = d.Graph("thrice")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("D", "N"))
+    g.loss(3 * d.squared_error((g.param("W", ("D", "D")) @ x).named("y"), label).named("e"))
+    der = d.derive(g)
+    assert "\nδe = 3 " in str(der) and "# δe = 3, times δE = scale" in d.to_numpy(der)
+    assert r"\delta e &= 3 &&" in der.to_latex()
+
+
 def test_the_explanation_sums_a_recurrent_parameters_gradient_over_the_steps():
     """W is used at every step: δW = Σ_t δz_t x_tᵀ, as the equations say (found by a hunt:
     the explanation said δW = δz_t x_tᵀ, 'W feeds one place, so rule 1 adds nothing')."""

@@ -174,6 +174,9 @@ def test_the_parameters_train_returns_predict_with_the_scaling_they_were_trained
     with pytest.raises(TrainingError, match="the parameters have no 'b2': the model's "
                                             "parameters are W1, b1, W2, b2"):
         d.predict(mod, copied, {"x": x})
+    with pytest.raises(TrainingError, match="the parameters are a dict of arrays by name, "
+                                            "not NoneType"):
+        d.predict(mod, None, {"x": x})
 
 
 def test_features_in_float16_are_measured_in_float64():
@@ -385,6 +388,12 @@ def test_a_csv_file_of_features_and_labels(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=re.escape("'bare.csv' has no header row: its first "
                                                   "row, ")):  # example was taken for one)
         d.predict(mod, mod.init_params({"H": 64}), "bare.csv")
+    numbered = [str(i) for i in range(64)]  # columns named by numbers are a header where they
+    result = training.fit(mod, write_csv("numbered.csv", [*numbered, "t"], rows), epochs=1,
+                          **QUIET)            # are the names training read (a later hunt)
+    predicted = training.predict(mod, result.params, write_csv(
+        "new.csv", numbered, [r[:-1] for r in rows[:5]]), result.scaling)
+    assert predicted.shape == (5,)
     wide = [*header[:-1], "extra", "label"]  # 65 features for 64: no "and 64 = 64" after it
     with pytest.raises(DataError, match=r"the model takes x as N×64 \(one example per row\)$"):
         d.train(mod, write_csv("wide.csv", wide, [[*r[:-1], 0, r[-1]] for r in rows]), **QUIET)
@@ -524,14 +533,15 @@ def test_parameters_are_refused_by_another_model_and_by_data_of_other_sizes(tmp_
                                         r".* \(its loss softmax_cross_entropy of z2; here "
                                         r"squared_error of out\)"):
         training.load(tmp_path / "p.npz", d.derive(d.models.mlp()))
-    g = d.Graph("softmax_classifier")  # its shapes and loss, relu for tanh: (found by a hunt:
-    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))  # taken, 0.91 right for 0.99)
-    W1, b1 = g.param("W1", ("H", "D")), g.param("b1", ("H", 1))
-    h = d.relu((W1 @ x + b1).named("z1")).named("h")
+    g = d.Graph("softmax_classifier")  # its shapes and loss but reduce="mean": named, not
+    x, t = g.input("x", ("D", "N")), g.input("t", ("K", "N"))  # "softmax_cross_entropy of
+    W1, b1 = g.param("W1", ("H", "D")), g.param("b1", ("H", 1))  # z2" on both sides (a hunt)
+    h = d.tanh((W1 @ x + b1).named("z1")).named("h")
     z2 = (g.param("W2", ("K", "H")) @ h + g.param("b2", ("K", 1))).named("z2")
-    g.loss(d.softmax_cross_entropy(z2, t).named("E"))
+    g.loss(d.softmax_cross_entropy(z2, t, reduce="mean").named("E"))
     with pytest.raises(DataError, match=re.escape(
-            "its forward equations differ (there h = tanh(z1); here h = relu(z1))")):
+            "(its loss softmax_cross_entropy of z2 reduce sum; here softmax_cross_entropy of z2 "
+            "reduce mean)")):
         training.load(tmp_path / "p.npz", d.derive(g))
     params, scaling = training.load(tmp_path / "p.npz", d.derive(d.models.softmax_classifier()))
     with pytest.raises(DataError, match=re.escape("array 'x' has shape (40, 4): the model takes "

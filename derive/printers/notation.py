@@ -248,6 +248,9 @@ class Notation:
 
     def _print_MatMul(self, expr):
         coeff, factors = split_coefficient_list(expr)
+        if expr.shape == (1, 1) and self.target != "numpy" and \
+                all(f == _ONE_BY_ONE or is_ones(f) for f in factors):
+            return self._scalar(coeff)  # c I₁ is c, not "3 1" (a hunt: read as 31)
         if not outer_ones(factors)[2]:  # a constant matrix, c·1
             ones = self._print(OneMatrix(*expr.shape))
             return ones if coeff == 1 else self._scaled(coeff, ones)
