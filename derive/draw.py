@@ -9,6 +9,7 @@ import sympy as sp
 from .derivation import Derivation, derive
 from .display import reason, text_printer
 from .errors import DeriveError
+from .naming import shape_text
 from .worked import Worked
 from .worked_display import picture_numbers
 
@@ -82,7 +83,7 @@ def _digraph(der, numbers=None):
     elif numbers is not None:
         dot.attr(label=numbers.note)
     for name, node in der.nodes.items():
-        shape = "×".join(map(str, der.shapes[name]))
+        shape = shape_text(der.shapes[name])
         operation = printer.doprint(der.forward[name]) if name in der.forward else node.kind
         shown = numbers.nodes.get(name, []) if numbers is not None and labelled else []
         dot.node(name, "\n".join([name, operation, shape, *shown]),

@@ -32,7 +32,7 @@ from .functions import elementwise
 from .graph import Graph, Node
 from .modelfile_expressions import Call, Formula, Scope, Walker
 from .modelfile_source import Line, ModelFileError, read, split_lines
-from .naming import check_identifier
+from .naming import check_identifier, shape_text
 from .validation import steps_clash
 
 __all__ = ["ModelFileError", "graph_name", "load", "loads"]
@@ -263,4 +263,4 @@ class _Compiler:
 
 
 def _shape(node):
-    return "×".join(map(str, node.shape))
+    return shape_text(node.shape)

@@ -96,3 +96,12 @@ def temporaries(taken):
         k += 1
         if f"t{k}" not in taken:
             yield f"t{k}"
+
+
+def shape_text(shape):
+    """rows×cols as the equations write sizes: a sum bracketed, a product with ·, so that
+    H×(D + H) does not read as (H×D) + H (found by a hunt, in the pictures)."""
+    def entry(size):
+        text = str(size).replace("*", "·").replace(" - ", " − ")
+        return f"({text})" if isinstance(size, sp.Add) else text
+    return "×".join(map(entry, shape))

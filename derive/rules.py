@@ -14,15 +14,12 @@ from .algebra import Place, Rows, Stack, broadcast, ones, unbroadcast
 from .errors import CallError, GraphError, ShapeError
 from .functions import U, apply, power, reciprocal
 from .graph import OPERATORS, Node, number
+from .naming import shape_text
 from .registry import KINK_ARGUMENTS, Builder, Rule, Signature, add, make, op_named, register
 
 
-def _fmt(shape):
-    return "×".join(map(str, shape))
-
-
 def _mismatch(node, why, *shapes):
-    operands = ", ".join(f"{x} is {_fmt(s)}" for x, s in zip(node.inputs, shapes))
+    operands = ", ".join(f"{x} is {shape_text(s)}" for x, s in zip(node.inputs, shapes))
     return ShapeError(f"{node.describe()}: {why}: {operands}")
 
 

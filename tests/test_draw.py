@@ -18,6 +18,12 @@ def test_the_picture_shows_nodes_forward_edges_and_deltas(tmp_path):
     assert dot.count("style=dashed") == sum(len(t) for t in der.terms.values())
 
 
+def test_a_compound_size_is_bracketed_as_the_equations_write_it():
+    """lstm-stacked's W is 4H × (D + H): 'H×D + H' and '4*H' read as other sizes (a hunt)."""
+    dot = d.draw(d.derive(d.models.lstm_stacked())).dot
+    assert "\n4·H×(D + H)\"" in dot and "\n4·H×1\"" in dot and "*" not in dot
+
+
 @pytest.mark.parametrize("suffix, magic", [(".svg", b"<?xml"), (".png", b"\x89PNG"),
                                            (".dot", b"digraph mlp")])
 def test_saved_as_svg_png_or_dot(tmp_path, suffix, magic):
