@@ -65,13 +65,12 @@ def _reason(der, term, expr, printer, as_latex):
             place_text(der, where, printer)
 
     shown = f"${printer.doprint(expr)}$" if as_latex else printer.doprint(expr)
-    r = reason(der, term)
-    if r.rule is Rule.LOSS:
-        return f"{shown}: the derivative of the loss {place(term.origin)} itself"
+    r, chain = reason(der, term), term.chain()
+    if r.rule is Rule.LOSS and len(chain) == 1:  # (a loss folded into a sum is not the sum: a
+        return f"{shown}: the derivative of the loss {place(term.origin)} itself"  # hunt)
     if r.rule is Rule.SPLITTING:
         return f"{shown}: {Rule.SPLITTING} through time: what step t+1 sends back as " \
                f"{place(term.origin)}"
-    chain = term.chain()
     if len(chain) == 1:
         return f"{shown}: {r.rule} at {place(term.origin)}"
     carried = ", then ".join(str(rule) for rule, _ in reversed(chain[1:]))  # from the δ in

@@ -125,6 +125,19 @@ def test_a_state_read_twice_one_step_on_feeds_two_places():
     assert "feeds one place" not in text.split("δh_t =")[1].split("\n\n")[0]
 
 
+def test_a_loss_folded_into_a_sum_is_explained_as_inside_it_not_as_the_sum():
+    """t1 = Σ y + ½ Σ (y − label)² is not the loss (E = 3 tanh t1): its squared error's term
+    was 'the derivative of the loss t1 itself' (a hunt)."""
+    g = d.Graph("inside")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("D", "N"))
+    y = (g.param("W", ("D", "D")) @ x).named("y")
+    g.loss(3 * d.tanh(d.squared_error(y, label) + d.sum(y)))
+    text = d.derive(g).explain()
+    assert "δt1 (y − label): the loss at 1/2 Σ (y − label)², inside t1 (δt1 carried there by " \
+           "rule 2 (adding))" in text
+    assert "the derivative of the loss t1 itself" not in text
+
+
 def test_a_loss_times_a_number_passes_that_number_on_not_it_times_1():
     """E = 3 e: δe = 3, 3 I₁ (found by a hunt: '3 1', read as 31)."""
     g = d.Graph("thrice")
