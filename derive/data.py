@@ -187,11 +187,11 @@ def _read_csv(path, role, targets, named=()):
         raise DataError(f"{quoted(path)} is not a readable CSV file: {exc}") from None
     if not table:
         raise DataError(f"{quoted(path)} holds no examples: a header row, then one row each")
-    numbers = all(_is_number_text(name) for name in header)
-    if numbers and not set(header) <= set(named):  # (a hunt: np.savetxt writes no header,
-        raise DataError(f"{quoted(path)} has no header row: its first row, "  # and its first
+    # (a hunt: np.savetxt writes no header, and the first example was taken for one)
+    if all(_is_number_text(name) for name in header) and not set(header) <= set(named):
+        raise DataError(f"{quoted(path)} has no header row: its first row, "
                         f"{', '.join(header[:4])}{', …' * (len(header) > 4)}, is numbers; "
-                        "give the columns names on a first row of their own")  # example was lost)
+                        "give the columns names on a first row of their own")
     repeated = next((name for k, name in enumerate(header) if name in header[:k]), None)
     if repeated is not None:  # columns are matched by name: two of one name are ambiguous
         raise DataError(f"{quoted(path)} names two columns {quoted(repeated)}: give each "
@@ -329,19 +329,19 @@ def _sizes(module, arrays, dims):
 def statistics(arrays, names):
     """The mean of each feature (row) of the arrays `names`, over examples and steps, and one
     standard deviation for all the features of an array, that of the features centred, keyed
-    "x.mean" and "x.std" (one entry a feature). Centred, since they are centred each on its
+    "x.mean" and "x.std" (one entry a feature). Centred, since each feature is centred on its
     own: features whose means differ are not divided by the spread between their means (a
-    hunt: features of means 1000 and 0, each of spread 1, reached training at 0.002), their
-    means taken off twice (features each of equal entries were divided by the rounding of
-    their means, 1e-17, not by 1). One
-    scale keeps the features' relative sizes: a kernel shared over an image's
-    positions needs every position on one scale, and a pixel that is nearly always 0 is not
-    magnified into noise (lenet on the digits, seeds 0–3: 0.955–0.972 test accuracy scaled
-    per feature, 0.964–0.972 so). An array that is constant is scaled by 1. Both are taken of the array over its
-    largest magnitude, then scaled back: features near 1e300 would square past float64."""
+    hunt: means 1000 and 0, each of spread 1, reached training at 0.002); the means taken off
+    twice (features each of equal entries were divided by their means' rounding, 1e-17). One
+    scale keeps the features' relative sizes: a kernel shared over an image's positions needs
+    every position on one scale, and a pixel that is nearly always 0 is not magnified into
+    noise (lenet on the digits, seeds 0–3: 0.955–0.972 test accuracy scaled per feature,
+    0.964–0.972 so). An array that is constant is scaled by 1. Both are taken in float64 (a
+    hunt: float16 squares underflowed) of the array over its largest magnitude, then scaled
+    back: features near 1e300 would square past float64."""
     found = {}
     for name in names:
-        array = np.asarray(arrays[name], dtype=np.float64)  # (a hunt: float16 squares underflowed)
+        array = np.asarray(arrays[name], dtype=np.float64)
         axes = tuple(i for i in range(array.ndim) if i != array.ndim - 2)
         largest = float(np.max(np.abs(array), initial=0.0)) or 1.0
         unit = array / largest

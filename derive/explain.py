@@ -27,7 +27,7 @@ def _step(der, row, printer, as_latex):
         every = "every step" if len(row.terms) == 1 else "every place at every step"
         fan = f"{shown} feeds {places} at every step, so {Rule.SPLITTING} adds the terms " \
               f"of {every}."
-    elif count == 1:  # (not one term: h_t read twice at t+1 alone is one term, 2 places: a hunt)
+    elif count == 1:  # (not one term: h_t read twice at t+1 only is one term: a hunt)
         fan = f"{shown} feeds one place, so rule 1 adds nothing."
     else:
         fan = f"{shown} feeds {places}, so {Rule.SPLITTING} adds their terms."

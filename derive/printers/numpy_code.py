@@ -127,8 +127,8 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         return self._centred(expr) or self._added_onto(expr) or super()._print_MatAdd(expr)
 
     def _centred(self, expr):
-        """a − mean(a) over its rows (a − 1/k 𝟏 a, 𝟏 k×k) or its columns (a − 1/k a 𝟏) as one
-        helper call, which takes the mean off twice (`CENTRED_ROWS`); else None."""
+        """a − mean(a) over its rows (a − 1/k 𝟏 a, 𝟏 k×k) or its columns (a − 1/k a 𝟏) as
+        one helper call, which takes the mean off twice (`CENTRED_ROWS`); else None."""
         if len(expr.args) != 2:
             return None
         for term, rest in (expr.args, expr.args[::-1]):
