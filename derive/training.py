@@ -431,8 +431,8 @@ def _differs(text, module):
     ours = json.loads(fitted(module))
     try:
         theirs = json.loads(str(text))
-        same = theirs["shapes"] == ours["shapes"] and _loss(theirs["loss"]) == ours["loss"]
         loss = _loss(theirs["loss"])
+        same = theirs["shapes"] == ours["shapes"] and loss == ours["loss"]
     except (ValueError, TypeError, KeyError, AttributeError):
         return f"its inputs, parameters or loss differ from this one's (here {_words(ours)})"
     if same:
