@@ -118,6 +118,12 @@ SUM_PRODUCTS = Helper("sum_products", "Σ u ⊙ v, 1×1: the dot product of u an
                       "call, no array of products).",
                       ("np.asarray(np.vdot(u, v)).reshape(1, 1)",), args="u, v")
 
+# every step's arrays, steps first: np.stack checks and reshapes each array before it joins
+# them (9 µs for 20 steps of 32×8, against 3.5 for one concatenate and a view)
+STEPS_FIRST = Helper("steps_first", "The steps' arrays (a list of rows×cols) as one "
+                     "T×rows×cols array: joined in one concatenate, then viewed steps first.",
+                     ("np.concatenate(arrays).reshape(len(arrays), *arrays[0].shape)",),
+                     args="arrays")
 
 class Spelled(_ShapedLikeItsArgument):
     """A notation of an operation's own, spelled by its class: `text`, `latex` and `numpy` are

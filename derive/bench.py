@@ -84,13 +84,16 @@ CHECKS = {helper.name for op in OPS.values() for helper in op.checks.values()}
 
 
 def unchecked(mod, params, inputs):
-    """A twin of the generated module `mod` whose input checks are answered in advance for
-    these arrays: the dimensions and precision `mod` finds, every checked input (targets
-    that must be distributions) taken as it is. It times what a step costs beyond checking
-    its inputs, which the hand-written steps leave out."""
+    """A twin of the generated module `mod` whose checks are answered in advance for these
+    arrays: the dimensions and precision `mod` finds, every checked input (targets that
+    must be distributions) taken as it is, the learning rate in range, the parameters
+    movable (writable, no two sharing memory) and the loss finite. It times what a step
+    costs beyond checking what it is given, which the hand-written steps leave out."""
     twin = loaded(mod.__source__, "unchecked")
     dims, dtype = mod.shapes_checked(params, inputs)
     twin.shapes_checked = lambda *args, **kwargs: (dict(dims), dtype)
+    twin.checked = lambda name, value, *args, **kwargs: value
+    twin.movable = lambda loss, params: loss
     for name in CHECKS & set(vars(twin)):
         setattr(twin, name, lambda name, value: value)
     return twin

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .algebra import Helper, Rows, Spelled
+from .algebra import STEPS_FIRST, Helper, Rows, Spelled
 from .batching import Steps, kept_size, over_steps, summed_over_steps
 from .cache import remembered
 from .derivation import derive, derived
@@ -288,7 +288,8 @@ def render_module(der, names, pool_first=True):
         examples={key: _text_literal(value) for key, value in examples(der).items()},
         loss=names.value(der.loss),
         helpers=called_helpers(der, names, forward_printer.helpers | backward_printer.helpers
-                               | prediction.printer.helpers | {helper for helper, _ in checks}),
+                               | prediction.printer.helpers | {helper for helper, _ in checks}
+                               | ({STEPS_FIRST} if der.recurrent else set())),
         checks=[(helper.name, array) for helper, array in checks],
         forward_dims=dims(forward_printer), backward_dims=dims(backward_printer),
         backward_typed=backward_printer.typed,

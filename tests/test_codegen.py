@@ -57,12 +57,24 @@ def test_one_statement_per_equation_under_its_equation_as_comment():
 
 
 def test_a_scaled_sum_is_one_array_scaled_in_place():
-    """δout = scale (out − label): the difference made once and scaled where it is, not a
+    """δy = scale (y − label): the difference made once and scaled where it is, not a
     second array for the product."""
-    source = d.to_numpy(d.derive(d.models.mlp()))
-    assert "    delta_out = out - label\n    delta_out *= scale\n" in source
+    source = d.to_numpy(d.derive(d.models.lstm()))
+    assert "    delta_y_all = y_all - label_all\n    delta_y_all *= scale\n" in source
     source = d.to_numpy(d.derive(d.models.lenet()))
     assert "    delta_z3 = np.exp(log_softmax_z3) - t_\n    delta_z3 *= scale/N\n" in source
+
+
+def test_a_difference_the_loss_reads_is_made_once_for_the_loss_and_its_delta():
+    """E = ½ Σ (out − label)² and δout = out − label: forward names out − label once, the
+    cache keeps it, and backward scales it rather than subtracting again."""
+    source = d.to_numpy(d.derive(d.models.mlp()))
+    assert "    # out − label, once: E reads it, and so does backward\n" \
+           "    out_minus_label = out - label\n" in source
+    assert "    E = sum_squares(out_minus_label) / 2\n" in source
+    assert "    # δout = out − label, times δE = scale\n" \
+           "    delta_out = scale * out_minus_label\n" in source
+    assert source.count("out - label") == 1
 
 
 def test_a_product_summed_with_more_is_built_in_its_own_array():

@@ -217,8 +217,9 @@ def test_a_gradient_that_is_not_finite_on_any_path_fails_the_check(monkeypatch):
     module's sums in the loop), by Python's max, which drops a NaN that comes after a number:
     a module whose every gradient was NaN under sgd_step's seed, or whose in-loop δW_y was ∞,
     was "all ok" (found by a hunt mutating modules). An error that is not finite is ∞."""
-    nan_when_seeded = ("    delta_out *= scale\n",
-                       "    delta_out *= scale\n    if scale != 1.0:\n        delta_out *= np.nan\n")
+    nan_when_seeded = ("    delta_out = scale * out_minus_label\n",
+                       "    delta_out = scale * out_minus_label\n    if scale != 1.0:\n"
+                       "        delta_out *= np.nan\n")
     assert not gradcheck_of_mutant(monkeypatch, d.derive(d.models.mlp()), nan_when_seeded,
                                    MLP_DIMS).ok
     infinite_in_the_loop = ("            delta_W_y += delta_y @ h.T",
@@ -250,8 +251,8 @@ def test_a_gradient_that_is_not_finite_beside_a_mask_of_minus_infinity_is_no_ove
 def test_a_backward_that_writes_its_cache_cannot_pass_its_nan_off_as_an_overflow(monkeypatch):
     """Found by a hunt: values were judged finite after backward had run, so one that wrote
     NaN into its cache had its draws passed over as overflows. They are read before."""
-    edit = ("    delta_out = out - label\n",
-            "    delta_out = out - label\n    out[...] = np.nan\n")
+    edit = ("    delta_out = scale * out_minus_label\n",
+            "    delta_out = scale * out_minus_label\n    out_minus_label[...] = np.nan\n")
     report = gradcheck_of_mutant(monkeypatch, d.derive(d.models.mlp()), edit, MLP_DIMS)
     assert not report.ok and report.draw == 0
 
@@ -577,11 +578,12 @@ def test_a_chain_of_forty_scalings_derives_and_checks():
 
 def test_gradcheck_judges_the_gradients_sgd_step_takes(monkeypatch):
     """sgd_step seeds backward with δE = lr, which every δ carries; gradcheck called backward
-    with δE = 1 alone, so a module whose δ dropped its scale (`delta_out *= scale` lost)
+    with δE = 1 alone, so a module whose δ dropped its scale (`scale *` lost)
     passed `derive check` and trained with steps of the wrong size (found by a hunt
     mutating the module)."""
     report = gradcheck_of_mutant(monkeypatch, d.derive(d.models.mlp()),
-                                 ("    delta_out *= scale\n", ""), {"D": 3, "H": 4, "K": 2, "N": 5})
+                                 ("delta_out = scale * out_minus_label", "delta_out = out_minus_label"),
+                                 {"D": 3, "H": 4, "K": 2, "N": 5})
     assert not report.ok
 
 
