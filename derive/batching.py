@@ -67,6 +67,12 @@ def kept_size(kept):
     return sp.Add(*(rows * cols for _, (rows, cols) in kept))
 
 
+def kept_width(kept):
+    """The columns of a step's widest kept δ (N): a step's products are as narrow as that,
+    and BLAS makes poor use of narrow ones."""
+    return sp.Max(*(cols for _, (_, cols) in kept))
+
+
 def _form(der, term):
     """(G, v) of a term G vᵀ, or (G, None) of G 1 (Σ_cols G), with G a step's δ and v a
     step's value; None for any other term."""

@@ -13,7 +13,7 @@ from functools import lru_cache
 import sympy as sp
 
 from .algebra import STEPS_FIRST, Helper, Rows, Spelled
-from .batching import Steps, kept_size, over_steps, summed_over_steps
+from .batching import Steps, kept_size, kept_width, over_steps, summed_over_steps
 from .cache import remembered
 from .derivation import derive, derived
 from .display import code_comments, joined
@@ -238,6 +238,7 @@ def render_module(der, names, pool_first=True):
     after_loop = [statement(backward_printer, names.delta(k), terms, summed_over_steps(
         fused.comment(k, in_loop[k], delta=True))) for k, terms in batched]
     kept_values = backward_printer.doprint(kept_size(kept)) if kept else None
+    kept_columns = backward_printer.doprint(kept_width(kept)) if kept else None
     backward_printer.typed |= bool(kept)  # the kept δs' arrays are made in the module's dtype
     side_by_side = [Steps(names.value(key), names.delta(name), True,
                           *(backward_printer.doprint(n) for n in shape)) if delta else
@@ -303,7 +304,7 @@ def render_module(der, names, pool_first=True):
         # recurrent graphs only
         states=states, sequences=arrays(der.sequences), zeros=zeros,
         accumulators=[g for g in gradients if g.var not in in_blocks],
-        kept_values=kept_values, after_loop=after_loop,
+        kept_values=kept_values, kept_columns=kept_columns, after_loop=after_loop,
         batched_vars={names.delta(k) for k, _ in batched},
         sides=side_by_side,
         static_inputs=arrays(n for n in der.inputs if n not in der.sequences and n in bound),
