@@ -28,7 +28,7 @@ from .losses import softmax_cross_entropy, squared_error
 from .namer import ModuleNames, registered_helpers, template_names, user_functions
 from .naming import Delta, dims
 from .pool_first import PoolFirst, poolings
-from .printers.notation import Verbatim, full_shaped
+from .printers.notation import Verbatim, full_shaped, split_coefficient_list
 from .printers.numpy_code import NumpyCodePrinter, numbers_as_floats, numpy_code
 from .printers.text import text
 from .rendering import render
@@ -45,6 +45,7 @@ class Statement:
     updates: tuple = ()  # (operator, code): `name += b` after `name = W @ x`
     same_at_every_step: bool = False  # (hoisted) computed once: viewed as T of it
     bound: bool = True  # False: `code` writes into a stack's rows, and nothing reads `name`
+    moves: tuple = ()  # the parameters (Array) sgd_step moves right after it (`moved_after`)
 
 
 def statement(printer, name, terms, comment, accumulate=False, into=None):
@@ -234,6 +235,11 @@ def render_module(der, names, pool_first=True):
                          _deltas_read([], blocks) | {n for _, n, delta, _ in sides if delta})
     finish = [Statement(names.delta(p), backward_printer.doprint(e),
                         f"δ{p} = {fused.text(e)}") for p, _, e in blocks]
+    if not der.recurrent:
+        backward, finish, moved_last = moved_after(
+            der, names, backward, finish,
+            {**{names.delta(k): terms for k, terms in equations},
+             **{names.delta(p): [e] for p, _, e in blocks}})
     in_loop = dict(equations)  # a batched gradient's comment is its loop form's, Σ_t
     after_loop = [statement(backward_printer, names.delta(k), terms, summed_over_steps(
         fused.comment(k, in_loop[k], delta=True))) for k, terms in batched]
@@ -300,6 +306,7 @@ def render_module(der, names, pool_first=True):
         cache=arrays([*cache, *weights, *runs, *kept_made]),
         setup=setup,
         forward=forward, backward=backward, finish=finish, gradients=gradients,
+        moved_last=[] if der.recurrent else moved_last,
         gradient_vars={g.var for g in gradients} | {names.delta(k) for k in stacked},
         # recurrent graphs only
         states=states, sequences=arrays(der.sequences), zeros=zeros,
@@ -464,6 +471,65 @@ def _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended, prin
         step_shares=read_by_step(k for k, _, delta in hoist.shares if not delta),
         step_deltas=[*read_by_step((k for k, _ in hoist.before if k in deltas_read), True),
                      *read_by_step(k for k, _, delta in hoist.shares if delta)])
+
+
+def moved_after(der, names, backward, finish, terms_of):
+    """(backward, finish, the rest) with each parameter's move, P −= δP, after the last
+    statement that makes δP or reads P, itself or through a value that may view it (Pᵀ,
+    rows of P: `_viewing`), `terms_of` giving a statement's terms by its name; so sgd_step
+    moves each as soon as it can and no statement reads a moved parameter. The rest,
+    whose δP no statement makes, move at the end."""
+    statements = [*backward, *finish]
+    reads = _reads(names)
+    viewing = _viewing(der, {s.name: terms_of.get(s.name, ()) for s in statements}, reads)
+    last = {}
+    for at, made in enumerate(statements):
+        read = {p for v in reads(terms_of.get(made.name, ())) for p in viewing.get(v, ())}
+        for p in der.params:
+            if made.name == names.delta(p) or p in read:
+                last[p] = at
+    moves = {}
+    for p in der.params:
+        moves.setdefault(last.get(p), []).append(Array(p, names.delta(p)))
+    statements = [replace(s, moves=tuple(moves.get(at, ()))) for at, s in enumerate(statements)]
+    return statements[:len(backward)], statements[len(backward):], moves.get(None, [])
+
+
+FRESH = ("MatAdd", "HadamardProduct", "HadamardPower")  # numpy makes a new array of each
+
+
+def _reads(names):
+    """exprs -> what they read: forward values by name, δs by identifier."""
+    def reads(exprs):
+        return {names.delta(a.node_name) if isinstance(a, Delta) else a.name
+                for e in exprs for a in e.atoms(sp.MatrixSymbol)}
+    return reads
+
+
+def _viewing(der, deltas, reads):
+    """{a forward value's name, or a δ's identifier (`deltas`: their terms): the
+    parameters its array may view}. Anything but a sum, an elementwise product or power,
+    or a product of two matrices or a scaled one may be a view (Wᵀ, rows of W, W itself, W
+    stretched, a helper that returns its argument), and a view of a view views what it does."""
+    views = {p: {p} for p in der.params}
+
+    def viewed(exprs):
+        found = set()
+        for expr in exprs:
+            coeff, factors = split_coefficient_list(expr) if isinstance(expr, sp.MatMul) else \
+                (1, [expr])
+            products = [f for f in factors if not isinstance(f, sp.OneMatrix)]
+            fresh = type(expr).__name__ in FRESH or \
+                (isinstance(expr, sp.MatMul) and (coeff != 1 or len(products) > 1))
+            if not fresh:
+                found |= {p for v in reads([expr]) for p in views.get(v, ())}
+        return found
+
+    for name, expr in der.forward.items():
+        views[name] = viewed([expr])
+    for name, terms in deltas.items():
+        views[name] = viewed(terms) if len(terms) == 1 else set()
+    return views
 
 
 def hoisted_comment(fused, terms):

@@ -16,6 +16,7 @@ a kinked function across its kink, the values are drawn again. The tolerance nev
 """
 
 import functools
+import inspect
 import itertools
 import numbers
 from collections.abc import Mapping
@@ -167,7 +168,7 @@ def gradcheck(der, dims, seed=0, inputs=None, eps=1e-3, tolerance=1e-6, redraws=
             if not np.isfinite(loss) or _overflowed(module, params, cache, data):
                 undefined += 1  # outside the model's domain (log of a negative number), or
                 continue        # past float64's range (u¹⁰⁰⁰ of a large u, then σ of it)
-            draw = _Draw(attempt, undefined, params, loss, cache, _differenced(
+            draw = _Draw(attempt, undefined, params, data, loss, cache, _differenced(
                 (module, written), params, data, loss, der, kinks, steps, tolerance,
                 max_entries, seed, told))
         if not all(np.isfinite(t[0]).all() for t in draw.taken.values() if t is not None):
@@ -208,6 +209,7 @@ class _Draw:
     attempt: int
     undefined: int  # draws before it whose loss was not finite
     params: dict
+    data: dict
     loss: float
     cache: dict
     taken: dict     # parameter → (differences, step, entries), or None: a kink in every step
@@ -242,7 +244,7 @@ def _errors(module, draw, tolerance):
     """The largest relative error of each parameter differenced at `draw`, over every path
     backward has."""
     with np.errstate(all="ignore"):  # a gradient that is not finite is reported, not warned of
-        paths = _every_path(module, draw.params, draw.cache)
+        paths = _every_path(module, draw.params, draw.cache, draw.data)
     errors = {}
     for name, taken in draw.taken.items():
         if taken is not None:
@@ -297,13 +299,16 @@ def _overflowed(module, params, cache, data):
 SCALE = 0.375  # a δE such as sgd_step hands backward (its lr); 3/8, divided back closely
 
 
-def _every_path(module, params, cache):
+def _every_path(module, params, cache, data):
     """The gradients `backward` gives, by each way it has of computing them: a recurrent
     module sums small steps' gradients after its loop, larger ones in it (BATCHED_UP_TO),
-    and a check at small sizes would otherwise never run the second; and seeded with
-    δE = `SCALE` rather than 1, as sgd_step seeds it with lr, divided back."""
+    and a check at small sizes would otherwise never run the second; seeded with
+    δE = `SCALE` rather than 1, as sgd_step seeds it with lr, divided back; and as sgd_step
+    takes them, each off its parameter as soon as it is made (`sgd_gradients`)."""
     paths = [module.backward(params, cache),
              {k: v / SCALE for k, v in module.backward(params, cache, SCALE).items()}]
+    if moves(module):
+        paths.append(sgd_gradients(module, params, data))
     if hasattr(module, "BATCHED_UP_TO"):
         batched_up_to, module.BATCHED_UP_TO = module.BATCHED_UP_TO, 0
         try:
@@ -311,6 +316,25 @@ def _every_path(module, params, cache):
         finally:
             module.BATCHED_UP_TO = batched_up_to
     return paths
+
+
+def moves(module):
+    """Whether `module`'s backward moves the parameters itself as sgd_step asks it to."""
+    return "moving" in inspect.signature(module.backward).parameters
+
+
+def sgd_gradients(module, params, data):
+    """The gradients sgd_step moves the parameters by, δE = `SCALE` divided back: taken off
+    arrays of zeros, exactly; and taken off the parameters themselves, as sgd_step does, to
+    see that none moved before its last use (where a later gradient read it moved, or
+    read a view of it, those gradients are the ones the parameters moved by)."""
+    taken = {k: np.zeros_like(params[k]) for k in module.PARAMS}
+    module.backward(params, module.forward(params, data)[1], SCALE, moving=taken)
+    moved = {k: v.copy() for k, v in params.items()}
+    module.backward(moved, module.forward(moved, data)[1], SCALE, moving=moved)
+    return {k: -taken[k] / SCALE if np.allclose(moved[k], params[k] + taken[k], rtol=1e-12,
+                                                atol=0) else (params[k] - moved[k]) / SCALE
+            for k in module.PARAMS}
 
 
 def _first_converged(differences, steps):

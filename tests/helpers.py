@@ -10,7 +10,7 @@ import numpy as np
 
 import derive as d
 from derive.codegen import loaded, module_names, render_module
-from derive.gradcheck import random_inputs, relative_error, resolution
+from derive.gradcheck import moves, random_inputs, relative_error, resolution, sgd_gradients
 
 DIMS = {"D": 3, "H": 4, "K": 2, "N": 5}
 TOLERANCE = 1e-6
@@ -26,7 +26,8 @@ def check_grads(graph, reference_loss, dims=DIMS, seed=0, inputs=None, eps=1e-3,
     - its loss equals `reference_loss(params, inputs)` (an independent autograd.numpy forward),
     - its gradients match central differences (derive.gradcheck), unless `differences` is
       False, and
-    - its gradients match autograd's gradient of the reference, entry by entry, and
+    - its gradients match autograd's gradient of the reference, entry by entry, as backward
+      returns them and as sgd_step moves the parameters by them, and
     - each gradient is an array of its own (the optimizers update them in place), and
     - its forward, backward and predict compute nothing they do not read.
     Returns the module, the parameters and inputs checked, and the gradients."""
@@ -54,13 +55,14 @@ def check_grads(graph, reference_loss, dims=DIMS, seed=0, inputs=None, eps=1e-3,
     # terms cancel, what autograd itself moves by when the parameters move by an ulp or two
     # (measured only when the first floor is not enough: it costs three more gradients)
     noise = None
-    for name in grads:
-        assert grads[name].shape == oracle[name].shape
-        worst = np.max(relative_error(grads[name], oracle[name], resolution(loss, 1.0) / TOLERANCE))
+    moved = sgd_gradients(module, params, inputs) if moves(module) else {}
+    for name, grad in [*grads.items(), *moved.items()]:
+        assert grad.shape == oracle[name].shape
+        worst = np.max(relative_error(grad, oracle[name], resolution(loss, 1.0) / TOLERANCE))
         if worst >= TOLERANCE:
             noise = noise or roundoff(reference_loss, params, inputs, initial, oracle)
             tiny = max(resolution(loss, 1.0), 100 * noise[name]) / TOLERANCE
-            worst = np.max(relative_error(grads[name], oracle[name], tiny))
+            worst = np.max(relative_error(grad, oracle[name], tiny))
         assert worst < TOLERANCE, f"autograd disagrees on {name}: rel. error {worst:.2e}"
     return module, params, inputs, grads
 

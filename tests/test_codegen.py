@@ -8,13 +8,14 @@ import sys
 import warnings
 from pathlib import Path
 
+import autograd.numpy as anp
 import numpy as np
 import sympy as sp
 
 import derive as d
 from derive import models
 
-from helpers import unread
+from helpers import check_grads, unread
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +49,8 @@ def test_one_statement_per_equation_under_its_equation_as_comment():
                  *(("delta_", n) for n in [*der.deltas, *der.gradients] if n != der.loss)]
     for prefix, name in equations:
         (at,) = [k for k, line in enumerate(lines) if line.startswith(f"    {prefix}{name} = ")
-                 and not any(f"{source}[" in line for source in ("cache", "params", "inputs"))]
+                 and not any(f"{source}[" in line for source in ("cache", "params", "inputs"))
+                 and "moved(moving, " not in line]  # (sgd_step's move, after its equation)
         symbol = "δ" if prefix else ""
         assert lines[at - 1].startswith(f"    # {symbol}{name} = ")
     assert "    delta_h = W2.T @ delta_z2" in lines
@@ -75,6 +77,30 @@ def test_a_difference_the_loss_reads_is_made_once_for_the_loss_and_its_delta():
     assert "    # δout = out − label, times δE = scale\n" \
            "    delta_out = scale * out_minus_label\n" in source
     assert source.count("out - label") == 1
+
+
+def test_sgd_step_moves_each_parameter_after_its_last_use():
+    """sgd_step takes each gradient off its parameter as soon as it is made; a parameter that
+    a later statement reads (V in δW = V ⊙ …, a penalty Σ W ⊙ V), itself or through a view
+    (Wᵀ, rows of W), moves only after it. check_grads judges the moves against autograd;
+    here sgd_step itself is P − lr δP."""
+    g = d.Graph("read_late")
+    x, label = g.input("x", ("D", "N")), g.input("label", ("D", "N"))
+    W, V = g.param("W", ("D", "D")), g.param("V", ("D", "D"))
+    top = W[0:1].named("top")
+    out = W.T.named("Wt") @ d.tanh(V @ x) + top.T @ (top @ x)
+    g.loss(d.squared_error(out, label) + d.sum(W * V))
+
+    def twin(p, i):
+        top = p["W"][0:1]
+        out = p["W"].T @ anp.tanh(p["V"] @ i["x"]) + top.T @ (top @ i["x"])
+        return 0.5 * anp.sum((out - i["label"]) ** 2) + anp.sum(p["W"] * p["V"])
+
+    module, params, inputs, grads = check_grads(g, twin, dims={"D": 3, "N": 4})
+    stepped = {k: v.copy() for k, v in params.items()}
+    module.sgd_step(stepped, inputs, 0.25)
+    for name, grad in grads.items():
+        np.testing.assert_allclose(stepped[name], params[name] - 0.25 * grad, rtol=1e-12)
 
 
 def test_a_product_summed_with_more_is_built_in_its_own_array():

@@ -587,6 +587,21 @@ def test_gradcheck_judges_the_gradients_sgd_step_takes(monkeypatch):
     assert not report.ok
 
 
+def test_a_parameter_sgd_step_moves_before_its_last_use_fails_the_check(monkeypatch):
+    """sgd_step moves each parameter as soon as its gradient is made: one moved before a
+    statement that still reads it (W2 before δh = W2ᵀ δz2) makes every gradient below
+    wrong, though backward's returned gradients are right. gradcheck judges the moves."""
+    der = d.derive(d.models.mlp())
+    source = d.to_numpy(der)
+    start = source.index("    # δh = W2ᵀ δz2\n")
+    move = '    delta_W2 = moved(moving, "W2", delta_W2)\n'
+    end = source.index(move) + len(move)
+    block = source[start:end]
+    too_soon = '    moved(moving, "W2", delta_z2 @ h.T)\n' + block.replace(move, "")
+    assert d.gradcheck(der, MLP_DIMS).ok
+    assert not gradcheck_of_mutant(monkeypatch, der, (block, too_soon), MLP_DIMS).ok
+
+
 def test_a_float_constant_keeps_every_digit_it_was_given():
     """Found by a hunt: constants went through sympy's 15 digits, so P·π had the gradient
     3.14159265358979 (7 ulps off), and P·(1 + 2⁻⁵²) − P became exactly 0. Each is the float
