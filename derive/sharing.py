@@ -31,17 +31,20 @@ class Shared:
         read = {s.args[0] for t in terms for s in t.atoms(Softmax)}
         sums = {s for t in terms for s in t.atoms(MatAdd)}
         printer = text_printer(der)
-        self.forward = []
+        self.forward, made = [], {}  # made: the sums forward equations make, by value
         for key, expr in forward:
             for found in sorted(expr.atoms(LogSoftmax), key=str):
                 z = found.args[0]
                 if z in read and isinstance(z, MatrixSymbol) and found not in self._named:
                     self._name_log_softmax(key, expr, found, z)
             for found in sorted(expr.atoms(MatAdd) & sums, key=str):
-                if found != expr and found not in self._named:
+                if found in made:  # a node t1 = o − t before: read it, not a second o − t
+                    self._named.setdefault(found, MatrixSymbol(made[found], *found.shape))
+                elif found != expr and found not in self._named:
                     self._name_sum(found, printer.doprint(found), key)
             own = {f: s for f, s in self._named.items() if s.name != key}
             self.forward.append((key, expr.xreplace(own)))
+            made.setdefault(expr, key)
         as_read = {Softmax(f.args[0]) if isinstance(f, LogSoftmax) else f:
                    apply(sp.exp, s) if isinstance(f, LogSoftmax) else s
                    for f, s in self._named.items()}

@@ -79,6 +79,22 @@ def test_a_difference_the_loss_reads_is_made_once_for_the_loss_and_its_delta():
     assert source.count("out - label") == 1
 
 
+def test_a_difference_a_node_holds_is_read_from_it_by_the_loss_and_its_delta():
+    """r = y − t is a node, and the loss ½ Σ (y − t)² and δy read y − t again: both read r
+    (found by a review: forward made y − t a second time beside r)."""
+    g = d.Graph("held")
+    y = (g.param("W", ("K", "K")) @ g.input("o", ("K", "N"))).named("y")
+    t = g.input("t", ("K", "N"))
+    r = (y - t).named("r")
+    g.loss(d.squared_error(y, t) + d.sum(d.tanh(r)))
+    source = d.to_numpy(d.derive(g))
+    assert source.count("y - t_") == 1
+    assert "    E = np.sum(t1, keepdims=True) + sum_squares(r) / 2\n" in source
+    assert "    delta_y = scale * r\n" in source
+    check_grads(g, lambda p, i: 0.5 * anp.sum((p["W"] @ i["o"] - i["t"]) ** 2)
+                + anp.sum(anp.tanh(p["W"] @ i["o"] - i["t"])), dims={"K": 3, "N": 4})
+
+
 def test_sgd_step_moves_each_parameter_after_its_last_use():
     """sgd_step takes each gradient off its parameter as soon as it is made; a parameter that
     a later statement reads (V in δW = V ⊙ …, a penalty Σ W ⊙ V), itself or through a view
