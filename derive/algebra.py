@@ -125,6 +125,7 @@ STEPS_FIRST = Helper("steps_first", "The steps' arrays (a list of rows×cols) as
                      ("np.concatenate(arrays).reshape(len(arrays), *arrays[0].shape)",),
                      args="arrays")
 
+
 class Spelled(_ShapedLikeItsArgument):
     """A notation of an operation's own, spelled by its class: `text`, `latex` and `numpy` are
     format strings over the printed arguments ({0}, {1}, …), `helper` the numpy function the
