@@ -48,10 +48,11 @@ class Statement:
     moves: tuple = ()  # the parameters (Array) sgd_step moves right after it (`moved_after`)
 
 
-def statement(printer, name, terms, comment, accumulate=False, into=None):
+def statement(printer, name, terms, comment, accumulate=False, into=None, number=False):
     """One equation as code: its terms summed, or built in place where that saves arrays;
-    `into` (code of rows of a stack, `stacks`) the rows its first operation writes."""
-    with printer.statement():
+    `into` (code of rows of a stack, `stacks`) the rows its first operation writes; a
+    `number` (the loss) computed as one, not as a 1×1 array."""
+    with printer.statement(number):
         split = printer.in_place(name, terms, accumulate) if into is None else \
             printer.made_into(name, terms, into)
         if split is None:
@@ -217,8 +218,10 @@ def render_module(der, names, pool_first=True):
     forward_printer, backward_printer = NumpyCodePrinter(names), NumpyCodePrinter(names)
     setup = [statement(forward_printer, names.value(k), [e], fused.comment(k, e))
              for k, e in stacked_weights]
+    number = a_number(der, [*forward_eqs, *hoist.ahead, *hoist.after], backward_reads)
     forward = [statement(forward_printer, names.value(k), [e],
-                         fused.comment(k, as_derived[(False, k)])) for k, e in forward_eqs]
+                         fused.comment(k, as_derived[(False, k)]), number=k == number)
+               for k, e in forward_eqs]
     seeded = {k for (delta, k), terms in as_derived.items()
               if delta and any(SEED in t.free_symbols for t in terms)}
     equations = [(k, own_array(terms) if k in der.params and k not in accumulated else terms)
@@ -268,7 +271,7 @@ def render_module(der, names, pool_first=True):
     outside = _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended,
                                  (forward_printer, backward_printer),
                                  _deltas_read(equations, blocks),
-                                 _values(e for _, e in forward_eqs))
+                                 _values(e for _, e in forward_eqs), number)
     weights = [k for k, _ in stacked_weights if k in backward_reads]  # stacks backward reads
     runs = [k for k in plan.runs if k in backward_reads]  # f over a run of rows, every step
     kept_made = [k for k, _ in made if k in backward_reads]  # pooled first, or shared
@@ -419,11 +422,11 @@ def _seeded(der, name):
 
 
 def _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended, printers,
-                       deltas_read, forward_read):
+                       deltas_read, forward_read, number):
     """What the recurrent template writes outside its loops (`derive.hoisting`): the hoisted
     statements, the arrays of every step they read and write, and what each step of the
     loops reads of them. The helpers and dimensions they print join `printers`' (forward,
-    backward)."""
+    backward); `number` is the loss if it is computed as a number (`a_number`)."""
     every_step = AllSteps(names, hoist)
     after_printer, before_printer = NumpyCodePrinter(every_step), NumpyCodePrinter(every_step)
     shares = {key for key, _, _ in hoist.shares}
@@ -439,8 +442,8 @@ def _outside_the_loops(der, names, hoist, fused, seeded, stepped, appended, prin
               for k, terms in hoist.before]
     ahead = [statement(after_printer, every_step.value(k), [e], hoisted_comment(fused, [e]))
              for k, e in hoist.ahead]
-    after = [constant(k, statement(after_printer, every_step.value(k), [e], fused.comment(k, e)))
-             for k, e in hoist.after]
+    after = [constant(k, statement(after_printer, every_step.value(k), [e], fused.comment(k, e),
+                                   number=k == number)) for k, e in hoist.after]
     for printer, hoisted_printer in zip(printers, (after_printer, before_printer)):
         printer.helpers |= hoisted_printer.helpers
         printer.dimensions |= hoisted_printer.dimensions
@@ -648,6 +651,13 @@ def _checks(der, names):
 
 def _literal(shape):
     return "(" + ", ".join(str(int(d)) if d.is_Integer else f'"{d}"' for d in shape) + ")"
+
+
+def a_number(der, forward_eqs, backward_reads):
+    """The loss, if nothing but the module's `.item()` reads it (so it may be computed as a
+    number rather than a 1×1 array), else None."""
+    read = backward_reads | _values(e for _, e in forward_eqs)
+    return None if der.loss in read else der.loss
 
 
 def _values(exprs):

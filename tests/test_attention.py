@@ -11,11 +11,12 @@ import pytest
 import sympy as sp
 
 import derive as d
-from derive.codegen import module_names
+from derive.codegen import called_helpers, module_names
 from derive.display import joined
 from derive.gradcheck import random_inputs
 from derive.modelfile import load
-from derive.printers.numpy_code import NumpyCodePrinter, numpy_code
+from derive.printers.numpy_code import NumpyCodePrinter
+from derive.rendering import render
 from derive.worked_values import random_values
 from helpers import check_grads, squared_error
 
@@ -106,16 +107,19 @@ def equation_values(der, params, inputs):
     """Every value and δ of `der`, from its equations one by one as the generated module
     spells them, in that module's namespace (its helpers)."""
     module, names = d.compile_numpy(der), module_names(der)
-    space = dict(vars(module))
+    printer = NumpyCodePrinter(names)
+    forward = {names.value(k): printer.doprint(e) for k, e in der.forward.items()}
+    backward = {names.delta(k): joined(printer, [t.expr for t in der.terms[k]])
+                for k in der.deltas if k != der.loss}
+    # the helpers these call, defined as the module defines them (the module itself may call
+    # fewer: it sums its loss as a number)
+    space = {"np": np}
+    exec(render("_helpers.py.j2", helpers=called_helpers(der, names, printer.helpers)), space)
     sizes = module.dimensions(params, inputs)
     space.update({names.dimension(str(k)): sizes[str(k)] for k in der.dims})
     space.update({names.value(k): v for k, v in {**params, **inputs}.items()})
-    for name, expr in der.forward.items():
-        space[names.value(name)] = eval(numpy_code(expr, names), space)
-    for name in der.deltas:
-        if name != der.loss:
-            space[names.delta(name)] = eval(joined(NumpyCodePrinter(names),
-                                                   [t.expr for t in der.terms[name]]), space)
+    for name, code in {**forward, **backward}.items():
+        space[name] = eval(code, space)
     return space, names
 
 

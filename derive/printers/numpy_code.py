@@ -61,19 +61,22 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
         self.helpers = set()     # helper entries called
         self.typed = False       # whether it made an array (np.zeros) in the module's `dtype`
         self.out = None          # rows to write an equation's first operation into (`made_into`)
+        self.number = False      # printing the loss, read as a number (`statement`)
         # (hoisted code) whether an expression reads an array of every step, steps first
         self.of_every_step = getattr(self.names, "of_every_step", None)
 
     @contextmanager
-    def statement(self):
+    def statement(self, number=False):
         """Printing one equation, in pieces: what broadcasting may stretch is known within
         it only. δs 1ᵀ left to broadcast beside a factor of the whole shape in one equation
-        is no reason to leave it 1×1 in another (Σ_cols of it was δs, not N δs)."""
-        self.loose, self.within = set(), True
+        is no reason to leave it 1×1 in another (Σ_cols of it was δs, not N δs). A `number`
+        (the loss, which only `.item()` reads) takes its sums over every entry as numbers,
+        not 1×1 arrays: arithmetic on a numpy scalar costs a fraction of a ufunc call."""
+        self.loose, self.within, self.number = set(), True, number
         try:
             yield self
         finally:
-            self.within = False
+            self.within = self.number = False
 
     def doprint(self, expr, assign_to=None):
         if not self.within:  # an expression printed on its own is an equation of its own
@@ -351,12 +354,20 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
 
     def _reduce(self, expr, rows, cols):
         if rows and cols and type(expr).__name__ == "HadamardPower" and expr.exp == 2:
-            self.helpers.add(SUM_SQUARES)  # Σ u², a loss: one dot product, no squares
-            return f"{SUM_SQUARES.name}({self._print(expr.base)})"
+            return self._dot_product(SUM_SQUARES, expr.base)  # Σ u², a loss: no squares
         if rows and cols and self._one_dot_product(expr):
-            self.helpers.add(SUM_PRODUCTS)  # Σ t ⊙ log p, a loss: one dot product
-            return f"{SUM_PRODUCTS.name}({', '.join(self._print(a) for a in expr.args)})"
+            return self._dot_product(SUM_PRODUCTS, *expr.args)  # Σ t ⊙ log p, a loss
         return super()._reduce(expr, rows, cols)
+
+    def _dot_product(self, helper, *factors):
+        """Σ of the product of `factors` (u ⊙ u: one) as one BLAS dot product: a number in
+        the loss (where u is a name: u is not computed twice), else the 1×1 array `helper`
+        makes of it."""
+        printed = [self._print(f) for f in factors]
+        if self.number and (len(factors) == 2 or printed[0].isidentifier()):
+            return f"np.vdot({printed[0]}, {printed[-1]})"
+        self.helpers.add(helper)
+        return f"{helper.name}({', '.join(printed)})"
 
     def _one_dot_product(self, expr):
         """Whether Σ of `expr` is one dot product of its two factors: both of the whole shape
@@ -390,7 +401,7 @@ class NumpyCodePrinter(Notation, NumPyPrinter):
 
     def _reduce_text(self, text, rows, cols):
         if rows and cols:
-            return f"np.sum({text}, keepdims=True)"
+            return f"np.sum({text})" if self.number else f"np.sum({text}, keepdims=True)"
         helper = SUM_ROWS if rows else SUM_COLS
         self.helpers.add(helper)
         return f"{helper.name}({text})"
