@@ -403,6 +403,50 @@ def test_one_array_given_as_two_parameters_is_refused_before_anything_moves(shar
     assert all(np.array_equal(params[k], before[k]) for k in params)
 
 
+def _lent(b1):
+    """A view of b1's memory through np.frombuffer: its base is not b1's."""
+    return np.frombuffer(memoryview(b1), dtype=b1.dtype).reshape(b1.shape)
+
+
+def _overlapping(_):
+    """Two 3×1 views of one bytearray, through two np.frombuffer calls, that share an entry."""
+    buffer = bytearray(40)
+    return (np.frombuffer(buffer, count=3).reshape(3, 1),
+            np.frombuffer(buffer, offset=16).reshape(3, 1))
+
+
+@pytest.mark.parametrize("lend", [lambda b1: (_lent(b1), b1), lambda b1: (b1, _lent(b1)),
+                                  lambda b1: (_lent(b1), _lent(b1)), _overlapping],
+                         ids=["b1 lent", "b2 lent", "both lent", "two views of one bytearray"])
+def test_parameters_over_lent_memory_that_overlap_are_refused_before_anything_moves(lend):
+    """Two parameters over memory numpy did not allocate (np.frombuffer, np.memmap, torch's
+    .numpy()) have two bases even where they overlap (noted by a review): moved as its
+    gradient is made, b1 would change b2's gradient read after it, silently."""
+    module = d.compile_numpy(d.derive(d.models.mlp()))
+    params = module.init_params({"D": 2, "H": 3, "K": 3})
+    params["b1"], params["b2"] = lend(params["b1"])
+    before = copy(params)
+    with pytest.raises(ValueError, match="parameters 'b[12]' and 'b[12]' are one array or "
+                                         "share entries, so no parameter was moved"):
+        module.sgd_step(params, {"x": np.ones((2, 4)), "label": np.zeros((3, 4))}, 0.1)
+    assert all(np.array_equal(params[k], before[k]) for k in params)
+
+
+def test_parameters_over_lent_memory_apart_move_as_separate_arrays():
+    """Slices of one bytearray that do not overlap are separate parameters, as slices of
+    one numpy vector are."""
+    module = d.compile_numpy(d.derive(d.models.mlp()))
+    params = module.init_params({"D": 2, "H": 3, "K": 3})
+    buffer, lent = bytearray(48), {k: v.copy() for k, v in params.items()}
+    lent["b1"] = np.frombuffer(buffer, count=3).reshape(3, 1)
+    lent["b2"] = np.frombuffer(buffer, offset=24).reshape(3, 1)
+    lent["b1"][...], lent["b2"][...] = params["b1"], params["b2"]
+    inputs = {"x": np.ones((2, 4)), "label": np.zeros((3, 4))}
+    module.sgd_step(params, inputs, 0.1)
+    module.sgd_step(lent, inputs, 0.1)
+    assert all(np.array_equal(lent[k], params[k]) for k in module.PARAMS)
+
+
 def test_parameters_that_are_slices_of_one_flat_vector_move_as_separate_arrays():
     """Views of one buffer that do not overlap are separate parameters: each moves by its own
     step, as a flat parameter vector's slices do for an optimizer that wants one vector."""
