@@ -26,6 +26,7 @@ import sympy as sp
 from .codegen import called_helpers, compile_numpy, module_names
 from .namer import user_functions
 from .gradcheck import as_written, needed_dims
+from .printers.notation import Notation
 from .printers.numpy_code import NumpyCodePrinter
 from .rendering import render
 from .worked_display import text
@@ -48,6 +49,11 @@ class ExactCodePrinter(NumpyCodePrinter):
         if expr.is_Rational and not expr.is_Integer:
             return self._print_Rational(expr)
         return super()._scalar(expr)
+
+    def _scaled(self, coeff, body):
+        """c·body as c times body, c exact: the module's body / k would divide Python's ints
+        into a float (found by a hunt: ½ Σ z² sent its example to floats)."""
+        return Notation._scaled(self, coeff, body)
 
 
 class Inexact(Exception):

@@ -204,6 +204,18 @@ def test_integers_through_products_and_a_squared_error_stay_exact():
     assert example.gradients["W"].tolist() == (residual @ np.array(x).T).tolist()
 
 
+def test_a_sum_halved_keeps_the_numbers_exact():
+    """E = ½ Σ z², written out: δt = ½ 𝟏 is 1/2, not Python's 1 / 2 = 0.5 (found by a hunt:
+    the example went to floats)."""
+    g = d.Graph("half")
+    z = (g.param("W", ("H", "D")) @ g.input("x", ("D", "N"))).named("z")
+    g.loss(d.sum(z * z) / 2)
+    example = d.derive(g).worked({"x": [[1], [2]]}, {"W": [[1, 2], [3, 4]]})
+    assert example.exact and example.agrees
+    assert example.loss == 73  # ½ (5² + 11²)
+    assert example.gradients["W"].tolist() == [[5, 10], [11, 22]]  # δz xᵀ, δz = z
+
+
 def test_relu_and_its_step_keep_the_numbers_exact():
     """relu(z) = max(z, 0.0) gives the float 0.0 and its slope 1[z > 0] gives booleans, each
     as exact as the rest: the example stays in fractions (found by a hunt: it fell back to
