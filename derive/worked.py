@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
 
 from .codegen import called_helpers, compile_numpy, module_names
 from .namer import user_functions
@@ -49,6 +50,13 @@ class ExactCodePrinter(NumpyCodePrinter):
         if expr.is_Rational and not expr.is_Integer:
             return self._print_Rational(expr)
         return super()._scalar(expr)
+
+    def _print_Pow(self, expr, rational=False):
+        """u⁻ᵏ as 1/uᵏ: sympy's numpy spelling, u**(-k.0), makes a fraction a float."""
+        if not expr.is_Matrix and expr.exp.is_Integer and expr.exp.is_negative:
+            power = sp.Pow(expr.base, -expr.exp)
+            return f"1/{self.parenthesize(power, PRECEDENCE['Mul'], strict=True)}"
+        return super()._print_Pow(expr, rational)
 
     def _scaled(self, coeff, body):
         """c·body as c times body, c exact: the module's body / k would divide Python's ints

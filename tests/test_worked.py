@@ -246,6 +246,20 @@ def test_a_user_formula_with_a_fraction_keeps_the_numbers_exact():
     assert example.gradients["w"][0, 0] == sp.Rational(8, 3) * 2**2 * 1  # (y − t) φ′(z) x
 
 
+def test_a_user_formula_with_a_negative_power_keeps_the_numbers_exact():
+    """φ(u) = 1/(1 + u²) and its slope −2u/(1 + u²)²: numpy code writes the powers as
+    **(-1.0) and **(-2.0), which made the example floats (found by a hunt)."""
+    g = d.Graph("bump")
+    x = g.input("x", (1, 2))
+    phi = d.elementwise("phi", lambda u: 1 / (1 + u**2))
+    g.loss(d.sum(phi((g.param("w", (1, 1)) @ x).named("z")).named("y")))
+    example = d.derive(g).worked({"x": [[1, 2]]}, {"w": [[sp.Rational(1, 2)]]})
+    assert example.exact and example.agrees
+    assert example.value("y").tolist() == [[sp.Rational(4, 5), sp.Rational(1, 2)]]  # z = 1/2, 1
+    slopes = [-2 * z / (1 + z**2) ** 2 for z in (sp.Rational(1, 2), sp.Integer(1))]
+    assert example.gradients["w"][0, 0] == slopes[0] * 1 + slopes[1] * 2  # Σ φ′(z) x
+
+
 @pytest.mark.parametrize("layer", ["conv2d", "overlapping max_pool2d"])
 def test_a_δ_pushed_back_through_patches_keeps_the_numbers_exact(layer):
     """The pieces pushed back onto each pixel are summed with a row of zeros for the padding,
